@@ -1,0 +1,3 @@
+"""mhaquiz: practise multi-head attention for ML interviews."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from mhaquiz.cli import main
+
+main()
