@@ -1,0 +1,135 @@
+"""The exercise registry: one folder per exercise under exercises/, one reference under solutions/.
+
+exercises/<id>/ holds exercise.yaml (order, title, hints), prompt.en.md, prompt.zh.md, stub.py (the exact
+signatures: the functions it defines are the ones a submission must define) and checks.py (cases and
+mistakes). solutions/<id>.py is the reference, itself a passing submission. Nothing else needs editing to
+add an exercise.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import re
+import sys
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from types import ModuleType
+from typing import Dict, FrozenSet, List, Optional
+
+from mhaquiz.errors import MhaquizError
+from mhaquiz.paths import content_dir
+
+_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """An exercise found on disk; everything about it is read lazily from its folder."""
+
+    id: str
+    folder: Path
+
+    @property
+    def stub_path(self) -> Path:
+        return self.folder / "stub.py"
+
+    @property
+    def checks_path(self) -> Path:
+        return self.folder / "checks.py"
+
+    @property
+    def solution_path(self) -> Path:
+        return content_dir("solutions") / f"{self.id}.py"
+
+    @cached_property
+    def functions(self) -> tuple:
+        """The functions a submission must define: the stub's `__all__` if it has one, else its functions."""
+        tree = ast.parse(self.stub_path.read_text(encoding="utf-8"))
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "__all__" for t in node.targets):
+                return tuple(ast.literal_eval(node.value))
+        return tuple(node.name for node in tree.body if isinstance(node, ast.FunctionDef))
+
+    @cached_property
+    def meta(self) -> dict:
+        """exercise.yaml: order, title {zh, en}, hints [{zh, en}], building_block, auto_detect."""
+        import yaml
+
+        return yaml.safe_load((self.folder / "exercise.yaml").read_text(encoding="utf-8")) or {}
+
+    def prompt(self, lang: str) -> str:
+        return (self.folder / f"prompt.{lang}.md").read_text(encoding="utf-8")
+
+    def checks(self) -> ModuleType:
+        """The exercise's checks.py, imported once (our own code, not the submission's)."""
+        return import_file(self.checks_path, f"mhaquiz_checks_{self.id}")
+
+    def reference(self) -> ModuleType:
+        """A fresh instance of the reference solution module (fresh, so mutants can patch it)."""
+        return import_file(self.solution_path, f"mhaquiz_solution_{self.id}", cache=False)
+
+
+_modules: Dict[str, ModuleType] = {}
+
+
+def import_file(path: Path, name: str, cache: bool = True) -> ModuleType:
+    """Import a Python file of ours by path under `name` (cached unless cache=False)."""
+    if cache and name in _modules:
+        return _modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    if cache:
+        sys.modules[name] = module  # dataclasses and pickling look modules up here
+    spec.loader.exec_module(module)
+    if cache:
+        _modules[name] = module
+    return module
+
+
+def all_exercises() -> List[Exercise]:
+    """Every exercise folder (those with a stub), sorted by id."""
+    root = content_dir("exercises")
+    return [Exercise(folder.name, folder) for folder in sorted(root.iterdir())
+            if _ID.match(folder.name) and (folder / "stub.py").is_file()]
+
+
+def get_exercise(exercise_id: str) -> Exercise:
+    """The exercise with this id; an unknown (or path-like) id is a usage error listing the valid ones."""
+    known = {exercise.id: exercise for exercise in all_exercises()}
+    if exercise_id not in known:
+        raise MhaquizError(f"unknown exercise {exercise_id!r}; valid: {', '.join(sorted(known))}")
+    return known[exercise_id]
+
+
+def defined_names(source: str) -> Optional[FrozenSet[str]]:
+    """Top-level names a module defines (functions, assignments, imports); None if it does not parse."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return None
+    names = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(target.id for target in targets if isinstance(target, ast.Name))
+    return frozenset(names)
+
+
+def detect(names: FrozenSet[str]) -> List[Exercise]:
+    """The exercises whose functions are all defined.
+
+    When several match, exercises marked `auto_detect: false` (graded only when named) and building blocks
+    (softmax, ... which bigger submissions define as helpers) drop out in favour of the others.
+    """
+    found = [exercise for exercise in all_exercises() if set(exercise.functions) <= names]
+    if len(found) > 1:
+        found = [exercise for exercise in found if exercise.meta.get("auto_detect", True)] or found
+        whole = [exercise for exercise in found if not exercise.meta.get("building_block", False)]
+        found = whole or found
+    return found

@@ -1,0 +1,309 @@
+"""Grade a submission file: run it in the sandbox, compare with the reference, explain what is wrong."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from mhaquiz.errors import MhaquizError
+from mhaquiz.grader import exercises as registry
+from mhaquiz.grader.sandbox import RunOutcome, Sandbox
+from mhaquiz.grader.spec import Tolerance
+
+# Verdicts, most severe first: the report's overall verdict is the first that applies.
+PASSED = "passed"
+SYNTAX_ERROR = "syntax error"
+IMPORT_ERROR = "import error"
+NO_EXERCISE = "no exercise found"
+FORKED = "forked a process"
+TIME_LIMIT = "time limit exceeded"
+OUTPUT_LIMIT = "output limit exceeded"
+MEMORY_LIMIT = "memory limit exceeded"
+CRASHED = "crashed"
+EXITED_EARLY = "exited early"
+CORRUPT = "result channel corrupted"
+LEFT_PROCESSES = "left processes running"
+MISSING_FUNCTION = "missing function"
+RUNTIME_ERROR = "runtime error"
+WRONG_ANSWER = "wrong answer"
+INPUT_MODIFIED = "input modified"
+
+
+@dataclass
+class CaseResult:
+    name: str
+    about: str
+    shapes: str
+    status: str  # "passed", "wrong answer", "runtime error", "input modified", "not run", "time limit exceeded"
+    outputs: list = field(default_factory=list)  # OutputCheck
+    error: Optional[dict] = None
+    modified_inputs: List[str] = field(default_factory=list)
+    elapsed: Optional[float] = None
+
+    @property
+    def passed(self) -> bool:
+        return self.status == PASSED
+
+    def to_dict(self) -> dict:
+        result = {"name": self.name, "about": self.about, "shapes": self.shapes, "passed": self.passed,
+                  "status": self.status, "outputs": [check.to_dict() for check in self.outputs]}
+        if self.error:
+            result["error"] = self.error
+        if self.modified_inputs:
+            result["modified_inputs"] = self.modified_inputs
+        if self.elapsed is not None:
+            result["seconds"] = round(self.elapsed, 6)
+        return result
+
+
+@dataclass
+class ExerciseResult:
+    id: str
+    verdict: str
+    cases: List[CaseResult] = field(default_factory=list)
+    diagnosis: list = field(default_factory=list)  # Diagnosis
+    missing: List[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == PASSED
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "passed": self.passed, "verdict": self.verdict,
+                "cases_passed": sum(case.passed for case in self.cases), "cases": [c.to_dict() for c in self.cases],
+                "diagnosis": [d.to_dict() for d in self.diagnosis], "missing_functions": self.missing}
+
+
+@dataclass
+class GradeReport:
+    file: str
+    verdict: str
+    detail: str = ""  # one line saying why, when it did not pass
+    exercises: List[ExerciseResult] = field(default_factory=list)
+    seed: int = 0
+    timeout: float = 0.0
+    tolerance: Tolerance = field(default_factory=Tolerance)
+    output: str = ""
+    output_bytes: int = 0
+    error: Optional[dict] = None  # a syntax or import error, with the submission's own frames
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == PASSED
+
+    def to_dict(self) -> dict:
+        return {
+            "passed": self.passed, "verdict": self.verdict, "detail": self.detail, "file": self.file,
+            "seed": self.seed, "timeout": self.timeout, "seconds": round(self.seconds, 3),
+            "tolerance": {"rtol": self.tolerance.rtol, "atol": self.tolerance.atol, "why": self.tolerance.why},
+            "exercises": [exercise.to_dict() for exercise in self.exercises],
+            "error": self.error,
+            "output": {"text": self.output, "bytes": self.output_bytes, "truncated": self.output_bytes > len(self.output.encode())},
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=2)
+
+
+def grade_file(path: Path, exercise_ids: Optional[List[str]] = None, seed: int = 0,
+               timeout: float = 5.0, memory_mb: int = 2048) -> GradeReport:
+    """Grade the submission at `path` (usage problems raise MhaquizError; everything else is a verdict)."""
+    path = Path(path)
+    if not path.is_file():
+        raise MhaquizError(f"no such file: {path}")
+    if timeout <= 0 or memory_mb <= 0:
+        raise MhaquizError("--timeout and --memory must be positive")
+    try:
+        source = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise MhaquizError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+    chosen = [registry.get_exercise(exercise_id) for exercise_id in exercise_ids] if exercise_ids else None
+    report = GradeReport(file=str(path), verdict=PASSED, seed=seed, timeout=timeout)
+
+    names = registry.defined_names(source)
+    if names is None:
+        return _syntax_error(report, source, path)
+    if chosen is None:
+        chosen = registry.detect(names)
+        if not chosen:
+            wanted = "; ".join(f"{e.id}: {', '.join(e.functions)}" for e in registry.all_exercises())
+            report.verdict, report.detail = NO_EXERCISE, f"defines none of the exercises' functions ({wanted})"
+            return report
+
+    # Start the submission first: its start-up overlaps with the grader's own imports and reference runs.
+    sandbox = Sandbox(path, [{"id": e.id, "checks": str(e.checks_path), "functions": list(e.functions)} for e in chosen],
+                      seed=seed, timeout=timeout, memory_mb=memory_mb)
+    try:
+        plans = [(exercise, *_expected(exercise, seed)) for exercise in chosen]
+    finally:
+        outcome = sandbox.collect()
+    report.tolerance = plans[0][3]
+    return _judge(report, plans, outcome)
+
+
+def _expected(exercise: registry.Exercise, seed: int):
+    """The exercise's cases, the reference's outputs on them, and its tolerance."""
+    from mhaquiz.grader.diagnose import call
+
+    checks = exercise.checks()
+    cases = checks.make_cases(seed)
+    reference = exercise.reference()
+    return cases, [call(reference, case) for case in cases], getattr(checks, "TOLERANCE", Tolerance())
+
+
+def _syntax_error(report: GradeReport, source: str, path: Path) -> GradeReport:
+    import ast
+
+    try:
+        ast.parse(source, filename=path.name)
+    except SyntaxError as error:
+        report.error = {"type": type(error).__name__, "message": error.msg, "line": error.lineno,
+                        "offset": error.offset, "text": (error.text or "").rstrip()}
+        report.verdict, report.detail = SYNTAX_ERROR, f"{path.name}, line {error.lineno}: {error.msg}"
+    return report
+
+
+def _judge(report: GradeReport, plans, outcome: RunOutcome) -> GradeReport:
+    """Turn what the sandbox saw into verdicts, case by case, then overall."""
+    import numpy as np
+
+    report.output = outcome.output.decode("utf-8", errors="replace")
+    report.output_bytes = outcome.output_bytes
+    report.seconds = outcome.elapsed
+    received, missing, running, fatal, corrupt = {}, {}, None, None, outcome.corrupt_channel
+    for kind, payload in outcome.frames:
+        try:
+            if kind == b"R":
+                with np.load(io.BytesIO(payload), allow_pickle=False) as data:
+                    arrays = {name: data[name] for name in data.files}
+                meta = json.loads(arrays.pop("meta").tobytes())
+                received[(meta["exercise"], meta["case"])] = (meta, arrays)
+                running = None
+            elif kind == b"S":
+                start = json.loads(payload)
+                running = (start["exercise"], start["case"])
+            elif kind == b"M":
+                info = json.loads(payload)
+                missing[info["exercise"]] = info["missing"]
+            elif kind == b"E":
+                fatal = json.loads(payload)
+        except Exception:  # anything malformed means the channel was tampered with
+            corrupt = True
+
+    for exercise, cases, expected, tol in plans:
+        result = ExerciseResult(exercise.id, PASSED, missing=missing.get(exercise.id, []))
+        report.exercises.append(result)
+        if result.missing:
+            result.verdict = MISSING_FUNCTION
+            continue
+        submitted, failing = [], []
+        for case, reference in zip(cases, expected):
+            got = received.get((exercise.id, case.name))
+            if got is None:
+                status = TIME_LIMIT if outcome.timed_out and running == (exercise.id, case.name) else "not run"
+                result.cases.append(CaseResult(case.name, case.about, case.shapes, status))
+                submitted.append(None)
+                failing.append(set())
+                continue
+            case_result, outputs = _judge_case(exercise, case, reference, got, tol)
+            result.cases.append(case_result)
+            submitted.append(outputs)
+            failing.append({check.name for check in case_result.outputs
+                            if not check.passed and check.problem in ("values", "not finite", "shape")})
+        statuses = {case.status for case in result.cases}
+        for verdict in (TIME_LIMIT, RUNTIME_ERROR, WRONG_ANSWER, INPUT_MODIFIED, "not run"):
+            if verdict in statuses:
+                result.verdict = verdict if verdict != "not run" else EXITED_EARLY
+                break
+        if any(failing):
+            from mhaquiz.grader.diagnose import diagnose
+
+            result.diagnosis = diagnose(exercise, cases, submitted, failing, tol)
+
+    report.verdict, report.detail = _overall(report, outcome, fatal, corrupt)
+    if fatal:
+        report.error = fatal["error"]
+    return report
+
+
+def _judge_case(exercise, case, reference: Dict, got, tol: Tolerance):
+    import numpy as np
+
+    from mhaquiz.grader.compare import OutputCheck, compare_output
+    from mhaquiz.grader.spec import flatten_arrays
+
+    meta, arrays = got
+    result = CaseResult(case.name, case.about, case.shapes, PASSED, elapsed=meta.get("elapsed"))
+    originals = {name.lstrip("."): value for name, value in flatten_arrays(case.args, "").items()
+                 if isinstance(value, np.ndarray)}
+    result.modified_inputs = [name for name, value in originals.items()
+                              if not np.array_equal(arrays.get(f"in/{name}"), value, equal_nan=True)]
+    if meta.get("error"):
+        result.status, result.error = RUNTIME_ERROR, meta["error"]
+        return result, None
+    outputs = {name[4:]: value for name, value in arrays.items() if name.startswith("out/")}
+    for name, expected in reference.items():
+        if name in meta.get("bad_outputs", {}):
+            result.outputs.append(OutputCheck(name, False, "type", f"returned {meta['bad_outputs'][name]}, not a float array"))
+        else:
+            result.outputs.append(compare_output(name, outputs.get(name), expected, tol))
+    extra = getattr(exercise.checks(), "gradcheck", None)
+    if case.gradcheck and extra is not None:
+        result.outputs.extend(extra(case, outputs))
+    if not all(check.passed for check in result.outputs):
+        result.status = WRONG_ANSWER
+    elif result.modified_inputs:
+        result.status = INPUT_MODIFIED
+    return result, outputs
+
+
+def _overall(report: GradeReport, outcome: RunOutcome, fatal, corrupt: bool):
+    """The overall verdict and its one-line reason."""
+    where = _last_running_case(report)
+    if fatal:
+        error = fatal["error"]
+        verdict = SYNTAX_ERROR if fatal["kind"] == "syntax" else IMPORT_ERROR
+        return verdict, f"{error['type']} while importing the file: {error['message']}"
+    if outcome.forked:
+        return FORKED, "the submission forked a child process; graded code must run in one process"
+    if outcome.timed_out:
+        return TIME_LIMIT, f"did not finish within {report.timeout:g} s{where}"
+    if outcome.output_limited:
+        return OUTPUT_LIMIT, f"printed more than {outcome.output_bytes // 1024} KiB{where}"
+    errors = [case.error for exercise in report.exercises for case in exercise.cases if case.error]
+    if any(error["type"] == "MemoryError" for error in errors):
+        return MEMORY_LIMIT, "ran out of memory (limit: --memory MiB of address space)"
+    if not outcome.finished:
+        import signal
+
+        code = outcome.returncode
+        if code is not None and code < 0:
+            if -code == signal.SIGXCPU:
+                return TIME_LIMIT, f"used more than {report.timeout:g} s of CPU time{where}"
+            name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
+            return CRASHED, f"the process was killed by {name}{where}"
+        return EXITED_EARLY, f"the process exited (status {code}) before returning every result{where}"
+    if corrupt:
+        return CORRUPT, "the submission wrote to the grader's private result channel"
+    if outcome.left_processes:
+        return LEFT_PROCESSES, "the submission left processes running after it finished"
+    for exercise in report.exercises:
+        if not exercise.passed:
+            failed = [case for case in exercise.cases if not case.passed]
+            first = f": case '{failed[0].name}'" if failed else ""
+            if exercise.verdict == MISSING_FUNCTION:
+                return MISSING_FUNCTION, f"{exercise.id} needs {', '.join(exercise.missing)}, which the file does not define"
+            return exercise.verdict, f"{exercise.id}: {len(failed)} of {len(exercise.cases)} cases failed{first}"
+    return PASSED, ""
+
+
+def _last_running_case(report: GradeReport) -> str:
+    for exercise in report.exercises:
+        for case in exercise.cases:
+            if case.status in (TIME_LIMIT, "not run"):
+                return f" (in {exercise.id}, case '{case.name}')"
+    return ""

@@ -1,0 +1,189 @@
+"""The catalogue of classic attention mistakes, each a way to inject the bug into the reference.
+
+A Mutant patches a helper of the solution module (softmax, split_heads, merge_heads, attention_weights,
+softmax_backward, weight_grad, bias_grad), edits the arguments, or edits the outputs. The diagnosis
+(diagnose.py) names a mistake when the submission matches the mutant where it misses the reference.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Dict, Tuple
+
+import numpy as np
+
+from mhaquiz.grader.spec import Case, Mutant
+
+
+# --- attention weights with a bug in the scale or the mask --------------------------------------------
+
+def _attention_weights(scale: Callable[[np.ndarray], float] = lambda Q: 1 / np.sqrt(Q.shape[-1]),
+                       mask_mode: str = "keep") -> Callable:
+    """A factory for attention_weights(Q, K, mask) with the given scale rule and mask handling."""
+
+    def factory(ref):
+        def attention_weights(Q, K, mask=None):
+            scores = (Q @ K.swapaxes(-1, -2)) * scale(Q)  # (..., Tq, Tk)
+            if mask is None or mask_mode == "ignore":
+                return ref.softmax(scores, axis=-1)
+            if mask_mode == "after_softmax":
+                return ref.softmax(scores, axis=-1) * mask  # rows no longer sum to 1
+            allowed = ~mask if mask_mode == "invert" else mask
+            return ref.softmax(np.where(allowed, scores, -np.inf), axis=-1)
+
+        return attention_weights
+
+    return factory
+
+
+def _naive_softmax(ref):
+    def softmax(x, axis=-1, out=None):
+        with np.errstate(over="ignore", invalid="ignore"):
+            e = np.exp(x)
+            return e / e.sum(axis=axis, keepdims=True)
+
+    return softmax
+
+
+def _softmax_over_queries(ref):
+    def softmax(x, axis=-1, out=None):
+        return ref.softmax(np.asarray(x).copy(), axis=-2)  # columns sum to 1 instead of rows
+
+    return softmax
+
+
+def _split_without_transpose(ref):
+    def split_heads(x, num_heads):
+        B, T, D = x.shape
+        return x.reshape(B, num_heads, T, D // num_heads)  # wrong: mixes positions into heads
+
+    return split_heads
+
+
+def _merge_without_transpose(ref):
+    def merge_heads(x):
+        B, H, T, dh = x.shape
+        return x.reshape(B, T, H * dh)  # wrong: (B, H, T, dh) must be transposed back first
+
+    return merge_heads
+
+
+def _split_interleaved(ref):
+    def split_heads(x, num_heads):
+        B, T, D = x.shape
+        return x.reshape(B, T, D // num_heads, num_heads).transpose(0, 3, 1, 2)  # head h owns columns h::H
+
+    return split_heads
+
+
+def _merge_interleaved(ref):
+    def merge_heads(x):
+        B, H, T, dh = x.shape
+        return x.transpose(0, 2, 3, 1).reshape(B, T, dh * H)
+
+    return merge_heads
+
+
+# --- argument and output edits ---------------------------------------------------------------------------
+
+def _with_params(edit: Callable[[str, np.ndarray], np.ndarray]) -> Callable[[Dict], Dict]:
+    def args_transform(args):
+        args = dict(args)
+        args["params"] = {name: edit(name, value) for name, value in args["params"].items()}
+        return args
+
+    return args_transform
+
+
+def _without_output_projection(outputs, case: Case):
+    """The merged heads before W_o: solve heads @ W_o = out - b_o."""
+    params = case.args["params"]
+    out = outputs["out"]
+    heads = np.linalg.solve(params["W_o"].T, (out - params["b_o"]).reshape(-1, out.shape[-1]).T).T
+    return {"out": heads.reshape(out.shape)}
+
+
+def _scale_q_k_grads(factor_of_dh: Callable[[float], float]):
+    def transform(outputs, case: Case):
+        dh = case.args["q"].shape[-1] // case.args["num_heads"]
+        factor = factor_of_dh(dh)
+        return {key: value * factor if key in ("q", "k", "W_q", "W_k", "b_q", "b_k") else value
+                for key, value in outputs.items()}
+
+    return transform
+
+
+def _swap_q_k_grads(outputs, case: Case):
+    swap = {"q": "k", "k": "q", "W_q": "W_k", "W_k": "W_q", "b_q": "b_k", "b_k": "b_q"}
+    return {swap.get(key, key): value for key, value in outputs.items()}
+
+
+# --- backward helpers with a bug ------------------------------------------------------------------------
+
+def _diagonal_softmax_backward(ref):
+    def softmax_backward(P, dP, row_dot):
+        return P * (1 - P) * dP  # only the Jacobian's diagonal: rows of dS no longer sum to 0
+
+    return softmax_backward
+
+
+def _transposed_weight_grad(ref):
+    return lambda x, dy: ref.weight_grad(x, dy).T
+
+
+def _bias_grad_over_batch_only(ref):
+    return lambda dy: dy.sum(axis=0)  # (T, D): the time axis was not summed
+
+
+def _bias_grad_mean(ref):
+    return lambda dy: dy.mean(axis=(0, 1))
+
+
+# --- the catalogue ------------------------------------------------------------------------------------
+
+FORWARD: Tuple[Mutant, ...] = (
+    Mutant("no_scale", "scores not scaled by 1/sqrt(d_head)",
+           patch={"attention_weights": _attention_weights(scale=lambda Q: 1.0)}),
+    Mutant("scale_by_d_model", "scores scaled by 1/sqrt(d_model) instead of 1/sqrt(d_head)",
+           patch={"attention_weights": _attention_weights(scale=lambda Q: 1 / np.sqrt(Q.shape[-1] * Q.shape[-3]))}),
+    Mutant("scale_by_d_head", "scores divided by d_head instead of sqrt(d_head)",
+           patch={"attention_weights": _attention_weights(scale=lambda Q: 1 / Q.shape[-1])}),
+    Mutant("softmax_over_queries", "softmax taken over the query axis (columns sum to 1, not rows)",
+           patch={"softmax": _softmax_over_queries}),
+    Mutant("no_max_subtraction", "softmax without subtracting the row max: overflows to inf/NaN on large logits",
+           patch={"softmax": _naive_softmax}),
+    Mutant("mask_inverted", "mask inverted: True should mean 'may attend'",
+           patch={"attention_weights": _attention_weights(mask_mode="invert")}),
+    Mutant("mask_ignored", "mask ignored", patch={"attention_weights": _attention_weights(mask_mode="ignore")}),
+    Mutant("mask_after_softmax", "mask applied after softmax without renormalising (rows sum to less than 1)",
+           patch={"attention_weights": _attention_weights(mask_mode="after_softmax")}),
+    Mutant("split_without_transpose", "heads split by reshape to (B, H, T, dh) without a transpose",
+           patch={"split_heads": _split_without_transpose}),
+    Mutant("merge_without_transpose", "heads merged by reshape to (B, T, D) without transposing back",
+           patch={"merge_heads": _merge_without_transpose}),
+    Mutant("heads_interleaved", "heads interleaved: head h took columns h::H instead of h*dh:(h+1)*dh",
+           patch={"split_heads": _split_interleaved, "merge_heads": _merge_interleaved}),
+    Mutant("biases_ignored", "biases ignored (x @ W without + b)",
+           args_transform=_with_params(lambda name, value: np.zeros_like(value) if name.startswith("b_") else value)),
+    Mutant("weights_transposed", "weights applied as x @ W.T (PyTorch's layout) instead of x @ W",
+           args_transform=_with_params(lambda name, value: value.T if name.startswith("W_") else value)),
+)
+
+FORWARD_OUTPUT: Tuple[Mutant, ...] = (
+    Mutant("no_output_projection", "output projection W_o (and b_o) forgotten", transform=_without_output_projection),
+)
+
+BACKWARD: Tuple[Mutant, ...] = (
+    Mutant("softmax_jacobian_diagonal", "softmax backward uses only the Jacobian's diagonal P(1-P)dP",
+           patch={"softmax_backward": _diagonal_softmax_backward}),
+    Mutant("backward_scale_missing", "1/sqrt(d_head) missing from dQ and dK (off by exactly sqrt(d_head))",
+           transform=_scale_q_k_grads(lambda dh: np.sqrt(dh))),
+    Mutant("backward_scale_twice", "1/sqrt(d_head) applied twice in dQ and dK",
+           transform=_scale_q_k_grads(lambda dh: 1 / np.sqrt(dh))),
+    Mutant("weight_grad_transposed", "weight gradients transposed (dy^T x instead of x^T dy)",
+           patch={"weight_grad": _transposed_weight_grad}),
+    Mutant("bias_grad_batch_only", "bias gradient summed over the batch only, shape (T, D) instead of (D,)",
+           patch={"bias_grad": _bias_grad_over_batch_only}),
+    Mutant("bias_grad_mean", "bias gradient averaged instead of summed over batch and time",
+           patch={"bias_grad": _bias_grad_mean}),
+    Mutant("dq_dk_swapped", "gradients of q and k swapped", transform=_swap_q_k_grads),
+)

@@ -1,0 +1,121 @@
+"""Putting a question to the learner and marking what they typed.
+
+- mcq: letters in any form ("a,c", "ac", "A C", "a，c"); marked right only when the set matches exactly.
+- numeric: "1050624", "1,050,624", "1 050 624", "1.05e6", "1.05M", "105万", "1/8", "2^20", with or without
+  the unit; right when within the question's relative tolerance (0 = exact).
+- open: not marked; key points are highlighted when the answer covers them, by a deliberately simple
+  overlap heuristic (see `key_point_coverage`), and the learner rates themselves.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from mhaquiz.quiz.bank import LANGS, Question, Text, fill_numeric
+
+KEY_POINT_THRESHOLD = 0.5  # share of a key point's tokens the answer must contain to count as covered
+MULTIPLIERS = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12, "万": 1e4, "亿": 1e8}
+_NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?"
+_NUMBER_FORMS = (
+    re.compile(rf"(?P<value>{_NUMBER})(?P<suffix>[kmbgt万亿]?)"),
+    re.compile(rf"(?P<numerator>{_NUMBER})/(?P<denominator>{_NUMBER})"),
+    re.compile(rf"(?P<base>{_NUMBER})(?:\^|\*\*)(?P<exponent>{_NUMBER})"),
+)
+_SEPARATORS = re.compile(r"[\s,_']")
+_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]+")
+_WORD = re.compile(r"[a-z0-9]+")
+_STOPWORDS = frozenset(
+    "a an the of to in on at by for from with and or is are be it its this that so as each per into than "
+    "then which what why how when".split()
+)
+
+
+@dataclass(frozen=True)
+class Asked:
+    """A question as put this time: text filled in, and for numeric questions the drawn params and answer."""
+
+    question: Question
+    prompt: Text
+    explanation: Text
+    params: dict = field(default_factory=dict)
+    expected: float | None = None
+
+
+def instantiate(question: Question, rng: random.Random) -> Asked:
+    """Draw one value for each list parameter of a numeric question and compute its answer."""
+    if question.numeric is None:
+        return Asked(question, question.prompt, question.explanation)
+    params = {
+        name: rng.choice(value) if isinstance(value, tuple) else value
+        for name, value in question.numeric.params.items()
+    }
+    prompt, explanation, expected = fill_numeric(question, params)
+    return Asked(question, prompt, explanation, params, expected)
+
+
+def parse_choices(text: str, valid: set[str] | dict) -> frozenset[str] | None:
+    """The choice letters in `text`, or None when it holds anything but letters of `valid`."""
+    letters = re.sub(r"[\s,;/、]", "", unicodedata.normalize("NFKC", text).lower())
+    if not letters or any(letter not in valid for letter in letters):
+        return None
+    return frozenset(letters)
+
+
+def parse_number(text: str, unit: Text | None = None) -> float | None:
+    """The number in `text` (forms in the module docstring), or None when it is not one."""
+    cleaned = unicodedata.normalize("NFKC", text).strip().lower()
+    for word in (unit.zh, unit.en) if unit else ():
+        word = unicodedata.normalize("NFKC", word).lower()
+        if word and cleaned.endswith(word):
+            cleaned = cleaned[: -len(word)]
+    cleaned = _SEPARATORS.sub("", cleaned.lstrip("~≈"))
+    plain, fraction, power = (form.fullmatch(cleaned) for form in _NUMBER_FORMS)
+    try:
+        if plain:
+            return float(plain["value"]) * MULTIPLIERS.get(plain["suffix"], 1.0)
+        if fraction:
+            return float(fraction["numerator"]) / float(fraction["denominator"])
+        if power:
+            return float(power["base"]) ** float(power["exponent"])
+    except (ZeroDivisionError, OverflowError):
+        return None
+    return None
+
+
+def number_matches(got: float, expected: float, tolerance: float) -> bool:
+    """Within relative `tolerance` of `expected` (tolerance 0: exactly equal)."""
+    return abs(got - expected) <= tolerance * abs(expected)
+
+
+def tokens(text: str) -> set[str]:
+    """Comparable pieces of `text`: English words and numbers (stop words and lone letters dropped, a plural
+    -s folded) and Chinese character bigrams (Chinese has no spaces; a lone character stands for itself). Mixed text yields both."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    pieces: set[str] = set()
+    for run in _CJK_RUN.findall(text):
+        pieces.update(run[i : i + 2] for i in range(max(1, len(run) - 1)))
+    for word in _WORD.findall(text):
+        if word in _STOPWORDS or (len(word) == 1 and not word.isdigit()):
+            continue
+        pieces.add(word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word)
+    return pieces
+
+
+def key_point_coverage(answer: str, key_point: Text) -> float:
+    """The share of the key point's tokens found in the answer, in whichever language matches better
+    (people often answer a Chinese question with English terms)."""
+    said = tokens(answer)
+    shares = []
+    for lang in LANGS:
+        wanted = tokens(key_point(lang))
+        if wanted:
+            shares.append(len(wanted & said) / len(wanted))
+    return max(shares, default=0.0)
+
+
+def covered_key_points(answer: str, key_points: tuple[Text, ...]) -> list[bool]:
+    """For each key point, whether the answer covers it (coverage >= KEY_POINT_THRESHOLD)."""
+    return [key_point_coverage(answer, point) >= KEY_POINT_THRESHOLD for point in key_points]

@@ -1,0 +1,64 @@
+"""Tables for `mhaquiz questions` and `mhaquiz stats` (rich drops colour by itself when piped or NO_COLOR)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.table import Table
+from rich.text import Text as RichText
+
+from mhaquiz.i18n import t
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from mhaquiz.quiz.bank import Question
+
+BAR_WIDTH = 10
+
+
+def render_questions(console: "Console", questions: list["Question"], lang: str) -> None:
+    """A table per topic: id, difficulty, type and the prompt's first line."""
+    console.print(RichText(t("questions_title", lang, count=len(questions)), style="bold"))
+    topics = sorted({question.topic for question in questions})
+    for topic in topics:
+        table = Table(title=topic, title_justify="left", title_style="bold cyan")
+        table.add_column(t("col_id", lang), no_wrap=True)
+        table.add_column(t("col_difficulty", lang))
+        table.add_column(t("col_type", lang))
+        table.add_column(t("col_prompt", lang), ratio=1, overflow="fold")
+        for question in questions:
+            if question.topic == topic:
+                table.add_row(
+                    question.id, t(f"difficulty_{question.difficulty}", lang), t(f"type_{question.type}", lang),
+                    RichText(question.prompt(lang).strip().splitlines()[0]),
+                )
+        console.print(table)
+
+
+def render_stats(console: "Console", stats: dict, lang: str) -> None:
+    """Totals, per-topic mastery bars, leeches and exercises."""
+    accuracy = "—" if stats["accuracy"] is None else f"{stats['accuracy']:.0%}"
+    console.print(RichText(t("stats_totals", lang, reviews=stats["reviews"], accuracy=accuracy,
+                             seen=stats["seen"], questions=stats["questions"]), style="bold"))
+    console.print(RichText(t("stats_due", lang, today=stats["due_today"], week=stats["due_this_week"])))
+    table = Table(title=t("stats_topics", lang), title_justify="left")
+    for key in ("col_topic", "col_mastery", "col_learned", "col_seen", "col_accuracy"):
+        table.add_column(t(key, lang))
+    for topic in stats["topics"]:
+        mastery = topic["mastery"] or 0.0
+        filled = round(mastery * BAR_WIDTH)
+        bar = RichText("█" * filled, style="green").append("░" * (BAR_WIDTH - filled), style="dim")
+        bar.append(f" {mastery:.0%}")
+        topic_accuracy = "—" if topic["accuracy"] is None else f"{topic['accuracy']:.0%}"
+        table.add_row(topic["topic"], bar, f"{topic['learned']}/{topic['questions']}",
+                      f"{topic['seen']}/{topic['questions']}", topic_accuracy)
+    console.print(table)
+    if stats["leeches"]:
+        console.print(RichText(t("stats_leeches", lang, threshold=stats["leech_threshold"]), style="bold yellow"))
+        for leech in stats["leeches"]:
+            console.print(RichText(f"  {leech['id']} ({leech['lapses']}×): {leech['prompt'][lang].strip().splitlines()[0]}"))
+    if stats["exercises"]:
+        console.print(RichText(t("stats_exercises", lang), style="bold"))
+        for exercise in stats["exercises"]:
+            console.print(RichText(t(f"exercise_{exercise['status']}", lang, id=exercise["id"], attempts=exercise["attempts"])))

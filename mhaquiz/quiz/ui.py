@@ -1,0 +1,170 @@
+"""The quiz's terminal: rich panels and line-edited prompts in a terminal, plain lines when piped.
+
+Input: in a terminal, one line per prompt with readline editing; with stdin piped, one answer per line,
+echoed after its prompt so a transcript reads naturally; the end of input raises EOFError.
+Content text is always passed as rich `Text`, never as markup, so `x[i]` in a question prints as written.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+from rich.console import Group
+from rich.panel import Panel
+from rich.text import Text as RichText
+
+from mhaquiz.i18n import t
+from mhaquiz.quiz.bank import format_number
+from mhaquiz.quiz.marking import Asked
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+RATING_KEYS = ("again", "hard", "good", "easy")
+RATING_WORDS = {"重来": 1, "困难": 2, "良好": 3, "简单": 4}
+
+
+def parse_rating(text: str) -> int | None:
+    """1-4, a rating's name or first letter (again/hard/good/easy, a/h/g/e) or its Chinese name; else None."""
+    word = text.strip().lower()
+    if word in ("1", "2", "3", "4"):
+        return int(word)
+    if word in RATING_WORDS:
+        return RATING_WORDS[word]
+    for value, key in enumerate(RATING_KEYS, start=1):
+        if word and key.startswith(word):
+            return value
+    return None
+
+
+class Terminal:
+    """Everything the quiz shows and reads, in one language."""
+
+    def __init__(self, console: "Console", lang: str, interactive: bool | None = None):
+        self.console = console
+        self.lang = lang
+        self.interactive = sys.stdin.isatty() if interactive is None else interactive
+        self.fancy = console.is_terminal
+        if self.interactive:
+            try:
+                import readline  # noqa: F401  (line editing and history for input())
+            except ImportError:  # Windows
+                pass
+
+    # --- input ---------------------------------------------------------------------------
+
+    def read_line(self, label: str) -> str:
+        """One line of input after `label`; EOFError at the end of piped input."""
+        if self.interactive:
+            return self.console.input(RichText(f"{label} › ", style="bold cyan"))
+        line = sys.stdin.readline()
+        if not line:
+            raise EOFError
+        answer = line.rstrip("\r\n")
+        self._print(RichText(f"{label} › {answer}"))
+        return answer
+
+    # --- output --------------------------------------------------------------------------
+
+    def _print(self, *renderables) -> None:
+        """Print; plain output is not wrapped, so a piped transcript keeps one line per line."""
+        self.console.print(*renderables, soft_wrap=not self.fancy)
+
+    def message(self, text: str, style: str = "") -> None:
+        self._print(RichText(text, style=style))
+
+    def warn(self, text: str) -> None:
+        self.message(text, "yellow")
+
+    def show_question(self, asked: Asked, index: int, total: int, reason: str) -> None:
+        question = asked.question
+        header = t(
+            "question_header", self.lang, index=index, total=total, topic=question.topic,
+            difficulty=t(f"difficulty_{question.difficulty}", self.lang), type=t(f"type_{question.type}", self.lang),
+        ) + f" · {t(f'status_{reason}', self.lang)}"
+        body = [RichText(asked.prompt(self.lang))]
+        if question.type == "mcq":
+            body.append(RichText("\n".join(f"  {key}) {text(self.lang)}" for key, text in question.choices.items())))
+        hint = t(f"{question.type}_hint", self.lang)
+        if self.fancy:
+            self._print()
+            self._print(Panel(Group(*body), title=header, title_align="left", subtitle=hint, border_style="cyan"))
+        else:
+            self._print()
+            self._print(RichText(f"== {header} =="))
+            for part in body:
+                self._print(part)
+            self._print(RichText(f"({hint})", style="dim"))
+
+    def show_marked(self, asked: Asked, correct: bool) -> None:
+        """The verdict on an mcq or numeric answer, the right answer, the explanation and the source."""
+        question = asked.question
+        verdict = RichText(t("correct" if correct else "wrong", self.lang), style="bold green" if correct else "bold red")
+        if question.type == "mcq":
+            expected = ", ".join(
+                f"{key}) {question.choices[key](self.lang)}" for key in sorted(question.correct_choices)
+            )
+        else:
+            unit = question.numeric.unit(self.lang) if question.numeric.unit else ""
+            expected = f"{format_number(asked.expected)} {unit}".strip()
+            if question.numeric.tolerance:
+                expected += t("tolerance", self.lang, tolerance=f"{question.numeric.tolerance:g}")
+        lines = [verdict, RichText(t("expected", self.lang, answer=expected))]
+        self._explain(asked, lines)
+
+    def show_open_review(self, asked: Asked, answer: str, covered: list[bool]) -> None:
+        """What they typed beside the reference, with the key points they covered highlighted."""
+        question = asked.question
+        points = RichText()
+        for point, hit in zip(question.key_points, covered):
+            points.append(f"\n  {'✓' if hit else '·'} {point(self.lang)}", style="bold green" if hit else "")
+        lines = [
+            RichText(f"{t('your_answer', self.lang)}: {answer or '—'}", style="italic"),
+            RichText(f"{t('reference', self.lang)}: {question.answer_text(self.lang)}"),
+            RichText(t("key_points", self.lang, covered=sum(covered), total=len(covered))).append_text(points),
+        ]
+        self._explain(asked, lines)
+
+    def _explain(self, asked: Asked, lines: list) -> None:
+        lines.append(RichText(f"{t('explanation', self.lang)}: {asked.explanation(self.lang)}", style="dim" if self.fancy else ""))
+        lines.append(RichText(t("source", self.lang, source=asked.question.source), style="dim"))
+        if self.fancy:
+            self._print(Panel(Group(*lines), border_style="magenta"))
+        else:
+            for line in lines:
+                self._print(line)
+
+    def rating_label(self, when: dict[int, str] | None) -> str:
+        """The four buttons, each with when the question comes back (`when` None: cramming, no times)."""
+        buttons = []
+        for value, key in enumerate(RATING_KEYS, start=1):
+            name = t(f"rating_{key}", self.lang)
+            buttons.append(f"[{value}] {name}" + (f" ({when[value]})" if when else ""))
+        return "  ".join(buttons) + "\n" + t("rate_prompt", self.lang)
+
+    def show_next(self, when: str | None) -> None:
+        """When the question comes back, or that cramming left its schedule alone."""
+        text = t("comes_back", self.lang, when=when) if when else t("not_rescheduled", self.lang)
+        self.message(text, "dim")
+
+    def show_summary(self, answered: int, recalled: int, ratings: dict[int, int], missed: list[str], saved_to: str) -> None:
+        title = t("summary_title", self.lang)
+        if answered:
+            lines = [
+                t("summary_line", self.lang, answered=answered, recalled=recalled, percent=f"{recalled / answered:.0%}"),
+                t("summary_ratings", self.lang, **{key: ratings.get(value, 0) for value, key in enumerate(RATING_KEYS, 1)}),
+            ]
+            if missed:
+                lines.append(t("summary_missed", self.lang, ids=", ".join(missed)))
+            lines.append(t("summary_saved", self.lang, path=saved_to))
+        else:
+            lines = [t("summary_none", self.lang)]
+        if self.fancy:
+            self._print()
+            self._print(Panel(RichText("\n".join(lines)), title=title, title_align="left", border_style="green"))
+        else:
+            self._print()
+            self._print(RichText(f"== {title} =="))
+            for line in lines:
+                self._print(RichText(line))

@@ -1,0 +1,321 @@
+"""Progress that is never lost: one SQLite file, `user_home() / "progress.sqlite3"`.
+
+- The schema grows through numbered MIGRATIONS, each recorded in the `migrations` table as it is applied.
+- WAL journal and a busy timeout, so two sessions at once wait for each other instead of failing; every
+  write is its own short transaction, committed as soon as the answer is given.
+- A file that is not a readable mhaquiz database (corrupted, or some other program's) is renamed aside with a
+  timestamp and a fresh one is started; `Store.moved_aside` says where it went so the CLI can warn.
+
+Tables: `cards` (the scheduler's state per question), `reviews` (every answer), `grades` (every grader run
+of an exercise), `hints_shown` (how many hints of an exercise the learner has seen).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from mhaquiz.errors import MhaquizError
+
+DATABASE_NAME = "progress.sqlite3"
+BUSY_TIMEOUT_SECONDS = 10.0
+
+MIGRATIONS: list[tuple[str, list[str]]] = [
+    (
+        "001_cards_and_reviews",
+        [
+            """CREATE TABLE cards (
+                question_id TEXT PRIMARY KEY,
+                state INTEGER NOT NULL,
+                step INTEGER,
+                stability REAL,
+                difficulty REAL,
+                due TEXT NOT NULL,
+                last_review TEXT,
+                reps INTEGER NOT NULL,
+                lapses INTEGER NOT NULL
+            )""",
+            """CREATE TABLE reviews (
+                id INTEGER PRIMARY KEY,
+                question_id TEXT NOT NULL,
+                topic TEXT NOT NULL,
+                rating INTEGER NOT NULL,
+                correct INTEGER NOT NULL,
+                answer TEXT NOT NULL,
+                cram INTEGER NOT NULL,
+                reviewed_at TEXT NOT NULL
+            )""",
+            "CREATE INDEX reviews_by_question ON reviews (question_id)",
+        ],
+    ),
+    (
+        "002_grades_and_hints",
+        [
+            """CREATE TABLE grades (
+                id INTEGER PRIMARY KEY,
+                exercise_id TEXT NOT NULL,
+                passed INTEGER NOT NULL,
+                summary TEXT NOT NULL,
+                graded_at TEXT NOT NULL
+            )""",
+            "CREATE INDEX grades_by_exercise ON grades (exercise_id)",
+            """CREATE TABLE hints_shown (
+                exercise_id TEXT PRIMARY KEY,
+                count INTEGER NOT NULL
+            )""",
+        ],
+    ),
+]
+
+
+@dataclass(frozen=True)
+class CardRecord:
+    """The scheduler's state for one question (FSRS fields, plus how often it was reviewed and lapsed)."""
+
+    question_id: str
+    state: int
+    step: int | None
+    stability: float | None
+    difficulty: float | None
+    due: datetime
+    last_review: datetime | None
+    reps: int
+    lapses: int
+
+
+@dataclass(frozen=True)
+class ReviewRecord:
+    """One answer: `correct` is the marking (objective) or a rating other than Again (open)."""
+
+    question_id: str
+    topic: str
+    rating: int
+    correct: bool
+    answer: str
+    cram: bool
+    reviewed_at: datetime
+
+
+@dataclass(frozen=True)
+class ExerciseProgress:
+    """An exercise's record: how many grades, whether any passed, the best and the latest."""
+
+    exercise_id: str
+    attempts: int
+    passed: bool
+    best: dict
+    last_graded_at: datetime
+
+
+class Store:
+    """The progress database. Open with `Store.open()`; use as a context manager or call `close()`."""
+
+    def __init__(self, connection: sqlite3.Connection, path: Path, moved_aside: Path | None = None):
+        self.connection = connection
+        self.path = path
+        self.moved_aside = moved_aside
+
+    @classmethod
+    def open(cls, path: Path | None = None) -> "Store":
+        """Open (creating and migrating as needed) the database at `path`, default in `user_home()`."""
+        if path is None:
+            from mhaquiz.paths import user_home
+
+            path = user_home() / DATABASE_NAME
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            return cls(_connect(path), path)
+        except _NotOurs:
+            moved = _move_aside(path)
+            return cls(_connect(path), path, moved_aside=moved)
+
+    def close(self) -> None:
+        self.connection.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    # --- questions -----------------------------------------------------------------------
+
+    def cards(self) -> dict[str, CardRecord]:
+        """Every question's scheduling state, by question id."""
+        rows = self.connection.execute(
+            "SELECT question_id, state, step, stability, difficulty, due, last_review, reps, lapses FROM cards"
+        )
+        return {
+            row[0]: CardRecord(
+                question_id=row[0], state=row[1], step=row[2], stability=row[3], difficulty=row[4],
+                due=_from_text(row[5]), last_review=_from_text(row[6]) if row[6] else None, reps=row[7], lapses=row[8],
+            )
+            for row in rows
+        }
+
+    def record_review(self, review: ReviewRecord, card: CardRecord | None) -> None:
+        """Save an answer and (unless cramming, when `card` is None) the question's new schedule, atomically."""
+        with self._transaction():
+            self.connection.execute(
+                "INSERT INTO reviews (question_id, topic, rating, correct, answer, cram, reviewed_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (review.question_id, review.topic, review.rating, int(review.correct), review.answer,
+                 int(review.cram), _to_text(review.reviewed_at)),
+            )
+            if card is not None:
+                self.connection.execute(
+                    "INSERT OR REPLACE INTO cards"
+                    " (question_id, state, step, stability, difficulty, due, last_review, reps, lapses)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (card.question_id, card.state, card.step, card.stability, card.difficulty, _to_text(card.due),
+                     _to_text(card.last_review) if card.last_review else None, card.reps, card.lapses),
+                )
+
+    def review_totals(self) -> dict[str, tuple[int, int]]:
+        """(answers, correct answers) per topic."""
+        rows = self.connection.execute("SELECT topic, COUNT(*), SUM(correct) FROM reviews GROUP BY topic")
+        return {topic: (count, correct) for topic, count, correct in rows}
+
+    # --- exercises -----------------------------------------------------------------------
+
+    def record_grade(self, exercise_id: str, passed: bool, summary: dict, graded_at: datetime | None = None) -> None:
+        """Save one grader run. `summary` is any JSON object; a numeric "score" in it ranks attempts."""
+        graded_at = graded_at or datetime.now(timezone.utc)
+        with self._transaction():
+            self.connection.execute(
+                "INSERT INTO grades (exercise_id, passed, summary, graded_at) VALUES (?, ?, ?, ?)",
+                (exercise_id, int(passed), json.dumps(summary, ensure_ascii=False), _to_text(graded_at)),
+            )
+
+    def exercise_progress(self) -> dict[str, ExerciseProgress]:
+        """Per exercise graded at least once: attempts, passed ever, and the best attempt's summary
+        (best = passed first, then the higher "score" if the summaries have one, then the latest)."""
+        rows = self.connection.execute(
+            "SELECT exercise_id, passed, summary, graded_at FROM grades ORDER BY graded_at, id"
+        )
+        progress: dict[str, ExerciseProgress] = {}
+        best_key: dict[str, tuple] = {}
+        for exercise_id, passed, summary_text, graded_at in rows:
+            summary = json.loads(summary_text)
+            score = summary.get("score") if isinstance(summary, dict) else None
+            key = (bool(passed), score if isinstance(score, (int, float)) else float("-inf"))
+            before = progress.get(exercise_id)
+            is_best = before is None or key >= best_key[exercise_id]
+            if is_best:
+                best_key[exercise_id] = key
+            progress[exercise_id] = ExerciseProgress(
+                exercise_id=exercise_id,
+                attempts=(before.attempts if before else 0) + 1,
+                passed=bool(passed) or (before is not None and before.passed),
+                best=summary if is_best else before.best,
+                last_graded_at=_from_text(graded_at),
+            )
+        return progress
+
+    def hints_shown(self, exercise_id: str) -> int:
+        """How many hints of the exercise the learner has already seen."""
+        row = self.connection.execute("SELECT count FROM hints_shown WHERE exercise_id = ?", (exercise_id,)).fetchone()
+        return row[0] if row else 0
+
+    def set_hints_shown(self, exercise_id: str, count: int) -> None:
+        with self._transaction():
+            self.connection.execute(
+                "INSERT OR REPLACE INTO hints_shown (exercise_id, count) VALUES (?, ?)", (exercise_id, count)
+            )
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    def _transaction(self) -> "_Transaction":
+        return _Transaction(self.connection)
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error): takes the write lock up front, so two writers queue."""
+
+    def __init__(self, connection: sqlite3.Connection):
+        self.connection = connection
+
+    def __enter__(self) -> None:
+        self.connection.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type, *rest) -> None:
+        self.connection.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+class _NotOurs(Exception):
+    """The file is corrupted or belongs to another program."""
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """Connect, check the file is a healthy mhaquiz database (or new), and apply pending migrations."""
+    connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
+    try:
+        connection.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
+        if connection.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+            raise _NotOurs
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute("PRAGMA synchronous = FULL")
+        _migrate(connection)
+    except (_NotOurs, sqlite3.DatabaseError) as error:
+        connection.close()
+        if isinstance(error, sqlite3.OperationalError) and "locked" in str(error):
+            raise MhaquizError(f"the progress database {path} is locked by another program; try again") from None
+        raise _NotOurs from None
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+def _migrate(connection: sqlite3.Connection) -> None:
+    """Apply the migrations not yet recorded, each in its own transaction (safe against a concurrent opener)."""
+    tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if tables and "migrations" not in tables:
+        raise _NotOurs
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        connection.execute(
+            "CREATE TABLE IF NOT EXISTS migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+        )
+        applied = {row[0] for row in connection.execute("SELECT id FROM migrations")}
+        if applied and max(applied) > len(MIGRATIONS):
+            raise MhaquizError(
+                f"the progress database was written by a newer mhaquiz (schema {max(applied)}); upgrade mhaquiz"
+            )
+        for number, (name, statements) in enumerate(MIGRATIONS, start=1):
+            if number in applied:
+                continue
+            for statement in statements:
+                connection.execute(statement)
+            connection.execute(
+                "INSERT INTO migrations (id, name, applied_at) VALUES (?, ?, ?)",
+                (number, name, _to_text(datetime.now(timezone.utc))),
+            )
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+
+
+def _move_aside(path: Path) -> Path:
+    """Rename the unusable database (and its WAL files) to `<name>.broken-<timestamp>`; return the new path."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    target = path.with_name(f"{path.name}.broken-{stamp}")
+    for suffix in ("", "-wal", "-shm"):
+        source = Path(f"{path}{suffix}")
+        try:
+            source.rename(Path(f"{target}{suffix}"))
+        except FileNotFoundError:  # no WAL file, or another session moved it first
+            pass
+    return target
+
+
+def _to_text(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
+def _from_text(text: str) -> datetime:
+    return datetime.fromisoformat(text)

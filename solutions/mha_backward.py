@@ -1,0 +1,93 @@
+"""Reference: multi-head attention backward in NumPy (float64, vectorised).
+
+mha_backward returns the gradient of sum(mha_forward(...) * d_out) with respect to every input.
+Per head, with s = 1/sqrt(dh), S = s Q K^T (masked), P = softmax(S), O = P V:
+  dV = P^T dO;  dP = dO V^T;  dS = P * (dP - rowsum(dP * P));  dQ = s dS K;  dK = s dS^T Q
+and rowsum(dP * P) == rowsum(dO * O), which avoids one (Tq, Tk) temporary.
+"""
+
+import numpy as np
+
+
+def softmax(x, axis=-1, out=None):
+    """Numerically stable softmax along `axis` (subtract the max so exp never overflows).
+
+    Writes into `out` when given (out=x overwrites x); otherwise returns a new array.
+    """
+    e = np.subtract(x, x.max(axis=axis, keepdims=True), out=out)
+    np.exp(e, out=e)
+    e /= e.sum(axis=axis, keepdims=True)
+    return e
+
+
+def split_heads(x, num_heads):
+    """(B, T, D) -> (B, H, T, dh): head h takes columns h*dh:(h+1)*dh."""
+    B, T, D = x.shape
+    return x.reshape(B, T, num_heads, D // num_heads).transpose(0, 2, 1, 3)
+
+
+def merge_heads(x):
+    """(B, H, T, dh) -> (B, T, H*dh): the inverse of split_heads."""
+    B, H, T, dh = x.shape
+    return x.transpose(0, 2, 1, 3).reshape(B, T, H * dh)
+
+
+def attention_weights(Q, K, mask=None):
+    """softmax(Q K^T / sqrt(dh)) over keys, masked positions excluded."""
+    dh = Q.shape[-1]
+    scores = (Q / np.sqrt(dh)) @ K.swapaxes(-1, -2)  # (..., Tq, Tk)
+    if mask is not None:
+        np.copyto(scores, -np.inf, where=~mask)
+    return softmax(scores, axis=-1, out=scores)  # in place: scores is our own temporary
+
+
+def softmax_backward(P, dP, row_dot):
+    """dS = P * (dP - rowsum(dP * P)), given row_dot = rowsum(dP * P) of shape (..., Tq, 1). Reuses dP."""
+    dP -= row_dot
+    dP *= P
+    return dP
+
+
+def weight_grad(x, dy):
+    """d(x @ W)/dW summed over batch and time: x^T dy. x: (B, T, Din), dy: (B, T, Dout) -> (Din, Dout)."""
+    return x.reshape(-1, x.shape[-1]).T @ dy.reshape(-1, dy.shape[-1])
+
+
+def bias_grad(dy):
+    """Gradient of a bias added at every (batch, time) position: (B, T, D) -> (D,)."""
+    return dy.sum(axis=(0, 1))
+
+
+def mha_backward(d_out, q, k, v, params, num_heads, mask=None):
+    """Gradients of sum(mha_forward(q, k, v, params, num_heads, mask) * d_out). d_out: (B, Tq, D)."""
+    D = q.shape[-1]
+    assert D % num_heads == 0, "D must be divisible by num_heads"
+    W_q, W_k, W_v, W_o = params["W_q"], params["W_k"], params["W_v"], params["W_o"]
+
+    # Forward again, keeping what the backward needs.
+    Q = split_heads(q @ W_q + params["b_q"], num_heads)  # (B, H, Tq, dh)
+    K = split_heads(k @ W_k + params["b_k"], num_heads)  # (B, H, Tk, dh)
+    V = split_heads(v @ W_v + params["b_v"], num_heads)  # (B, H, Tk, dh)
+    head_mask = None if mask is None else np.expand_dims(mask, -3)  # (B, 1, Tq, Tk)
+    P = attention_weights(Q, K, head_mask)  # (B, H, Tq, Tk)
+    O = P @ V  # (B, H, Tq, dh)
+
+    # Output projection y = merge(O) @ W_o + b_o.
+    grads = {"W_o": weight_grad(merge_heads(O), d_out), "b_o": bias_grad(d_out)}
+    dO = split_heads(d_out @ W_o.T, num_heads)  # (B, Tq, D) -> (B, H, Tq, dh)
+
+    # Attention, per head.
+    dV = P.swapaxes(-1, -2) @ dO  # (B, H, Tk, dh)
+    dP = dO @ V.swapaxes(-1, -2)  # (B, H, Tq, Tk)
+    dS = softmax_backward(P, dP, (dO * O).sum(axis=-1, keepdims=True))  # (B, H, Tq, Tk); masked entries are 0
+    scale = 1.0 / np.sqrt(D // num_heads)
+    dQ = (dS @ K) * scale  # (B, H, Tq, dh)
+    dK = (dS.swapaxes(-1, -2) @ Q) * scale  # (B, H, Tk, dh)
+
+    # Back through the head split and the input projections x @ W + b.
+    for name, x, dY, W in (("q", q, dQ, W_q), ("k", k, dK, W_k), ("v", v, dV, W_v)):
+        d_proj = merge_heads(dY)  # (B, T, D)
+        grads[name] = d_proj @ W.T  # (B, T, D)
+        grads["W_" + name] = weight_grad(x, d_proj)  # (D, D)
+        grads["b_" + name] = bias_grad(d_proj)  # (D,)
+    return grads

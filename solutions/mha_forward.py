@@ -1,0 +1,53 @@
+"""Reference: multi-head attention forward in NumPy (float64, no Python loops over batch, heads or positions).
+
+Conventions (shared by every mhaquiz exercise):
+  projections are x @ W + b with W of shape (D, D); head h owns columns h*dh:(h+1)*dh;
+  mask is boolean, True = this query MAY attend to this key, broadcastable to (B, Tq, Tk).
+"""
+
+import numpy as np
+
+
+def softmax(x, axis=-1, out=None):
+    """Numerically stable softmax along `axis` (subtract the max so exp never overflows).
+
+    Writes into `out` when given (out=x overwrites x); otherwise returns a new array.
+    """
+    e = np.subtract(x, x.max(axis=axis, keepdims=True), out=out)
+    np.exp(e, out=e)
+    e /= e.sum(axis=axis, keepdims=True)
+    return e
+
+
+def split_heads(x, num_heads):
+    """(B, T, D) -> (B, H, T, dh): head h takes columns h*dh:(h+1)*dh."""
+    B, T, D = x.shape
+    return x.reshape(B, T, num_heads, D // num_heads).transpose(0, 2, 1, 3)
+
+
+def merge_heads(x):
+    """(B, H, T, dh) -> (B, T, H*dh): the exact inverse of split_heads (heads concatenated in order)."""
+    B, H, T, dh = x.shape
+    return x.transpose(0, 2, 1, 3).reshape(B, T, H * dh)
+
+
+def attention_weights(Q, K, mask=None):
+    """softmax(Q K^T / sqrt(dh)) over keys, masked positions excluded. Q: (..., Tq, dh), K: (..., Tk, dh)."""
+    dh = Q.shape[-1]
+    scores = (Q / np.sqrt(dh)) @ K.swapaxes(-1, -2)  # (..., Tq, Tk); scaling Q is cheaper than scaling scores
+    if mask is not None:
+        np.copyto(scores, -np.inf, where=~mask)  # in place: exp(-inf) = 0 after the max-shift
+    return softmax(scores, axis=-1, out=scores)  # in place: scores is our own temporary
+
+
+def mha_forward(q, k, v, params, num_heads, mask=None):
+    """Multi-head attention. q: (B, Tq, D); k, v: (B, Tk, D); returns (B, Tq, D)."""
+    D = q.shape[-1]
+    assert D % num_heads == 0, "D must be divisible by num_heads"
+    Q = split_heads(q @ params["W_q"] + params["b_q"], num_heads)  # (B, H, Tq, dh)
+    K = split_heads(k @ params["W_k"] + params["b_k"], num_heads)  # (B, H, Tk, dh)
+    V = split_heads(v @ params["W_v"] + params["b_v"], num_heads)  # (B, H, Tk, dh)
+    head_mask = None if mask is None else np.expand_dims(mask, -3)  # (B, 1, Tq, Tk): same for every head
+    P = attention_weights(Q, K, head_mask)  # (B, H, Tq, Tk)
+    heads = merge_heads(P @ V)  # (B, H, Tq, dh) -> (B, Tq, D)
+    return heads @ params["W_o"] + params["b_o"]  # (B, Tq, D)

@@ -1,0 +1,311 @@
+"""`mhaquiz ask`: each question type through the CLI with piped answers, scheduling with fixed times,
+language, end of input and Ctrl-C; and the marking helpers it relies on."""
+
+import io
+import re
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from mhaquiz.cli import app
+from mhaquiz.i18n import locale_language
+from mhaquiz.quiz.bank import Text, load_bank
+from mhaquiz.quiz.marking import covered_key_points, parse_choices, parse_number
+from mhaquiz.quiz.schedule import plan_session
+from mhaquiz.quiz.session import Session
+from mhaquiz.quiz.ui import Terminal, parse_rating
+from mhaquiz.store import Store
+
+BASIC = Path(__file__).parent / "banks" / "basic"
+ENGLISH = {"LC_ALL": "", "LC_MESSAGES": "", "LANG": "en_US.UTF-8"}
+runner = CliRunner()
+T0 = datetime(2025, 3, 1, 9, 0, tzinfo=timezone.utc)
+
+
+def ask(*args: str, input: str = "", env: dict | None = None):
+    return runner.invoke(app, ["ask", "--bank", str(BASIC), *args], input=input, env=env or ENGLISH)
+
+
+def saved_reviews() -> list[tuple]:
+    with Store.open() as store:
+        return store.connection.execute("SELECT question_id, rating, correct, answer, cram FROM reviews ORDER BY id").fetchall()
+
+
+# --- each type through the CLI --------------------------------------------------------------
+
+
+def test_mcq_right_is_marked_and_saved():
+    result = ask("--topic", "attention", "--difficulty", "easy", input="b\n")
+    assert result.exit_code == 0, result.output
+    assert "Question 1/1" in result.stdout and "b) sqrt(d_k)" in result.stdout
+    assert "Correct" in result.stdout and "Comes back in 10m" in result.stdout
+    assert "Session summary" in result.stdout and "Answered 1, right or recalled 1 (100%)" in result.stdout
+    assert saved_reviews() == [("att-scale", 3, 1, "b", 0)]
+
+
+@pytest.mark.parametrize("answer, correct", [("a,b", True), ("BA", True), ("b, a", True), ("a", False), ("a,b,c", False)])
+def test_mcq_with_several_answers_needs_exactly_the_right_set(answer, correct):
+    result = ask("--topic", "attention", "--difficulty", "hard", input=answer + "\n")
+    assert ("Correct" if correct else "Wrong") in result.stdout
+    assert saved_reviews()[0][1:3] == ((3, 1) if correct else (1, 0))
+
+
+def test_mcq_letter_not_a_choice_is_asked_again():
+    result = ask("--topic", "attention", "--difficulty", "easy", input="z\nb\n")
+    assert "Please type choice letters (a, b, c)" in result.stdout
+    assert "Correct" in result.stdout
+    assert len(saved_reviews()) == 1
+
+
+def test_numeric_with_drawn_params_is_reproducible_and_marked():
+    first = ask("--topic", "parameters", "--difficulty", "medium", "--seed", "7", input="\n")
+    d = int(re.search(r"d_model = (\d+)", first.stdout).group(1))
+    assert "Wrong" in first.stdout and f"Answer: {4 * d * d + 4 * d:,} parameters" in first.stdout
+    again = ask("--topic", "parameters", "--difficulty", "medium", "--seed", "7", "--cram", input=f"{4 * d * d + 4 * d:,}\n")
+    assert f"d_model = {d}" in again.stdout
+    assert "Correct" in again.stdout
+
+
+def test_numeric_not_a_number_is_asked_again():
+    result = ask("--topic", "parameters", "--difficulty", "easy", input="sixty-four\n64\n")
+    assert "Not a number: sixty-four" in result.stdout
+    assert "Correct" in result.stdout
+
+
+def test_open_question_shows_reference_covered_points_and_rating_times():
+    result = ask("--topic", "attention", "--difficulty", "medium", input="along the key axis so the weights sum to one\n3\n")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "Reference answer: Along the keys" in out
+    assert "Key points (covered 2/2)" in out
+    assert "[1] Again (1m)  [2] Hard (6m)  [3] Good (10m)  [4] Easy (" in out
+    assert saved_reviews() == [("att-softmax-axis", 3, 1, "along the key axis so the weights sum to one", 0)]
+
+
+def test_open_question_rated_again_counts_as_missed():
+    result = ask("--topic", "attention", "--difficulty", "medium", input="no idea\nmaybe\nagain\n")
+    assert "Please type 1-4 or again/hard/good/easy" in result.stdout
+    assert "Missed: att-softmax-axis" in result.stdout
+    assert saved_reviews()[0][1:3] == (1, 0)
+
+
+# --- ending a session --------------------------------------------------------------------------
+
+
+def test_end_of_input_ends_cleanly_keeping_the_answers_given():
+    result = ask("--topic", "attention", "--count", "3", input="b\n")
+    assert result.exit_code == 0
+    assert "Answered 1, right or recalled 1" in result.stdout
+    assert len(saved_reviews()) == 1
+
+
+def test_no_input_at_all_ends_cleanly():
+    result = ask(input="")
+    assert result.exit_code == 0
+    assert "No answers this time." in result.stdout
+    assert saved_reviews() == []
+
+
+def test_ctrl_c_exits_130_keeping_every_answer(monkeypatch):
+    replies = iter(["b", "along the keys", "3"])
+
+    def read_line(self, label):
+        try:
+            return next(replies)
+        except StopIteration:
+            raise KeyboardInterrupt from None
+
+    monkeypatch.setattr(Terminal, "read_line", read_line)
+    result = ask("--topic", "attention")
+    assert result.exit_code == 130
+    assert "Interrupted." in result.stderr
+    assert "Answered 2" in result.stdout
+    assert len(saved_reviews()) == 2
+
+
+def test_nothing_due_says_when_to_come_back():
+    ask("--topic", "attention", "--difficulty", "easy", input="b\n")
+    result = ask("--topic", "attention", "--difficulty", "easy", input="")
+    assert result.exit_code == 0
+    assert "Nothing is due" in result.stdout and "The next one is due in 10m" in result.stdout
+    assert "--cram" in result.stdout
+
+
+# --- usage errors and language -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--topic", "nope"], "valid topics: attention, parameters"),
+        (["--difficulty", "brutal"], "valid: easy, medium, hard"),
+        (["--lang", "fr"], "valid: zh, en"),
+    ],
+)
+def test_unknown_option_values_exit_2_listing_valid_ones(args, message):
+    result = ask(*args)
+    assert result.exit_code == 2
+    assert message in result.stderr
+
+
+def test_chinese_locale_speaks_chinese():
+    result = ask("--topic", "attention", "--difficulty", "easy", input="b\n", env={"LC_ALL": "", "LC_MESSAGES": "", "LANG": "zh_CN.UTF-8"})
+    assert "第 1/1 题" in result.stdout and "缩放点积注意力中" in result.stdout
+    assert "正确" in result.stdout and "本次小结" in result.stdout
+
+
+def test_lang_option_overrides_the_locale():
+    result = ask("--lang", "en", "--topic", "attention", "--difficulty", "easy", input="b\n", env={"LANG": "zh_CN.UTF-8"})
+    assert "Question 1/1" in result.stdout and "第 1/1 题" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    "environ, expected",
+    [
+        ({"LANG": "zh_CN.UTF-8"}, "zh"),
+        ({"LANG": "zh_TW"}, "zh"),
+        ({"LANG": "en_US.UTF-8"}, "en"),
+        ({"LC_ALL": "en_GB.UTF-8", "LANG": "zh_CN.UTF-8"}, "en"),
+        ({"LC_MESSAGES": "zh_CN.UTF-8", "LANG": "C"}, "zh"),
+        ({"LC_ALL": "", "LANG": "zh_HK"}, "zh"),
+        ({}, "en"),
+    ],
+)
+def test_locale_language(environ, expected):
+    assert locale_language(environ) == expected
+
+
+# --- scheduling with fixed times, through the core API ---------------------------------------
+
+
+class ScriptedTerminal(Terminal):
+    """Answers each question from a script keyed by question id; records what was asked."""
+
+    def __init__(self, answers: dict[str, list[str]]):
+        super().__init__(Console(file=io.StringIO(), width=100), "en", interactive=False)
+        self.answers = {qid: list(replies) for qid, replies in answers.items()}
+        self.asked: list[str] = []
+
+    def show_question(self, asked, index, total, reason):
+        self.asked.append(asked.question.id)
+        super().show_question(asked, index, total, reason)
+
+    def read_line(self, label):
+        replies = self.answers.get(self.asked[-1])
+        if not replies:
+            raise EOFError
+        return replies.pop(0)
+
+
+ATTENTION_ANSWERS = {"att-scale": ["b"], "att-properties": ["c"], "att-softmax-axis": ["softmax over keys", "3"]}
+
+
+def run_session(store, when, answers, topic="attention", count=10, cram=False):
+    questions = load_bank(BASIC).select(topic)
+    terminal = ScriptedTerminal(answers)
+    result = Session(store, terminal, cram=cram, seed=0, clock=lambda: when).run(questions, count)
+    return terminal.asked, result
+
+
+def test_new_questions_come_easy_first_with_topics_interleaved():
+    bank = load_bank(BASIC)
+    plan = plan_session(bank.questions, {}, T0, count=10)
+    assert [p.question.id for p in plan] == ["att-scale", "param-dhead", "att-softmax-axis", "param-mha", "att-properties"]
+    assert {p.reason for p in plan} == {"new"}
+
+
+def test_missed_question_returns_first_the_next_day():
+    with Store.open() as store:
+        asked, _ = run_session(store, T0, ATTENTION_ANSWERS)
+        assert asked == ["att-scale", "att-softmax-axis", "att-properties"]
+        asked, result = run_session(store, T0 + timedelta(days=1), ATTENTION_ANSWERS)
+    assert asked[0] == "att-properties"  # wrong yesterday: due after 1 minute, so the most overdue
+    assert len(result.outcomes) == 3
+
+
+def test_due_questions_come_before_new_ones_and_undue_ones_wait():
+    bank = load_bank(BASIC)
+    with Store.open() as store:
+        asked, _ = run_session(store, T0, {"att-scale": ["a"]}, count=1)
+        assert asked == ["att-scale"]
+        plan = plan_session(bank.questions, store.cards(), T0 + timedelta(minutes=5), count=10)
+        assert [(p.question.id, p.reason) for p in plan][:2] == [("att-scale", "due"), ("param-dhead", "new")]
+        run_session(store, T0 + timedelta(minutes=5), {"att-scale": ["b"]}, count=1)
+        plan = plan_session(bank.questions, store.cards(), T0 + timedelta(minutes=10), count=10)
+    assert "att-scale" not in [p.question.id for p in plan]  # next due at +15 minutes
+    assert len(plan) == 4
+
+
+def test_count_caps_the_session():
+    with Store.open() as store:
+        asked, result = run_session(store, T0, ATTENTION_ANSWERS, count=2)
+    assert asked == ["att-scale", "att-softmax-axis"] and result.planned == 2
+
+
+def test_cram_asks_anything_and_does_not_reschedule():
+    with Store.open() as store:
+        run_session(store, T0, ATTENTION_ANSWERS)
+        before = store.cards()
+        asked, result = run_session(store, T0 + timedelta(minutes=2), ATTENTION_ANSWERS, cram=True)
+        assert sorted(asked) == sorted(ATTENTION_ANSWERS)  # none of the three is due yet but cram asks them
+        assert store.cards() == before
+        cram_flags = [row[0] for row in store.connection.execute("SELECT cram FROM reviews ORDER BY id")]
+    assert cram_flags == [0, 0, 0, 1, 1, 1]
+
+
+def test_each_answer_is_committed_before_the_next_question():
+    with Store.open() as store:
+        class Peeking(ScriptedTerminal):
+            def show_question(self, asked, index, total, reason):
+                with Store.open() as other:  # a second connection sees what the first committed
+                    committed = other.connection.execute("SELECT COUNT(*) FROM reviews").fetchone()[0]
+                assert committed == index - 1
+                super().show_question(asked, index, total, reason)
+
+        terminal = Peeking(ATTENTION_ANSWERS)
+        Session(store, terminal, clock=lambda: T0).run(load_bank(BASIC).select("attention"), 10)
+    assert len(terminal.asked) == 3
+
+
+# --- marking helpers ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("1050624", 1050624), ("1,050,624", 1050624), ("1 050 624", 1050624), ("1_050_624", 1050624),
+        ("１，０５０，６２４", 1050624), ("1.05e6", 1.05e6), ("1.05M", 1.05e6), ("105万", 1.05e6), ("2k", 2000),
+        ("1/8", 0.125), ("2^20", 2**20), ("2**10", 1024), ("-0.5", -0.5), ("~64", 64), ("64 parameters", 64),
+        ("64个", 64),
+    ],
+)
+def test_parse_number_accepts_the_ways_people_write_numbers(text, value):
+    assert parse_number(text, Text(zh="个", en="parameters")) == pytest.approx(value)
+
+
+@pytest.mark.parametrize("text", ["", "sixty-four", "1/0", "1e", "12 apples", "1.2.3"])
+def test_parse_number_rejects_non_numbers(text):
+    assert parse_number(text) is None
+
+
+def test_parse_choices():
+    valid = {"a": 1, "b": 2, "c": 3}
+    assert parse_choices("a,c", valid) == {"a", "c"}
+    assert parse_choices("CA", valid) == {"a", "c"}
+    assert parse_choices("a、c", valid) == {"a", "c"}
+    assert parse_choices("d", valid) is None
+    assert parse_choices("", valid) is None
+
+
+def test_parse_rating():
+    assert [parse_rating(x) for x in ("1", "hard", "G", "e", "重来", "简单", "", "5", "x")] == [1, 2, 3, 4, 1, 4, None, None, None]
+
+
+def test_key_points_covered_in_either_language():
+    points = (Text(zh="沿键的维度", en="along the key axis"), Text(zh="每个查询的权重之和为 1", en="each query's weights sum to one"))
+    assert covered_key_points("沿着键的维度做 softmax", points) == [True, False]
+    assert covered_key_points("softmax along keys; weights of each query sum to one", points) == [True, True]
+    assert covered_key_points("I do not know", points) == [False, False]
