@@ -19,7 +19,7 @@ class OutputCheck:
     problem: Optional[str] = None  # None when passed; else "missing", "shape", "dtype", "not finite", "values", ...
     detail: str = ""
     max_abs_err: Optional[float] = None
-    rel_err: Optional[float] = None  # max |got - expected| / max(max |expected|, atol / rtol)
+    rel_err: Optional[float] = None  # max |got - expected| / max(max |expected|, floor / rtol)
     worst_index: Optional[tuple] = None
     expected_value: Optional[float] = None
     got_value: Optional[float] = None
@@ -28,7 +28,7 @@ class OutputCheck:
         return {key: value for key, value in asdict(self).items() if value is not None}
 
 
-def error_size(got: np.ndarray, expected: np.ndarray, tol: Tolerance):
+def error_size(got: np.ndarray, expected: np.ndarray, tol: Tolerance, floor: float):
     """(max abs error, scale-relative error, index of the worst element); NaN/inf count as infinitely wrong."""
     diff = np.abs(got - expected)
     both_same_inf = np.isinf(got) & (got == expected)
@@ -36,20 +36,20 @@ def error_size(got: np.ndarray, expected: np.ndarray, tol: Tolerance):
     worst = np.unravel_index(int(np.argmax(diff)), diff.shape) if diff.size else ()
     max_abs = float(diff[worst]) if diff.size else 0.0
     finite = expected[np.isfinite(expected)]
-    scale = max(float(np.abs(finite).max()) if finite.size else 0.0, tol.atol / tol.rtol)
+    scale = max(float(np.abs(finite).max()) if finite.size else 0.0, floor / tol.rtol)
     return max_abs, max_abs / scale, tuple(int(i) for i in worst)
 
 
-def compare_output(name: str, got, expected: np.ndarray, tol: Tolerance) -> OutputCheck:
-    """Check `got` against `expected` under `tol`, with the worst element when it fails."""
+def compare_output(name: str, got, expected: np.ndarray, tol: Tolerance, floor: float) -> OutputCheck:
+    """Check `got` against `expected` under `tol` (absolute floor `floor`), with the worst element if it fails."""
     if got is None:
         return OutputCheck(name, False, "missing", f"no output named {name!r} was returned")
     if got.shape != expected.shape:
         return OutputCheck(name, False, "shape", f"shape {got.shape}, expected {expected.shape}")
     if got.dtype != expected.dtype:
         return OutputCheck(name, False, "dtype", f"dtype {got.dtype}, expected {expected.dtype} (float64 throughout)")
-    max_abs, rel, worst = error_size(got, expected, tol)
-    close = np.isclose(got, expected, rtol=tol.rtol, atol=tol.atol, equal_nan=True)
+    max_abs, rel, worst = error_size(got, expected, tol, floor)
+    close = np.isclose(got, expected, rtol=tol.rtol, atol=floor, equal_nan=True)
     if close.all():
         return OutputCheck(name, True, max_abs_err=max_abs, rel_err=rel)
     bad_finite = not np.isfinite(got).all() and np.isfinite(expected).all()
@@ -61,9 +61,9 @@ def compare_output(name: str, got, expected: np.ndarray, tol: Tolerance) -> Outp
     )
 
 
-def matches(got, expected: np.ndarray, tol: Tolerance) -> bool:
+def matches(got, expected: np.ndarray, tol: Tolerance, floor: float) -> bool:
     """Same shape and close everywhere (NaN matching NaN): used to compare with a mutant."""
     if got is None or got.shape != expected.shape:
         return False
     with np.errstate(invalid="ignore", over="ignore"):
-        return bool(np.isclose(got, expected, rtol=tol.rtol * 10, atol=tol.atol * 10, equal_nan=True).all())
+        return bool(np.isclose(got, expected, rtol=tol.rtol * 10, atol=floor * 10, equal_nan=True).all())

@@ -54,7 +54,7 @@ def mutated_reference(exercise: Exercise, mutant: Mutant):
 
 
 def diagnose(exercise: Exercise, cases: Sequence[Case], submitted: Sequence[Optional[Dict[str, np.ndarray]]],
-             failing: Sequence[Set[str]], tol: Tolerance) -> List[Diagnosis]:
+             failing: Sequence[Set[str]], tol: Tolerance, floors: Sequence[float]) -> List[Diagnosis]:
     """Greedy cover of the failing (case, output) pairs by the mutants that reproduce them."""
     mutants: Sequence[Mutant] = getattr(exercise.checks(), "MUTANTS", ())
     total = sum(len(keys) for keys in failing)
@@ -64,14 +64,14 @@ def diagnose(exercise: Exercise, cases: Sequence[Case], submitted: Sequence[Opti
         if module is None:
             continue
         pairs = set()
-        for index, (case, outputs, keys) in enumerate(zip(cases, submitted, failing)):
+        for index, (case, outputs, keys, floor) in enumerate(zip(cases, submitted, failing, floors)):
             if not keys or outputs is None:
                 continue
             try:
                 expected = call(module, case, mutant)
             except Exception:  # the bug does not apply to this case (e.g. shapes it cannot take)
                 continue
-            pairs.update((index, key) for key in keys if key in expected and matches(outputs.get(key), expected[key], tol))
+            pairs.update((index, key) for key in keys if key in expected and matches(outputs.get(key), expected[key], tol, floor))
         if pairs:
             explained[mutant.id] = pairs
 

@@ -222,7 +222,8 @@ def _judge(report: GradeReport, plans, outcome: RunOutcome) -> GradeReport:
         if any(failing):
             from mhaquiz.grader.diagnose import diagnose
 
-            result.diagnosis = diagnose(exercise, cases, submitted, failing, tol)
+            floors = [tol.floor(reference.values()) for reference in expected]
+            result.diagnosis = diagnose(exercise, cases, submitted, failing, tol, floors)
 
     report.verdict, report.detail = _overall(report, outcome, fatal, corrupt)
     if fatal:
@@ -246,11 +247,12 @@ def _judge_case(exercise, case, reference: Dict, got, tol: Tolerance):
         result.status, result.error = RUNTIME_ERROR, meta["error"]
         return result, None
     outputs = {name[4:]: value for name, value in arrays.items() if name.startswith("out/")}
+    floor = tol.floor(reference.values())
     for name, expected in reference.items():
         if name in meta.get("bad_outputs", {}):
             result.outputs.append(OutputCheck(name, False, "type", f"returned {meta['bad_outputs'][name]}, not a float array"))
         else:
-            result.outputs.append(compare_output(name, outputs.get(name), expected, tol))
+            result.outputs.append(compare_output(name, outputs.get(name), expected, tol, floor))
     extra = getattr(exercise.checks(), "gradcheck", None)
     if case.gradcheck and extra is not None:
         result.outputs.extend(extra(case, outputs))

@@ -11,14 +11,30 @@ from typing import Any, Callable, Dict, Mapping, Optional
 
 @dataclass(frozen=True)
 class Tolerance:
-    """An element passes when |got - expected| <= atol + rtol * |expected| (numpy.isclose's rule)."""
+    """An element passes when |got - expected| <= atol * scale + rtol * |expected|.
+
+    `scale` is the largest |expected| value of the case (at least 1), so the absolute floor follows the
+    magnitudes in play.
+    """
 
     rtol: float = 1e-6
     atol: float = 1e-9
     why: str = (
         "float64 rounding leaves ~1e-13 relative; real bugs are off by 1e-3 or more. The absolute floor "
-        "matters where the true value is 0 (the gradient of b_k is exactly zero) and rounding leaves ~1e-15."
+        "(atol times the case's largest expected value) matters where the true value is 0: the gradient "
+        "of b_k is exactly zero, and so are dQ and dK in a saturated softmax, up to rounding."
     )
+
+    def floor(self, expected_values) -> float:
+        """The absolute tolerance for a case whose expected outputs are `expected_values`."""
+        import numpy as np
+
+        scale = 1.0
+        for value in expected_values:
+            finite = np.abs(value[np.isfinite(value)])
+            if finite.size:
+                scale = max(scale, float(finite.max()))
+        return self.atol * scale
 
 
 @dataclass
