@@ -145,16 +145,13 @@ class Store:
 
     def cards(self) -> dict[str, CardRecord]:
         """Every question's scheduling state, by question id."""
-        rows = self.connection.execute(
-            "SELECT question_id, state, step, stability, difficulty, due, last_review, reps, lapses FROM cards"
-        )
-        return {
-            row[0]: CardRecord(
-                question_id=row[0], state=row[1], step=row[2], stability=row[3], difficulty=row[4],
-                due=_from_text(row[5]), last_review=_from_text(row[6]) if row[6] else None, reps=row[7], lapses=row[8],
-            )
-            for row in rows
-        }
+        rows = self.connection.execute(f"SELECT {_CARD_COLUMNS} FROM cards")
+        return {row[0]: _card(row) for row in rows}
+
+    def card(self, question_id: str) -> CardRecord | None:
+        """One question's scheduling state (None if never reviewed outside cram mode)."""
+        row = self.connection.execute(f"SELECT {_CARD_COLUMNS} FROM cards WHERE question_id = ?", (question_id,)).fetchone()
+        return _card(row) if row else None
 
     def record_review(self, review: ReviewRecord, card: CardRecord | None) -> None:
         """Save an answer and (unless cramming, when `card` is None) the question's new schedule, atomically."""
@@ -167,9 +164,7 @@ class Store:
             )
             if card is not None:
                 self.connection.execute(
-                    "INSERT OR REPLACE INTO cards"
-                    " (question_id, state, step, stability, difficulty, due, last_review, reps, lapses)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT OR REPLACE INTO cards ({_CARD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (card.question_id, card.state, card.step, card.stability, card.difficulty, _to_text(card.due),
                      _to_text(card.last_review) if card.last_review else None, card.reps, card.lapses),
                 )
@@ -243,6 +238,16 @@ class _Transaction:
 
     def __exit__(self, exc_type, *rest) -> None:
         self.connection.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+_CARD_COLUMNS = "question_id, state, step, stability, difficulty, due, last_review, reps, lapses"
+
+
+def _card(row: tuple) -> CardRecord:
+    return CardRecord(
+        question_id=row[0], state=row[1], step=row[2], stability=row[3], difficulty=row[4], due=_from_text(row[5]),
+        last_review=_from_text(row[6]) if row[6] else None, reps=row[7], lapses=row[8],
+    )
 
 
 class _NotOurs(Exception):

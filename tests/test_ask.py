@@ -3,6 +3,8 @@ language, end of input and Ctrl-C; and the marking helpers it relies on."""
 
 import io
 import re
+import subprocess
+import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -132,6 +134,16 @@ def test_nothing_due_says_when_to_come_back():
     assert result.exit_code == 0
     assert "Nothing is due" in result.stdout and "The next one is due in 10m" in result.stdout
     assert "--cram" in result.stdout
+
+
+def test_ask_never_imports_numpy():
+    probe = (
+        "import sys; from typer.testing import CliRunner; from mhaquiz.cli import app; "
+        f"result = CliRunner().invoke(app, ['ask', '--bank', {str(BASIC)!r}, '--lang', 'en'], input='b\\n'); "
+        "assert result.exit_code == 0, result.output; print('numpy' in sys.modules)"
+    )
+    completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert completed.stdout.strip() == "False"
 
 
 # --- usage errors and language -------------------------------------------------------------

@@ -279,6 +279,8 @@ def _overall(report: GradeReport, outcome: RunOutcome, fatal, corrupt: bool):
     errors = [case.error for exercise in report.exercises for case in exercise.cases if case.error]
     if any(error["type"] == "MemoryError" for error in errors):
         return MEMORY_LIMIT, "ran out of memory (limit: --memory MiB of address space)"
+    if corrupt:
+        return CORRUPT, "the submission wrote to the grader's private result channel"
     if not outcome.finished:
         import signal
 
@@ -289,8 +291,6 @@ def _overall(report: GradeReport, outcome: RunOutcome, fatal, corrupt: bool):
             name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
             return CRASHED, f"the process was killed by {name}{where}"
         return EXITED_EARLY, f"the process exited (status {code}) before returning every result{where}"
-    if corrupt:
-        return CORRUPT, "the submission wrote to the grader's private result channel"
     if outcome.left_processes:
         return LEFT_PROCESSES, "the submission left processes running after it finished"
     for exercise in report.exercises:

@@ -156,8 +156,12 @@ def run(config: dict, channel: Channel) -> None:
                 outputs = named_outputs(case.run(namespace, args), case.output_names)
             except BaseException as exc:
                 error = describe_error(exc, submission)
+                del exc  # its traceback holds the submission's frames, and their memory
             elapsed = time.perf_counter() - started
             channel.send(CASE_RESULT, pack_result(case.name, exercise["id"], outputs, args, error, elapsed))
+            if error and error["type"] == "MemoryError":  # the verdict is in; more cases would only thrash
+                channel.send_json(DONE, {})
+                return
     channel.send_json(DONE, {})
 
 

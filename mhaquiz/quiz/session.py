@@ -86,7 +86,7 @@ class Session:
         question = planned.question
         asked = instantiate(question, self.rng)
         self.terminal.show_question(asked, index, total, planned.reason)
-        card = self.store.cards().get(question.id)  # fresh: another session may have answered it meanwhile
+        card = self.store.card(question.id)  # read now: another session may have answered it meanwhile
         if question.type == "open":
             answer = self.terminal.read_line(t("answer_prompt", self.lang))
             self.terminal.show_open_review(asked, answer, covered_key_points(answer, question.key_points))
@@ -132,9 +132,9 @@ class Session:
                 int(rating): format_interval((due - now).total_seconds(), self.lang)
                 for rating, due in preview(card, now).items()
             }
-        label = self.terminal.rating_label(when)
+        self.terminal.show_buttons(when)
         while True:
-            rating = parse_rating(self.terminal.read_line(label))
+            rating = parse_rating(self.terminal.read_line(t("rate_prompt", self.lang)))
             if rating is not None:
                 return Rating(rating)
             self.terminal.warn(t("invalid_rating", self.lang))

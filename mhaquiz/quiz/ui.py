@@ -120,14 +120,14 @@ class Terminal:
         for point, hit in zip(question.key_points, covered):
             points.append(f"\n  {'✓' if hit else '·'} {point(self.lang)}", style="bold green" if hit else "")
         lines = [
-            RichText(f"{t('your_answer', self.lang)}: {answer or '—'}", style="italic"),
-            RichText(f"{t('reference', self.lang)}: {question.answer_text(self.lang)}"),
+            RichText(t("your_answer", self.lang, text=answer or "—"), style="italic"),
+            RichText(t("reference", self.lang, text=question.answer_text(self.lang))),
             RichText(t("key_points", self.lang, covered=sum(covered), total=len(covered))).append_text(points),
         ]
         self._explain(asked, lines)
 
     def _explain(self, asked: Asked, lines: list) -> None:
-        lines.append(RichText(f"{t('explanation', self.lang)}: {asked.explanation(self.lang)}", style="dim" if self.fancy else ""))
+        lines.append(RichText(t("explanation", self.lang, text=asked.explanation(self.lang))))
         lines.append(RichText(t("source", self.lang, source=asked.question.source), style="dim"))
         if self.fancy:
             self._print(Panel(Group(*lines), border_style="magenta"))
@@ -135,13 +135,14 @@ class Terminal:
             for line in lines:
                 self._print(line)
 
-    def rating_label(self, when: dict[int, str] | None) -> str:
-        """The four buttons, each with when the question comes back (`when` None: cramming, no times)."""
-        buttons = []
+    def show_buttons(self, when: dict[int, str] | None) -> None:
+        """The four ratings, each with when the question comes back (`when` None: cramming, no times)."""
+        buttons = RichText()
         for value, key in enumerate(RATING_KEYS, start=1):
-            name = t(f"rating_{key}", self.lang)
-            buttons.append(f"[{value}] {name}" + (f" ({when[value]})" if when else ""))
-        return "  ".join(buttons) + "\n" + t("rate_prompt", self.lang)
+            buttons.append(f"[{value}]", style="bold cyan").append(f" {t(f'rating_{key}', self.lang)}")
+            buttons.append(f" ({when[value]})  " if when else "  ", style="dim")
+        buttons.rstrip()
+        self._print(buttons)
 
     def show_next(self, when: str | None) -> None:
         """When the question comes back, or that cramming left its schedule alone."""
