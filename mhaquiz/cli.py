@@ -89,7 +89,18 @@ def grade(
         from mhaquiz.grader.report import render
 
         render(report, make_console())
+    _record_grades(report)
     raise typer.Exit(int(ExitCode.OK if report.passed else ExitCode.FAILED))
+
+
+def _record_grades(report) -> None:
+    """Keep the result in the progress store; a store problem is a warning, never a lost verdict."""
+    try:
+        with _open_store() as store:
+            for exercise_id, passed, summary in report.summaries():
+                store.record_grade(exercise_id, passed, summary)
+    except MhaquizError as error:
+        typer.echo(f"Warning: result not recorded: {error.message}", err=True)
 
 
 def _language(lang: Optional[str]) -> str:

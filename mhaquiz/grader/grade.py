@@ -108,6 +108,17 @@ class GradeReport:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, indent=2)
 
+    def summaries(self):
+        """(exercise id, passed, summary) per graded exercise, as the progress store records them."""
+        for exercise in self.exercises:
+            total = len(exercise.cases)
+            passed_cases = sum(case.passed for case in exercise.cases)
+            verdict = self.verdict if exercise.passed else exercise.verdict  # a process-level failure counts too
+            yield exercise.id, verdict == PASSED, {
+                "verdict": verdict,
+                "cases_passed": passed_cases, "cases_total": total,
+                "score": passed_cases / total if total else 0.0, "file": self.file, "seed": self.seed}
+
 
 def grade_file(path: Path, exercise_ids: Optional[List[str]] = None, seed: int = 0,
                timeout: float = 5.0, memory_mb: int = 2048) -> GradeReport:
