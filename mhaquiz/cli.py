@@ -79,15 +79,18 @@ def grade(
 
     Exit status: 0 every check passed, 1 the submission failed, 2 usage error.
     """
-    from mhaquiz.grader.grade import grade_file
+    from mhaquiz.grader.grade import start_grading
 
-    report = grade_file(file, exercise_ids=exercise or None, seed=seed, timeout=timeout, memory_mb=memory)
+    grading = start_grading(file, exercise_ids=exercise or None, seed=seed, timeout=timeout, memory_mb=memory)
+    try:
+        if not json_output:  # imported while the submission starts up
+            from mhaquiz.console import make_console
+            from mhaquiz.grader.report import render
+    finally:
+        report = grading.finish()
     if json_output:
         sys.stdout.write(report.to_json() + "\n")
     else:
-        from mhaquiz.console import make_console
-        from mhaquiz.grader.report import render
-
         render(report, make_console())
     _record_grades(report)
     raise typer.Exit(int(ExitCode.OK if report.passed else ExitCode.FAILED))
@@ -217,6 +220,271 @@ def stats(
     from mhaquiz.quiz.report import render_stats
 
     render_stats(make_console(), report, _language(None))
+
+
+# --- the practice loop (core: mhaquiz/practice.py, mhaquiz/interview.py) ---------------------------
+
+DIR_HELP = "Folder for the exercise file <ID>.py. Default: the current directory."
+
+
+def _interactive() -> bool:
+    """Whether we may ask a yes/no question (stdin is a terminal)."""
+    return sys.stdin.isatty()
+
+
+def _confirm(question: str, reason: str, yes: bool) -> bool:
+    """True with --yes; else ask in a terminal; piped without --yes is a usage error (nobody to ask)."""
+    if yes:
+        return True
+    if not _interactive():
+        raise MhaquizError(f"{reason}; stdin is not a terminal, so I cannot ask: pass --yes to go ahead")
+    return typer.confirm(question, default=False)
+
+
+@app.command("list")
+@handle_errors
+def list_exercises(
+    json_output: bool = typer.Option(False, "--json", help="Print a JSON array on stdout instead of the table."),
+    lang: Optional[str] = typer.Option(None, "--lang", help="zh or en. Default: from the locale."),
+) -> None:
+    """List every exercise in learning order: not started / attempted / passed, and your best result.
+
+    Example: mhaquiz list --json
+    """
+    from mhaquiz.practice import statuses
+
+    with _open_store() as store:
+        rows = statuses(store)
+    if json_output:
+        import json
+
+        sys.stdout.write(json.dumps([row.to_dict() for row in rows], ensure_ascii=False, indent=2) + "\n")
+        return
+    from mhaquiz.console import make_console
+    from mhaquiz.practice_view import render_list
+
+    render_list(make_console(), rows, _language(lang))
+
+
+@app.command()
+@handle_errors
+def start(
+    exercise_id: str = typer.Argument(..., metavar="ID", help="The exercise (see `mhaquiz list`)."),
+    directory: Path = typer.Option(Path("."), "--dir", help=DIR_HELP),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing <ID>.py with the stub."),
+    lang: Optional[str] = typer.Option(None, "--lang", help="zh or en. Default: from the locale."),
+) -> None:
+    """Write the exercise's stub to DIR/<ID>.py and show its task. Never overwrites without --force.
+
+    Example: mhaquiz start mha_forward --dir ~/practice --lang zh
+
+    Exit status: 0 written, 2 unknown exercise or the file already exists.
+    """
+    from rich.markdown import Markdown
+    from rich.text import Text
+
+    from mhaquiz.console import make_console
+    from mhaquiz.i18n import t
+    from mhaquiz.practice import start as start_exercise
+
+    language = _language(lang)
+    exercise, path = start_exercise(exercise_id, directory, force=force)
+    console = make_console()
+    prompt = exercise.prompt(language)
+    console.print(Markdown(prompt) if console.is_terminal else Text(prompt.rstrip()), soft_wrap=not console.is_terminal)
+    console.print()
+    console.print(Text(t("start_wrote", language, path=path, id=exercise.id), style="bold"), soft_wrap=not console.is_terminal)
+
+
+@app.command()
+@handle_errors
+def hint(
+    exercise_id: str = typer.Argument(..., metavar="ID", help="The exercise."),
+    lang: Optional[str] = typer.Option(None, "--lang", help="zh or en. Default: from the locale."),
+) -> None:
+    """Reveal the exercise's next hint (and the ones shown before). Progress is remembered.
+
+    Example: mhaquiz hint mha_forward
+    """
+    from mhaquiz.console import make_console
+    from mhaquiz.practice import reveal_hint, title
+    from mhaquiz.practice_view import render_hints
+
+    language = _language(lang)
+    with _open_store() as store:
+        reveal = reveal_hint(store, exercise_id, language)
+    render_hints(make_console(), reveal, title(reveal.exercise, language), language)
+
+
+@app.command()
+@handle_errors
+def solution(
+    exercise_id: str = typer.Argument(..., metavar="ID", help="The exercise."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Show it even if you have not passed yet, without asking."),
+    lang: Optional[str] = typer.Option(None, "--lang", help="zh or en. Default: from the locale."),
+) -> None:
+    """Show the reference solution, highlighted. Before you pass the exercise it asks first.
+
+    Piped, the source alone goes to stdout: mhaquiz solution ID --yes > reference.py
+
+    Example: mhaquiz solution mha_forward
+
+    Exit status: 0 shown, 1 declined, 2 unknown exercise, or not passed yet and not a terminal without --yes.
+    """
+    from mhaquiz.console import make_console
+    from mhaquiz.grader.exercises import get_exercise
+    from mhaquiz.i18n import t
+    from mhaquiz.practice import has_passed, solution_source, title
+    from mhaquiz.practice_view import render_solution
+
+    language = _language(lang)
+    exercise = get_exercise(exercise_id)
+    with _open_store() as store:
+        passed = has_passed(store, exercise.id)
+    if not passed and not _confirm(t("solution_confirm", language, id=exercise.id),
+                                f"you have not passed {exercise.id} yet", yes):
+        typer.echo(t("cancelled", language), err=True)
+        raise typer.Exit(int(ExitCode.FAILED))
+    source = solution_source(exercise)
+    header = t("solution_header", language, title=title(exercise, language), path=f"solutions/{exercise.id}.py")
+    render_solution(make_console(), source, header)
+
+
+@app.command()
+@handle_errors
+def reset(
+    exercise_id: str = typer.Argument(..., metavar="ID", help="The exercise."),
+    directory: Path = typer.Option(Path("."), "--dir", help=DIR_HELP),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Overwrite without asking."),
+    lang: Optional[str] = typer.Option(None, "--lang", help="zh or en. Default: from the locale."),
+) -> None:
+    """Rewrite DIR/<ID>.py with the original stub and start the hints again. Your grades are kept.
+
+    Example: mhaquiz reset mha_forward --yes
+
+    Exit status: 0 done, 1 declined, 2 unknown exercise, or not a terminal without --yes.
+    """
+    from mhaquiz.grader.exercises import get_exercise
+    from mhaquiz.i18n import t
+    from mhaquiz.practice import exercise_file
+    from mhaquiz.practice import reset as reset_exercise
+
+    language = _language(lang)
+    path = exercise_file(get_exercise(exercise_id), directory)
+    if path.exists() and not _confirm(t("reset_confirm", language, path=path),
+                                         f"{path} exists and would be overwritten", yes):
+        typer.echo(t("cancelled", language), err=True)
+        raise typer.Exit(int(ExitCode.FAILED))
+    with _open_store() as store:
+        _, path = reset_exercise(store, exercise_id, directory)
+    typer.echo(t("reset_done", language, path=path))
+
+
+@app.command()
+@handle_errors
+def watch(
+    file: Path = typer.Argument(..., help="Your solution file, e.g. mha_forward.py."),
+    exercise: Optional[List[str]] = typer.Option(
+        None, "--exercise", "-e",
+        help="Exercise id to grade (repeatable). Default: the file's name if it is an exercise id (as `start` names "
+             "files), else detected from the functions it defines."),
+    seed: int = typer.Option(0, help="Seed for the generated test cases."),
+    timeout: float = typer.Option(5.0, help="Wall-clock limit in seconds for each run of your code."),
+    memory: int = typer.Option(2048, help="Address-space limit for your code, in MiB."),
+    stop_after: Optional[float] = typer.Option(
+        None, "--stop-after", min=0, help="Stop by itself after this many seconds (for scripts and tests)."),
+    lang: Optional[str] = typer.Option(None, "--lang", help="zh or en. Default: from the locale."),
+) -> None:
+    """Grade FILE now and again every time you save it (the screen is cleared first). Ctrl-C stops.
+
+    Each run is recorded like `mhaquiz grade`.
+
+    Example: mhaquiz watch mha_forward.py
+
+    Exit status: 130 stopped with Ctrl-C; with --stop-after, that of the last grade (0 passed, 1 failed);
+    2 usage error.
+    """
+    from datetime import datetime
+
+    from rich.text import Text
+
+    from mhaquiz.console import make_console
+    from mhaquiz.grader.exercises import all_exercises, get_exercise
+    from mhaquiz.grader.grade import grade_file
+    from mhaquiz.grader.report import render
+    from mhaquiz.i18n import t
+    from mhaquiz.practice import watch_file
+
+    language = _language(lang)
+    if timeout <= 0 or memory <= 0:
+        raise MhaquizError("--timeout and --memory must be positive")
+    if exercise:
+        ids = [get_exercise(exercise_id).id for exercise_id in exercise]
+    else:
+        ids = [file.stem] if file.stem in {known.id for known in all_exercises()} else None
+    if not file.parent.is_dir():
+        raise MhaquizError(f"no such directory: {file.parent}")
+    console = make_console()
+    last = {"passed": False}
+
+    def regrade() -> None:
+        if console.is_terminal:
+            console.clear()
+        else:
+            console.print(Text(t("watch_regrading", language, time=datetime.now().strftime("%H:%M:%S"), path=file)))
+        if not file.is_file():
+            console.print(Text(t("watch_missing", language, path=file), style="yellow"))
+            last["passed"] = False
+        else:
+            try:
+                report = grade_file(file, exercise_ids=ids, seed=seed, timeout=timeout, memory_mb=memory)
+            except MhaquizError as error:  # not UTF-8 for the moment, say: keep watching
+                console.print(Text(f"Error: {error.message}", style="red"))
+                last["passed"] = False
+            else:
+                render(report, console)
+                _record_grades(report)
+                last["passed"] = report.passed
+        console.print(Text(t("watch_watching", language, path=file), style="dim"))
+
+    watch_file(file, regrade, stop_after=stop_after)
+    raise typer.Exit(int(ExitCode.OK if last["passed"] else ExitCode.FAILED))
+
+
+@app.command()
+@handle_errors
+def interview(
+    minutes: float = typer.Option(30.0, "--minutes", "-m", help="Time allowed for the whole interview."),
+    questions: int = typer.Option(3, "--questions", "-n", min=0, help="How many conceptual questions."),
+    exercise: Optional[str] = typer.Option(
+        None, "--exercise", "-e", help="The coding exercise. Default: a seeded pick among those not passed yet."),
+    directory: Path = typer.Option(Path("."), "--dir", help="Folder for the exercise file interview_<ID>.py."),
+    lang: Optional[str] = typer.Option(None, "--lang", help="zh or en. Default: from the locale."),
+    seed: Optional[int] = typer.Option(None, help="Seed for the questions, the exercise picked and its cases."),
+    bank: Optional[Path] = typer.Option(None, "--bank", help=BANK_HELP),
+) -> None:
+    """A timed mock interview: a few conceptual questions, then one coding exercise, then your score.
+
+    The questions (multiple choice and numeric) may take a third of the time; the exercise is written to
+    a new file interview_<ID>.py; type `done` when finished (or the time runs out) and it is graded.
+    Answers are kept as cram: your review schedule is not changed. With stdin piped, one line per answer.
+
+    Example: mhaquiz interview --minutes 20 --lang zh
+
+    Exit status: 0 finished (whatever the score), 2 usage error, 130 interrupted (answers so far kept).
+    """
+    from mhaquiz.console import make_console
+    from mhaquiz.interview import TimedTerminal, run_interview
+    from mhaquiz.quiz.bank import load_bank
+
+    language = _language(lang)
+    if minutes <= 0:
+        raise MhaquizError("--minutes must be positive")
+    bank_questions = load_bank(bank).select()
+    terminal = TimedTerminal(make_console(), language)
+    with _open_store() as store:
+        run_interview(store, terminal, bank_questions, minutes=minutes, question_count=questions,
+                               directory=directory, exercise_id=exercise, seed=seed)
 
 
 def main() -> None:

@@ -27,3 +27,11 @@ def gradcheck(case, grads):
     forward = get_exercise("mha_forward").reference().mha_forward
     args = {name: value for name, value in case.args.items() if name != "d_out"}
     return fd.directional_checks(lambda a: forward(*a.values()), args, case.args["d_out"], grads, INPUTS)
+
+
+def perf_case(seed):
+    """A larger causal self-attention, for the speed comparison with the reference."""
+    args = inputs.mha_perf_args(seed)
+    d_out = np.random.default_rng([seed, 99]).standard_normal(args["q"].shape)
+    return Case("speed", "larger causal self-attention", "mha_backward", {"d_out": d_out, **args},
+                shapes="B=4 T=16 D=64 H=8")

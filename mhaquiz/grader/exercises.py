@@ -88,11 +88,14 @@ def import_file(path: Path, name: str, cache: bool = True) -> ModuleType:
     return module
 
 
+REQUIRED_FILES = ("exercise.yaml", "stub.py", "checks.py")
+
+
 def all_exercises() -> List[Exercise]:
-    """Every exercise folder (those with a stub), sorted by id."""
+    """Every complete exercise folder (exercise.yaml, stub.py and checks.py present), sorted by id."""
     root = content_dir("exercises")
     return [Exercise(folder.name, folder) for folder in sorted(root.iterdir())
-            if _ID.match(folder.name) and (folder / "stub.py").is_file()]
+            if _ID.match(folder.name) and all((folder / name).is_file() for name in REQUIRED_FILES)]
 
 
 def get_exercise(exercise_id: str) -> Exercise:

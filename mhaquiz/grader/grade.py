@@ -66,6 +66,8 @@ class ExerciseResult:
     cases: List[CaseResult] = field(default_factory=list)
     diagnosis: list = field(default_factory=list)  # Diagnosis
     missing: List[str] = field(default_factory=list)
+    efficiency: Optional[object] = None  # efficiency.Efficiency, once every case passed
+    heatmap: Optional[object] = None  # heatmap.Heatmap of the first wrong output
 
     @property
     def passed(self) -> bool:
@@ -74,7 +76,9 @@ class ExerciseResult:
     def to_dict(self) -> dict:
         return {"id": self.id, "passed": self.passed, "verdict": self.verdict,
                 "cases_passed": sum(case.passed for case in self.cases), "cases": [c.to_dict() for c in self.cases],
-                "diagnosis": [d.to_dict() for d in self.diagnosis], "missing_functions": self.missing}
+                "diagnosis": [d.to_dict() for d in self.diagnosis], "missing_functions": self.missing,
+                "efficiency": self.efficiency.to_dict() if self.efficiency else None,
+                "heatmap": self.heatmap.to_dict() if self.heatmap else None}
 
 
 @dataclass
@@ -123,6 +127,33 @@ class GradeReport:
 def grade_file(path: Path, exercise_ids: Optional[List[str]] = None, seed: int = 0,
                timeout: float = 5.0, memory_mb: int = 2048) -> GradeReport:
     """Grade the submission at `path` (usage problems raise MhaquizError; everything else is a verdict)."""
+    return start_grading(path, exercise_ids, seed, timeout, memory_mb).finish()
+
+
+@dataclass
+class Grading:
+    """A grading run under way: the submission runs in its sandbox while the caller does other work."""
+
+    report: GradeReport
+    exercises: List[registry.Exercise] = field(default_factory=list)
+    sandbox: Optional[Sandbox] = None
+    source: str = ""
+
+    def finish(self) -> GradeReport:
+        """Run the reference, wait for the submission, and judge."""
+        if self.sandbox is None:  # decided before anything ran (syntax error, no exercise)
+            return self.report
+        try:
+            plans = [(exercise, *_expected(exercise, self.report.seed)) for exercise in self.exercises]
+        finally:
+            outcome = self.sandbox.collect()  # always: it kills the submission's process group
+        self.report.tolerance = plans[0][3]
+        return _judge(self.report, plans, outcome, self.source)
+
+
+def start_grading(path: Path, exercise_ids: Optional[List[str]] = None, seed: int = 0,
+                  timeout: float = 5.0, memory_mb: int = 2048) -> Grading:
+    """Check the request, pick the exercises and start the submission's process; `finish()` judges it."""
     path = Path(path)
     if not path.is_file():
         raise MhaquizError(f"no such file: {path}")
@@ -137,23 +168,18 @@ def grade_file(path: Path, exercise_ids: Optional[List[str]] = None, seed: int =
 
     names = registry.defined_names(source)
     if names is None:
-        return _syntax_error(report, source, path)
+        return Grading(_syntax_error(report, source, path))
     if chosen is None:
         chosen = registry.detect(names)
         if not chosen:
             wanted = "; ".join(f"{e.id}: {', '.join(e.functions)}" for e in registry.all_exercises())
             report.verdict, report.detail = NO_EXERCISE, f"defines none of the exercises' functions ({wanted})"
-            return report
-
-    # Start the submission first: its start-up overlaps with the grader's own imports and reference runs.
-    sandbox = Sandbox(path, [{"id": e.id, "checks": str(e.checks_path), "functions": list(e.functions)} for e in chosen],
+            return Grading(report)
+    # The submission starts first: its start-up overlaps with the grader's own imports and reference runs.
+    sandbox = Sandbox(path, [{"id": e.id, "checks": str(e.checks_path), "solution": str(e.solution_path),
+                              "functions": list(e.functions)} for e in chosen],
                       seed=seed, timeout=timeout, memory_mb=memory_mb)
-    try:
-        plans = [(exercise, *_expected(exercise, seed)) for exercise in chosen]
-    finally:
-        outcome = sandbox.collect()
-    report.tolerance = plans[0][3]
-    return _judge(report, plans, outcome)
+    return Grading(report, chosen, sandbox, source)
 
 
 def _expected(exercise: registry.Exercise, seed: int):
@@ -178,14 +204,14 @@ def _syntax_error(report: GradeReport, source: str, path: Path) -> GradeReport:
     return report
 
 
-def _judge(report: GradeReport, plans, outcome: RunOutcome) -> GradeReport:
+def _judge(report: GradeReport, plans, outcome: RunOutcome, source: str) -> GradeReport:
     """Turn what the sandbox saw into verdicts, case by case, then overall."""
     import numpy as np
 
     report.output = outcome.output.decode("utf-8", errors="replace")
     report.output_bytes = outcome.output_bytes
     report.seconds = outcome.elapsed
-    received, missing, running, fatal, corrupt = {}, {}, None, None, outcome.corrupt_channel
+    received, missing, timings, running, fatal, corrupt = {}, {}, {}, None, None, outcome.corrupt_channel
     for kind, payload in outcome.frames:
         try:
             if kind == b"R":
@@ -202,6 +228,9 @@ def _judge(report: GradeReport, plans, outcome: RunOutcome) -> GradeReport:
                 missing[info["exercise"]] = info["missing"]
             elif kind == b"E":
                 fatal = json.loads(payload)
+            elif kind == b"P":
+                perf = json.loads(payload)
+                timings[perf["exercise"]] = perf
         except Exception:  # anything malformed means the channel was tampered with
             corrupt = True
 
@@ -230,8 +259,12 @@ def _judge(report: GradeReport, plans, outcome: RunOutcome) -> GradeReport:
             if verdict in statuses:
                 result.verdict = verdict if verdict != "not run" else EXITED_EARLY
                 break
+        if result.passed:
+            result.efficiency = _efficiency(timings.get(exercise.id, {}), source)
         if any(failing):
             from mhaquiz.grader.diagnose import diagnose
+
+            result.heatmap = _first_heatmap(exercise, cases, submitted, expected, failing)
 
             floors = [tol.floor(reference.values()) for reference in expected]
             result.diagnosis = diagnose(exercise, cases, submitted, failing, tol, floors)
@@ -240,6 +273,35 @@ def _judge(report: GradeReport, plans, outcome: RunOutcome) -> GradeReport:
     if fatal:
         report.error = fatal["error"]
     return report
+
+
+def _first_heatmap(exercise, cases, submitted, expected, failing):
+    """The heat map of the first wrong output: the exercise's own view (`error_map`) or a 2-D slice of it."""
+    import numpy as np
+
+    from mhaquiz.grader import heatmap
+
+    for case, got, reference, keys in zip(cases, submitted, expected, failing):
+        for name in reference:
+            if name in keys and got.get(name) is not None and got[name].shape == reference[name].shape:
+                custom = getattr(exercise.checks(), "error_map", None)
+                view = custom(case, name, got[name], reference[name]) if custom else None
+                if view is None:
+                    view = (heatmap.error_grid(got[name], reference[name]),
+                            f"'{name}', first 2-D slice", "second-to-last axis", "last axis")
+                grid, caption, rows, cols = view
+                return heatmap.make(case.name, name, heatmap.error_grid(grid, np.zeros_like(grid)), caption, rows, cols)
+    return None
+
+
+def _efficiency(timing: dict, source: str):
+    from mhaquiz.grader.efficiency import Efficiency, python_loops
+
+    valid = all(isinstance(timing.get(key), (int, float)) and timing[key] > 0 for key in ("submission", "reference"))
+    return Efficiency(shapes=str(timing.get("shapes", "")) if valid else "",
+                      submission_seconds=timing["submission"] if valid else None,
+                      reference_seconds=timing["reference"] if valid else None,
+                      loops=python_loops(source))
 
 
 def _judge_case(exercise, case, reference: Dict, got, tol: Tolerance):

@@ -63,3 +63,11 @@ def mha_cases(seed: int) -> List[Tuple[str, str, str, Dict[str, object]]]:
         shapes = f"B={B} Tq={Tq} Tk={Tk} D={D} H={H}"
         cases.append((name, about, shapes, args))
     return cases
+
+
+def mha_perf_args(seed: int, B: int = 4, T: int = 16, D: int = 64, H: int = 8) -> Dict[str, object]:
+    """Causal self-attention with many small heads: cheap to time, yet Python loops over batch, heads or
+    positions show clearly in the timing."""
+    rng = np.random.default_rng([seed, 1000])
+    x = rng.standard_normal((B, T, D))
+    return {"q": x, "k": x, "v": x, "params": mha_params(rng, D), "num_heads": H, "mask": causal_mask(T)}

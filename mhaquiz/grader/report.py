@@ -37,6 +37,12 @@ def render(report: GradeReport, console: Console) -> None:
         for diagnosis in exercise.diagnosis:
             console.print(f"[yellow]Looks like:[/] {escape(diagnosis.title)} [dim](matches {diagnosis.matched} of "
                           f"{diagnosis.failing} failing outputs: {escape(', '.join(diagnosis.outputs))})[/]")
+        if exercise.heatmap is not None:
+            from mhaquiz.grader import heatmap
+
+            heatmap.render(exercise.heatmap, console)
+        if exercise.efficiency is not None:
+            _efficiency(exercise.efficiency, console)
         console.print()
 
     if report.error:
@@ -52,6 +58,17 @@ def render(report: GradeReport, console: Console) -> None:
         console.print(f"[bold green]PASSED[/] {', '.join(e.id for e in report.exercises)} (seed {report.seed})")
     else:
         console.print(f"[bold red]FAILED: {report.verdict}[/] - {escape(report.detail)}")
+
+
+def _efficiency(efficiency, console: Console) -> None:
+    if efficiency.ratio is not None:
+        console.print(f"Speed: {efficiency.ratio:.2f}x the reference's time per call at {efficiency.shapes} "
+                      f"({efficiency.submission_seconds * 1000:.2f} ms vs {efficiency.reference_seconds * 1000:.2f} ms).")
+    if efficiency.loops:
+        console.print("[yellow]Python loops[/] (interviewers expect batched matmuls and broadcasting over batch, "
+                      "heads and positions):")
+        for loop in efficiency.loops[:5]:
+            console.print(f"  line {loop['line']}: {escape(loop['code'])}", highlight=False)
 
 
 def _first_failure(exercise, console: Console) -> None:

@@ -125,7 +125,7 @@ def _take_frames(buffer: bytearray, frames: list) -> bool:
     """Move complete frames from buffer into frames; False when the stream is not ours any more."""
     while len(buffer) >= worker.HEADER.size:
         kind, length = worker.HEADER.unpack_from(buffer)
-        if length > FRAME_LIMIT or kind not in b"SRMEFD":
+        if length > FRAME_LIMIT or kind not in b"SRMEFPD":
             return False
         end = worker.HEADER.size + length
         if len(buffer) < end:

@@ -21,10 +21,13 @@ CASE_START = b"S"  # json {"exercise", "case"}
 CASE_RESULT = b"R"  # npz: out/<name>, in/<name>, meta (json bytes)
 MISSING = b"M"  # json {"exercise", "missing": [...]}
 FATAL = b"E"  # json {"kind": "syntax" | "import", "error": {...}}
-FORKED = b"F"  # json {"pid"}: the submission forked
+FORKED = b"F"  # json {}: the submission forked
+PERF = b"P"  # json {"exercise", "submission", "reference", "repeats"}: seconds per call at a larger size
 DONE = b"D"  # json {}
 HEADER = struct.Struct(">cI")
 MAX_ELEMENTS = 10_000_000  # per returned array: a bigger one is refused rather than shipped
+PERF_REPEATS = 3
+PERF_BUDGET = 1.0  # seconds of timing at most, per exercise
 
 
 class Channel:
@@ -118,6 +121,28 @@ def pack_result(case_name: str, exercise_id: str, outputs, args, error, elapsed:
     return buffer.getvalue()
 
 
+def time_against_reference(case, namespace, reference) -> dict:
+    """Median seconds per call of the submission and of the reference on one larger case, interleaved."""
+    import copy
+
+    timings = {"submission": [], "reference": []}
+    budget_end = time.perf_counter() + PERF_BUDGET
+    for round_ in range(PERF_REPEATS + 1):  # round 0 warms up
+        for name, module in (("submission", namespace), ("reference", reference)):
+            args = copy.deepcopy(case.args)
+            started = time.perf_counter()
+            try:
+                case.run(module, args)
+            except Exception:
+                return {}
+            if round_:
+                timings[name].append(time.perf_counter() - started)
+        if time.perf_counter() > budget_end:
+            break
+    medians = {name: sorted(values)[len(values) // 2] for name, values in timings.items() if values}
+    return {**medians, "repeats": len(timings["submission"]), "shapes": case.shapes} if len(medians) == 2 else {}
+
+
 def run(config: dict, channel: Channel) -> None:
     import copy
 
@@ -127,10 +152,11 @@ def run(config: dict, channel: Channel) -> None:
     from mhaquiz.grader.spec import named_outputs
 
     submission = Path(config["file"]).resolve()
-    plans = []
+    plans, checks_modules = [], []
     for exercise in config["exercises"]:
         checks = import_file(Path(exercise["checks"]), f"mhaquiz_checks_{exercise['id']}")
         plans.append((exercise, checks.make_cases(config["seed"])))
+        checks_modules.append(checks)
 
     set_limits(config["memory_mb"], config["timeout"])
     os.register_at_fork(after_in_child=channel.report_fork)
@@ -142,11 +168,12 @@ def run(config: dict, channel: Channel) -> None:
         channel.send_json(FATAL, {"kind": kind, "error": describe_error(error, submission)})
         return
 
-    for exercise, cases in plans:
+    for (exercise, cases), checks in zip(plans, checks_modules):
         missing = [name for name in exercise["functions"] if not callable(getattr(namespace, name, None))]
         if missing:
             channel.send_json(MISSING, {"exercise": exercise["id"], "missing": missing})
             continue
+        failed = False
         for case in cases:
             channel.send_json(CASE_START, {"exercise": exercise["id"], "case": case.name})
             args = copy.deepcopy(case.args)  # keeps aliasing: in self-attention q, k and v stay one array
@@ -162,6 +189,11 @@ def run(config: dict, channel: Channel) -> None:
             if error and error["type"] == "MemoryError":  # the verdict is in; more cases would only thrash
                 channel.send_json(DONE, {})
                 return
+            failed = failed or error is not None
+        if not failed and hasattr(checks, "perf_case"):
+            reference = import_file(Path(exercise["solution"]), f"mhaquiz_solution_{exercise['id']}", cache=False)
+            timings = time_against_reference(checks.perf_case(config["seed"]), namespace, reference)
+            channel.send_json(PERF, {"exercise": exercise["id"], **timings})
     channel.send_json(DONE, {})
 
 
