@@ -110,3 +110,13 @@ def test_version_and_help():
     assert result.exit_code == 0 and result.output.startswith("mhaquiz ")
     help_text = runner.invoke(app, ["grade", "--help"]).output
     assert "Example: mhaquiz grade" in help_text and "--timeout" in help_text
+
+
+def test_relative_path_with_a_folder(tmp_path, monkeypatch):
+    folder = tmp_path / "work"
+    folder.mkdir()
+    write(folder, "mha.py", reference_source("mha_forward"))
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["grade", "work/mha.py"])
+    assert result.exit_code == 0, result.output
+    assert "work/mha.py" in result.output

@@ -9,7 +9,7 @@ from typing import List, Optional
 
 @dataclass
 class Efficiency:
-    """Seconds per call at a larger size (medians), and the loops an interviewer would ask about."""
+    """Seconds per call at a larger size (fastest of a few rounds), and the loops an interviewer would ask about."""
 
     shapes: str = ""
     submission_seconds: Optional[float] = None

@@ -127,12 +127,13 @@ def defined_names(source: str) -> Optional[FrozenSet[str]]:
 def detect(names: FrozenSet[str]) -> List[Exercise]:
     """The exercises whose functions are all defined.
 
-    When several match, exercises marked `auto_detect: false` (graded only when named) and building blocks
-    (softmax, ... which bigger submissions define as helpers) drop out in favour of the others.
+    When several match, exercises marked `auto_detect: false` (graded only when named) drop out, and so do
+    building blocks (softmax, ... which bigger submissions define as helpers): of those alone, the latest wins.
     """
     found = [exercise for exercise in all_exercises() if set(exercise.functions) <= names]
     if len(found) > 1:
         found = [exercise for exercise in found if exercise.meta.get("auto_detect", True)] or found
         whole = [exercise for exercise in found if not exercise.meta.get("building_block", False)]
-        found = whole or found
+        # Only building blocks: the latest in the curriculum uses the others as helpers (attention, softmax).
+        found = whole or [max(found, key=lambda exercise: exercise.meta.get("order", 0))]
     return found

@@ -54,8 +54,7 @@ def render(report: GradeReport, console: Console) -> None:
         console.print(escape(report.output.rstrip()), markup=True, highlight=False)
     tol = report.tolerance
     console.print(f"[dim]Tolerance: |got - expected| <= {tol.atol:g} * scale + {tol.rtol:g} * |expected|, scale = the "
-                  "case's largest expected value (float64 rounding leaves ~1e-13, bugs 1e-3 or more; the floor "
-                  "covers true zeros such as the b_k gradient).[/]")
+                  f"case's largest expected value ({escape(tol.why)}).[/]")
     if report.verdict == PASSED:
         console.print(f"[bold green]PASSED[/] {', '.join(e.id for e in report.exercises)} (seed {report.seed})")
     else:

@@ -53,7 +53,7 @@ class Sandbox:
     def __init__(self, file: Path, exercises: List[dict], seed: int, timeout: float, memory_mb: int):
         self.timeout = timeout
         read_fd, write_fd = os.pipe()
-        config = {"file": str(file), "exercises": exercises, "seed": seed, "timeout": timeout,
+        config = {"file": str(Path(file).resolve()), "exercises": exercises, "seed": seed, "timeout": timeout,
                   "memory_mb": memory_mb, "result_fd": write_fd}
         env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1",
                    PYTHONPATH=os.pathsep.join(filter(None, [_PACKAGE_ROOT, os.environ.get("PYTHONPATH")])))

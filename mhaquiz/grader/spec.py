@@ -19,11 +19,8 @@ class Tolerance:
 
     rtol: float = 1e-6
     atol: float = 1e-9
-    why: str = (
-        "float64 rounding leaves ~1e-13 relative; real bugs are off by 1e-3 or more. The absolute floor "
-        "(atol times the case's largest expected value) matters where the true value is 0: the gradient "
-        "of b_k is exactly zero, and so are dQ and dK in a saturated softmax, up to rounding."
-    )
+    why: str = ("float64 rounding leaves ~1e-13 relative; real bugs are off by 1e-3 or more; the floor "
+                "covers values that are truly zero")
 
     def floor(self, expected_values) -> float:
         """The absolute tolerance for a case whose expected outputs are `expected_values`."""

@@ -1,0 +1,129 @@
+"""Checks for kv_cache_decode: the driver feeds the tokens one at a time, as a decoder would.
+
+Every case is one protocol run (`feed_tokens`): decode_step is called once per token, each call's returned
+cache feeding the next, and the outputs are the stacked y_t (B, T, D) and the final cache. With an empty
+start the stacked outputs equal the full causal mha_forward; with a prefilled cache (a prompt already
+processed) they equal the causal mha_forward over prompt + new tokens, restricted to the new tokens.
+"""
+
+import numpy as np
+
+from mhaquiz.grader import inputs, mistakes
+from mhaquiz.grader.spec import Case, Mutant, Tolerance
+
+TOLERANCE = Tolerance()
+
+
+def feed_tokens(namespace, args):
+    """Call namespace.decode_step token by token; return the stacked outputs and the final cache."""
+    x, params, num_heads = args["x"], args["params"], args["num_heads"]
+    cache = None if args["cache"] is None else dict(args["cache"])  # the submission may update the dict it gets
+    B, T, D = x.shape
+    ys = []
+    for t in range(T):
+        step = namespace.decode_step(x[:, t:t + 1], cache, params, num_heads)  # x_t: (B, 1, D), a view
+        if not (isinstance(step, tuple) and len(step) == 2):
+            raise TypeError(f"decode_step must return (y_t, cache), got {type(step).__name__} (at step t={t})")
+        y_t, cache = step
+        if np.shape(y_t) != (B, 1, D):
+            raise ValueError(f"decode_step returned y_t of shape {np.shape(y_t)}, expected (B, 1, D) = {(B, 1, D)} (at step t={t})")
+        if not (isinstance(cache, dict) and "k" in cache and "v" in cache):
+            raise TypeError(f"decode_step must return the cache as a dict with keys 'k' and 'v' (at step t={t})")
+        ys.append(y_t)
+    return {"out": np.concatenate(ys, axis=1), "cache_k": cache["k"], "cache_v": cache["v"]}  # (B, T, D), (B, H, P+T, dh)
+
+
+def prompt_cache(prompt, params, num_heads):
+    """The cache a prefill of `prompt` (B, P, D) leaves: projected keys and values split into heads."""
+    B, P, D = prompt.shape
+
+    def split(y):  # (B, P, D) -> (B, H, P, dh)
+        return y.reshape(B, P, num_heads, D // num_heads).transpose(0, 2, 1, 3)
+
+    return {"k": split(prompt @ params["W_k"] + params["b_k"]), "v": split(prompt @ params["W_v"] + params["b_v"])}
+
+
+# name, what it exposes, (B, P prompt tokens, T new tokens, D, H), input scale
+_CASES = (
+    ("empty cache", "decoding from an empty cache (None): must equal the causal mha_forward", (2, 0, 6, 12, 3), 1.0),
+    ("prefilled cache", "a 4-token prompt already cached: the first step has past keys to attend to", (2, 4, 5, 8, 2), 1.0),
+    ("many heads", "H = 4, a longer prompt, three new tokens", (3, 7, 3, 16, 4), 1.0),
+    ("large logits", "inputs x100: a softmax without max-subtraction overflows", (2, 3, 4, 8, 2), 100.0),
+)
+
+
+def make_cases(seed):
+    cases = []
+    for index, (name, about, (B, P, T, D, H), scale) in enumerate(_CASES):
+        rng = np.random.default_rng([seed, 80, index])
+        params = inputs.mha_params(rng, D)
+        prompt = scale * rng.standard_normal((B, P, D))
+        x = scale * rng.standard_normal((B, T, D))
+        cache = prompt_cache(prompt, params, H) if P else None
+        args = {"x": x, "cache": cache, "params": params, "num_heads": H}
+        cases.append(Case(name, about, "decode_step", args, shapes=f"B={B} cached={P} T={T} D={D} H={H}",
+                          driver=feed_tokens))
+    return cases
+
+
+# --- mistakes particular to decoding with a cache -------------------------------------------------------
+
+def _replace_cache(ref):
+    def append_to_cache(cache, K_t, V_t):
+        return {"k": K_t, "v": V_t}  # wrong: the past is thrown away; the token attends to itself only
+
+    return append_to_cache
+
+
+def _prepend_to_cache(ref):
+    def append_to_cache(cache, K_t, V_t):
+        if cache is None:
+            return {"k": K_t, "v": V_t}
+        return {"k": np.concatenate([K_t, cache["k"]], axis=2), "v": np.concatenate([V_t, cache["v"]], axis=2)}
+
+    return append_to_cache
+
+
+def _append_after_attending(ref):
+    def decode_step(x_t, cache, params, num_heads):
+        Q = ref.split_heads(x_t @ params["W_q"] + params["b_q"], num_heads)
+        K_t = ref.split_heads(x_t @ params["W_k"] + params["b_k"], num_heads)
+        V_t = ref.split_heads(x_t @ params["W_v"] + params["b_v"], num_heads)
+        P = ref.attention_weights(Q, cache["k"])  # wrong: the token does not see itself (fails on an empty cache)
+        y = ref.merge_heads(P @ cache["v"]) @ params["W_o"] + params["b_o"]
+        return y, ref.append_to_cache(cache, K_t, V_t)
+
+    return decode_step
+
+
+def _causal_mask_in_step(ref):
+    def attention_weights(Q, K, mask=None):
+        Tq, Tk = Q.shape[-2], K.shape[-2]
+        return ref.attention_weights(Q, K, np.tril(np.ones((Tq, Tk), dtype=bool)))  # (1, Tk): only key 0 survives
+
+    return attention_weights
+
+
+DECODE = (
+    Mutant("cache_not_appended", "cache replaced instead of appended to: each token attends to itself only",
+           patch={"append_to_cache": _replace_cache}),
+    Mutant("append_after_attending", "new key/value appended after attending: the token cannot see itself (off by one)",
+           patch={"decode_step": _append_after_attending}),
+    Mutant("cache_prepended", "new key/value prepended: the cache is in reverse time order",
+           patch={"append_to_cache": _prepend_to_cache}),
+    Mutant("causal_mask_in_step", "np.tril causal mask applied to the (1, t+1) step scores: only the first key is seen",
+           patch={"attention_weights": _causal_mask_in_step}),
+)
+
+_FORWARD_USED = ("no_scale", "scale_by_d_model", "scale_by_d_head", "softmax_over_queries", "no_max_subtraction",
+                 "heads_interleaved", "biases_ignored", "weights_transposed")
+MUTANTS = DECODE + tuple(m for m in mistakes.FORWARD if m.id in _FORWARD_USED) + mistakes.FORWARD_OUTPUT
+
+
+def perf_case(seed):
+    """A longer decode from an empty cache, for the speed comparison with the reference."""
+    rng = np.random.default_rng([seed, 80, 1000])
+    B, T, D, H = 4, 16, 64, 8
+    args = {"x": rng.standard_normal((B, T, D)), "cache": None, "params": inputs.mha_params(rng, D), "num_heads": H}
+    return Case("speed", "16 decoding steps from an empty cache", "decode_step", args,
+                shapes=f"B={B} T={T} D={D} H={H}", driver=feed_tokens)
