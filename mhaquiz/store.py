@@ -108,6 +108,7 @@ class ExerciseProgress:
     passed: bool
     best: dict
     last_graded_at: datetime
+    best_graded_at: datetime | None = None  # when the best attempt was graded
 
 
 class Store:
@@ -207,6 +208,7 @@ class Store:
                 passed=bool(passed) or (before is not None and before.passed),
                 best=summary if is_best else before.best,
                 last_graded_at=_from_text(graded_at),
+                best_graded_at=_from_text(graded_at) if is_best else before.best_graded_at,
             )
         return progress
 

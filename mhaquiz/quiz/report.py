@@ -58,7 +58,18 @@ def render_stats(console: "Console", stats: dict, lang: str) -> None:
         console.print(RichText(t("stats_leeches", lang, threshold=stats["leech_threshold"]), style="bold yellow"))
         for leech in stats["leeches"]:
             console.print(RichText(f"  {leech['id']} ({leech['lapses']}×): {leech['prompt'][lang].strip().splitlines()[0]}"))
-    if stats["exercises"]:
-        console.print(RichText(t("stats_exercises", lang), style="bold"))
+    totals = stats.get("exercise_totals") or {}
+    if stats["exercises"] or totals.get("total"):
+        from datetime import datetime
+
+        from mhaquiz.practice_view import best_text
+
+        heading = RichText(t("stats_exercises", lang), style="bold")
+        if totals:
+            heading.append(" " + t("stats_exercise_totals", lang, **totals), style="")
+        console.print(heading)
         for exercise in stats["exercises"]:
-            console.print(RichText(t(f"exercise_{exercise['status']}", lang, id=exercise["id"], attempts=exercise["attempts"])))
+            line = t(f"exercise_{exercise['status']}", lang, id=exercise["id"], attempts=exercise["attempts"])
+            when = exercise.get("best_graded_at")
+            best = best_text(exercise["best"], datetime.fromisoformat(when) if when else None, lang)
+            console.print(RichText(line + (" · " + t("stats_best", lang, best=best) if best else "")))

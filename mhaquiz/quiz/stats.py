@@ -6,7 +6,8 @@
   mastery = learned / questions, and the topic's accuracy.
 - due_today (until local midnight, overdue included) and due_this_week (the next 7 days).
 - leeches: questions lapsed at least LEECH_LAPSES times.
-- exercises: per exercise graded, its attempts, whether it passed and its best result.
+- exercises: per exercise graded (in learning order), its attempts, whether it passed, its best result
+  and when that was graded; exercise_totals: passed / attempted / not started / total over the registry.
 """
 
 from __future__ import annotations
@@ -42,16 +43,34 @@ def collect_stats(store: Store, bank: Bank, now: datetime) -> dict:
             for q in in_bank
             if is_leech(cards[q.id])
         ],
+        **_exercise_stats(store),
+    }
+
+
+def _exercise_stats(store: Store) -> dict:
+    """"exercises": every exercise graded at least once, in learning order (ids no longer in the registry
+    last); "exercise_totals": passed / attempted / not started out of the registry's exercises."""
+    from mhaquiz.practice import curriculum, statuses, totals
+
+    progress = store.exercise_progress()
+    rows = statuses(store)
+    order = {exercise.id: position for position, exercise in enumerate(curriculum())}
+    titles = {row.id: row.title for row in rows}
+    graded = sorted(progress.values(), key=lambda p: (order.get(p.exercise_id, len(order)), p.exercise_id))
+    return {
         "exercises": [
             {
-                "id": progress.exercise_id,
-                "status": "passed" if progress.passed else "attempted",
-                "attempts": progress.attempts,
-                "best": progress.best,
-                "last_graded_at": progress.last_graded_at.isoformat(),
+                "id": record.exercise_id,
+                "title": titles.get(record.exercise_id),
+                "status": "passed" if record.passed else "attempted",
+                "attempts": record.attempts,
+                "best": record.best,
+                "best_graded_at": (record.best_graded_at or record.last_graded_at).isoformat(),
+                "last_graded_at": record.last_graded_at.isoformat(),
             }
-            for progress in store.exercise_progress().values()
+            for record in graded
         ],
+        "exercise_totals": totals(rows),
     }
 
 

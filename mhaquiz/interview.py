@@ -1,0 +1,268 @@
+"""`mhaquiz interview`: a timed mock interview, a few conceptual questions and then one coding exercise.
+
+- The clock: `minutes` in all. The questions may use up to a third of it (QUESTION_SHARE); once that is
+  gone no further question is asked, and whatever they leave goes to the exercise. The exercise ends when
+  the learner types `done` (or `完成`), when input ends, or when the time is up: the file is then graded as
+  it is.
+- The questions are the bank's objectively marked ones (multiple choice and numeric), so the score is not
+  self-assessed. They go through the quiz engine (`Session`, the terminal's piped mode) in cram mode: every
+  answer is recorded in the store's history, but the review schedule is left alone.
+- The exercise (`--exercise`, else a seeded pick among those not passed yet, else among all) is written to
+  a new file `interview_<id>.py` (`_2`, `_3`, ... when that exists): nothing is ever overwritten. Its
+  grade is recorded like any other grade (the summary carries `"context": "interview"`).
+- The score out of 100: QUESTION_POINTS for the questions (the share of the planned questions answered
+  right), the rest for the exercise (the share of its cases passed). Going over time is shown, not
+  penalised.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, List, Optional
+
+from mhaquiz.errors import MhaquizError
+from mhaquiz.i18n import t
+from mhaquiz.quiz.ui import Terminal
+
+if TYPE_CHECKING:
+    from mhaquiz.quiz.bank import Question
+    from mhaquiz.store import Store
+
+QUESTION_SHARE = 1 / 3
+QUESTION_POINTS = 40
+OVER_TIME_GRACE = 1.0  # seconds: being stopped by the clock is not going over it
+DONE_WORDS = {"done", "d", "完成", "好了"}
+OBJECTIVE_TYPES = ("mcq", "numeric")
+
+
+class TimedTerminal(Terminal):
+    """The quiz terminal, refusing to ask for more input once `deadline` (on `clock`) has passed."""
+
+    deadline: Optional[float] = None
+    clock: Callable[[], float] = staticmethod(time.monotonic)
+    timed_out: bool = False
+
+    def read_line(self, label: str) -> str:
+        if self.deadline is not None and self.clock() >= self.deadline:
+            self.timed_out = True
+            raise EOFError  # the session stops quietly, as at the end of input
+        return super().read_line(label)
+
+
+@dataclass
+class InterviewResult:
+    """What happened, and the score."""
+
+    minutes: float
+    questions_planned: int = 0
+    questions_asked: int = 0
+    questions_right: int = 0
+    missed: List[str] = field(default_factory=list)
+    questions_timed_out: bool = False
+    exercise_id: str = ""
+    file: str = ""
+    verdict: str = ""
+    detail: str = ""
+    passed: bool = False
+    cases_passed: int = 0
+    cases_total: int = 0
+    coding_timed_out: bool = False
+    seconds_used: float = 0.0
+
+    @property
+    def seconds_allowed(self) -> float:
+        return self.minutes * 60
+
+    @property
+    def over_time(self) -> bool:
+        return self.seconds_used > self.seconds_allowed + OVER_TIME_GRACE
+
+    @property
+    def question_max(self) -> int:
+        return QUESTION_POINTS if self.questions_planned else 0
+
+    @property
+    def question_points(self) -> int:
+        return round(self.question_max * self.questions_right / self.questions_planned) if self.questions_planned else 0
+
+    @property
+    def exercise_max(self) -> int:
+        return 100 - self.question_max
+
+    @property
+    def exercise_points(self) -> int:
+        if self.passed:
+            return self.exercise_max
+        return round(self.exercise_max * self.cases_passed / self.cases_total) if self.cases_total else 0
+
+    @property
+    def score(self) -> int:
+        return self.question_points + self.exercise_points
+
+    def to_dict(self) -> dict:
+        return {
+            "score": self.score,
+            "questions": {"planned": self.questions_planned, "asked": self.questions_asked,
+                          "right": self.questions_right, "missed": self.missed, "points": self.question_points,
+                          "max": self.question_max, "timed_out": self.questions_timed_out},
+            "exercise": {"id": self.exercise_id, "file": self.file, "verdict": self.verdict, "detail": self.detail,
+                         "passed": self.passed, "cases_passed": self.cases_passed, "cases_total": self.cases_total,
+                         "points": self.exercise_points, "max": self.exercise_max, "timed_out": self.coding_timed_out},
+            "seconds_used": round(self.seconds_used, 1), "seconds_allowed": self.seconds_allowed,
+            "over_time": self.over_time,
+        }
+
+
+def pick_exercise(store: "Store", exercise_id: Optional[str], rng: random.Random):
+    """`exercise_id` if given (validated), else a seeded pick among the exercises not passed yet (or all)."""
+    from mhaquiz.grader.exercises import get_exercise
+    from mhaquiz.practice import PASSED, curriculum, statuses
+
+    if exercise_id is not None:
+        return get_exercise(exercise_id)
+    exercises = curriculum()
+    if not exercises:
+        raise MhaquizError("there are no exercises to interview on")
+    passed = {row.id for row in statuses(store) if row.status == PASSED}
+    pool = [exercise for exercise in exercises if exercise.id not in passed] or exercises
+    return rng.choice(pool)
+
+
+def run_interview(
+    store: "Store",
+    terminal: TimedTerminal,
+    questions: List["Question"],
+    *,
+    minutes: float,
+    question_count: int,
+    directory: Path,
+    exercise_id: Optional[str] = None,
+    seed: Optional[int] = None,
+    clock: Callable[[], float] = time.monotonic,
+    read_line: Optional[Callable[[], str]] = None,
+    grade_timeout: float = 5.0,
+) -> InterviewResult:
+    """Run the whole interview through `terminal`; KeyboardInterrupt propagates (answers so far are kept)."""
+    from mhaquiz.practice import fresh_file, title, wait_for_line
+    from mhaquiz.quiz.session import Session
+
+    if minutes <= 0:
+        raise MhaquizError("--minutes must be positive")
+    lang = terminal.lang
+    rng = random.Random(seed)
+    objective = [question for question in questions if question.type in OBJECTIVE_TYPES]
+    exercise = pick_exercise(store, exercise_id, rng)  # validated before the clock starts
+    result = InterviewResult(minutes=minutes, exercise_id=exercise.id)
+    start = clock()
+    deadline = start + minutes * 60
+
+    terminal.message(t("iv_title", lang), "bold")
+    terminal.message(t("iv_intro", lang, questions=min(question_count, len(objective)), minutes=f"{minutes:g}"))
+
+    # --- the questions: quiz engine, cram mode, cut off at their share of the time -------------
+    if question_count > 0 and objective:
+        terminal.deadline, terminal.clock = start + minutes * 60 * QUESTION_SHARE, clock
+        session = Session(store, terminal, cram=True, seed=seed).run(objective, question_count)
+        terminal.deadline = None
+        if session.interrupted:
+            raise KeyboardInterrupt
+        result.questions_planned = session.planned
+        result.questions_asked = len(session.outcomes)
+        result.questions_right = sum(outcome.correct for outcome in session.outcomes)
+        result.missed = [outcome.question_id for outcome in session.outcomes if not outcome.correct]
+        result.questions_timed_out = terminal.timed_out
+        if terminal.timed_out:
+            terminal.warn(t("iv_time_up_questions", lang))
+
+    # --- the exercise: write the stub, wait for "done" or the clock, grade -----------------------
+    target = fresh_file(exercise, directory, "interview_")
+    target.write_text(exercise.stub_path.read_text(encoding="utf-8"), encoding="utf-8")
+    result.file = str(target)
+    terminal.message("")
+    terminal.message(t("iv_coding", lang, title=title(exercise, lang)), "bold cyan")
+    terminal.message(exercise.prompt(lang).rstrip())
+    terminal.message("")
+    terminal.message(t("iv_file", lang, path=target, left=_clock_text(max(0.0, deadline - clock()))), "bold")
+    result.coding_timed_out = _wait_for_done(terminal, deadline, clock, read_line or sys.stdin.readline, wait_for_line)
+    if result.coding_timed_out:
+        terminal.warn(t("iv_time_up", lang))
+    result.seconds_used = clock() - start
+
+    _grade(store, terminal, result, target, exercise.id, seed, grade_timeout)
+    show_summary(terminal, result)
+    return result
+
+
+def _wait_for_done(terminal: TimedTerminal, deadline: float, clock, read_line, wait_for_line) -> bool:
+    """Read lines until "done", the end of input, or the deadline; True if the time ran out."""
+    label = t("iv_done_prompt", terminal.lang)
+    while True:
+        if terminal.interactive:
+            terminal.console.print(f"{label} › ", end="", markup=False, highlight=False)
+        line = wait_for_line(read_line, deadline, clock)
+        if line is None:
+            if terminal.interactive:
+                terminal.console.print()
+            return True
+        if line == "":
+            return False  # end of input: grade what is there
+        if not terminal.interactive:
+            terminal.message(f"{label} › {line.rstrip()}")
+        if line.strip().lower() in DONE_WORDS:
+            return False
+
+
+def _grade(store: "Store", terminal: TimedTerminal, result: InterviewResult, target: Path, exercise_id: str,
+           seed: Optional[int], timeout: float) -> None:
+    from mhaquiz.grader.grade import grade_file
+    from mhaquiz.grader.report import render
+
+    try:
+        report = grade_file(target, exercise_ids=[exercise_id], seed=seed or 0, timeout=timeout)
+    except MhaquizError as error:  # the file was deleted or is not UTF-8: a failed exercise, not a crash
+        result.verdict, result.detail = "not graded", error.message
+        terminal.warn(error.message)
+        return
+    render(report, terminal.console)
+    result.verdict, result.detail, result.passed = report.verdict, report.detail, report.passed
+    for graded_id, passed, summary in report.summaries():
+        if graded_id == exercise_id:
+            result.cases_passed = summary.get("cases_passed", 0)
+            result.cases_total = summary.get("cases_total", 0)
+        store.record_grade(graded_id, passed, {**summary, "context": "interview"})
+
+
+def show_summary(terminal: Terminal, result: InterviewResult) -> None:
+    lang = terminal.lang
+    lines = []
+    if result.questions_planned:
+        lines.append(t("iv_summary_questions", lang, right=result.questions_right, asked=result.questions_asked,
+                       planned=result.questions_planned))
+    lines.append(t("iv_summary_exercise", lang, id=result.exercise_id, verdict=result.verdict,
+                   passed=result.cases_passed, total=result.cases_total))
+    lines.append(t("iv_summary_time", lang, used=_clock_text(result.seconds_used),
+                   allowed=_clock_text(result.seconds_allowed), over=t("iv_over_time", lang) if result.over_time else ""))
+    lines.append(t("iv_summary_score", lang, score=result.score, q_points=result.question_points,
+                   q_max=result.question_max, e_points=result.exercise_points, e_max=result.exercise_max))
+    if result.questions_planned:
+        lines.append(t("iv_not_rescheduled", lang))
+    from rich.panel import Panel
+    from rich.text import Text
+
+    title = t("iv_summary_title", lang)
+    terminal.message("")
+    if terminal.fancy:
+        terminal.console.print(Panel(Text("\n".join(lines)), title=title, title_align="left", border_style="green"))
+    else:
+        terminal.message(f"== {title} ==")
+        for line in lines:
+            terminal.message(line)
+
+
+def _clock_text(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}"
