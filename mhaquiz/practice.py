@@ -38,21 +38,11 @@ _NO_ORDER = 10**9  # exercises without `order` sort last
 # --- the curriculum --------------------------------------------------------------------------
 
 
-def meta(exercise: Exercise) -> dict:
-    """exercise.yaml, or {} when it is missing or unreadable (a folder still being written must not
-    break `list` or `stats`; the grader reports such problems itself)."""
-    try:
-        value = exercise.meta
-    except Exception:  # OSError, yaml.YAMLError
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
 def curriculum() -> List[Exercise]:
     """Every exercise in learning order (`order` from exercise.yaml, then id)."""
 
     def key(exercise: Exercise):
-        order = meta(exercise).get("order")
+        order = exercise.meta.get("order")
         return (order if isinstance(order, (int, float)) and not isinstance(order, bool) else _NO_ORDER, exercise.id)
 
     return sorted(all_exercises(), key=key)
@@ -60,12 +50,12 @@ def curriculum() -> List[Exercise]:
 
 def title(exercise: Exercise, lang: str) -> str:
     """The exercise's title in `lang` (the other language, then the id, if missing)."""
-    return _in_language(meta(exercise).get("title"), lang) or exercise.id
+    return _in_language(exercise.meta.get("title"), lang) or exercise.id
 
 
 def hints(exercise: Exercise, lang: str) -> List[str]:
     """The exercise's hints in `lang`, in order."""
-    return [text for text in (_in_language(hint, lang) for hint in meta(exercise).get("hints") or []) if text]
+    return [text for text in (_in_language(hint, lang) for hint in exercise.meta.get("hints") or []) if text]
 
 
 def _in_language(value, lang: str) -> str:
@@ -112,7 +102,7 @@ def statuses(store: "Store") -> List[ExerciseStatus]:
         rows.append(ExerciseStatus(
             id=exercise.id,
             position=position,
-            order=meta(exercise).get("order"),
+            order=exercise.meta.get("order"),
             title={lang: title(exercise, lang) for lang in ("zh", "en")},
             status=NOT_STARTED if record is None else PASSED if record.passed else ATTEMPTED,
             attempts=record.attempts if record else 0,

@@ -124,13 +124,17 @@ def defined_names(source: str) -> Optional[FrozenSet[str]]:
     return frozenset(names)
 
 
-def detect(names: FrozenSet[str]) -> List[Exercise]:
+def detect(names: FrozenSet[str], file_stem: str = "") -> List[Exercise]:
     """The exercises whose functions are all defined.
 
-    When several match, exercises marked `auto_detect: false` (graded only when named) drop out, and so do
-    building blocks (softmax, ... which bigger submissions define as helpers): of those alone, the latest wins.
+    An exercise marked `auto_detect: false` is graded only when named: by --exercise, or by the file's name
+    (fix_the_seed.py, as `mhaquiz start` writes it). When several match, those drop out, and so do building
+    blocks (softmax, ... which bigger submissions define as helpers): of those alone, the latest wins.
     """
     found = [exercise for exercise in all_exercises() if set(exercise.functions) <= names]
+    named = [exercise for exercise in found if exercise.id == file_stem and not exercise.meta.get("auto_detect", True)]
+    if named:
+        return named
     if len(found) > 1:
         found = [exercise for exercise in found if exercise.meta.get("auto_detect", True)] or found
         whole = [exercise for exercise in found if not exercise.meta.get("building_block", False)]

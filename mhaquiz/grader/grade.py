@@ -170,7 +170,7 @@ def start_grading(path: Path, exercise_ids: Optional[List[str]] = None, seed: in
     if names is None:
         return Grading(_syntax_error(report, source, path))
     if chosen is None:
-        chosen = registry.detect(names)
+        chosen = registry.detect(names, file_stem=path.stem)
         if not chosen:
             wanted = "; ".join(f"{e.id}: {', '.join(e.functions)}" for e in registry.all_exercises())
             report.verdict, report.detail = NO_EXERCISE, f"defines none of the exercises' functions ({wanted})"
