@@ -385,9 +385,7 @@ def reset(
 def watch(
     file: Path = typer.Argument(..., help="Your solution file, e.g. mha_forward.py."),
     exercise: Optional[List[str]] = typer.Option(
-        None, "--exercise", "-e",
-        help="Exercise id to grade (repeatable). Default: the file's name if it is an exercise id (as `start` names "
-             "files), else detected from the functions it defines."),
+        None, "--exercise", "-e", help="Exercise id to grade (repeatable). Default: detected, as `grade` does."),
     seed: int = typer.Option(0, help="Seed for the generated test cases."),
     timeout: float = typer.Option(5.0, help="Wall-clock limit in seconds for each run of your code."),
     memory: int = typer.Option(2048, help="Address-space limit for your code, in MiB."),
@@ -409,7 +407,7 @@ def watch(
     from rich.text import Text
 
     from mhaquiz.console import make_console
-    from mhaquiz.grader.exercises import all_exercises, get_exercise
+    from mhaquiz.grader.exercises import get_exercise
     from mhaquiz.grader.grade import grade_file
     from mhaquiz.grader.report import render
     from mhaquiz.i18n import t
@@ -418,10 +416,7 @@ def watch(
     language = _language(lang)
     if timeout <= 0 or memory <= 0:
         raise MhaquizError("--timeout and --memory must be positive")
-    if exercise:
-        ids = [get_exercise(exercise_id).id for exercise_id in exercise]
-    else:
-        ids = [file.stem] if file.stem in {known.id for known in all_exercises()} else None
+    ids = [get_exercise(exercise_id).id for exercise_id in exercise] if exercise else None  # checked once, up front
     if not file.parent.is_dir():
         raise MhaquizError(f"no such directory: {file.parent}")
     console = make_console()
