@@ -21,7 +21,7 @@ def _mask_zeroes_scores(ref):
 
 _REUSED = ("no_scale", "scale_by_d_head", "softmax_over_queries", "no_max_subtraction",
            "mask_inverted", "mask_ignored", "mask_after_softmax")
-MUTANTS = tuple(m for m in mistakes.FORWARD if m.id in _REUSED) + (
+MUTANTS = mistakes.pick(*_REUSED) + (
     Mutant("mask_zeroes_scores", "masked scores multiplied by the mask (set to 0) instead of set to -inf: "
            "masked keys still get weight", patch={"attention_weights": _mask_zeroes_scores}),
 )

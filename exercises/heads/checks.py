@@ -16,7 +16,7 @@ def _merge_averaged(ref):
 
 
 _REUSED = ("split_without_transpose", "merge_without_transpose", "heads_interleaved")
-MUTANTS = tuple(m for m in mistakes.FORWARD if m.id in _REUSED) + (
+MUTANTS = mistakes.pick(*_REUSED) + (
     Mutant("heads_averaged", "heads averaged instead of concatenated: output (B, T, dh) instead of (B, T, D)",
            patch={"merge_heads": _merge_averaged}),
 )

@@ -117,7 +117,7 @@ DECODE = (
 
 _FORWARD_USED = ("no_scale", "scale_by_d_model", "scale_by_d_head", "softmax_over_queries", "no_max_subtraction",
                  "heads_interleaved", "biases_ignored", "weights_transposed")
-MUTANTS = DECODE + tuple(m for m in mistakes.FORWARD if m.id in _FORWARD_USED) + mistakes.FORWARD_OUTPUT
+MUTANTS = DECODE + mistakes.pick(*_FORWARD_USED, "no_output_projection")
 
 
 def perf_case(seed):

@@ -44,7 +44,7 @@ def _no_keepdims(ref):
     return softmax
 
 
-MUTANTS = tuple(m for m in mistakes.FORWARD if m.id == "no_max_subtraction") + (
+MUTANTS = mistakes.pick("no_max_subtraction") + (
     Mutant("softmax_last_axis", "always normalised along the last axis, whatever `axis` says",
            patch={"softmax": _softmax_over(lambda axis: -1)}),
     Mutant("softmax_axis_0", "always normalised along axis 0, whatever `axis` says",

@@ -187,3 +187,9 @@ BACKWARD: Tuple[Mutant, ...] = (
            patch={"bias_grad": _bias_grad_mean}),
     Mutant("dq_dk_swapped", "gradients of q and k swapped", transform=_swap_q_k_grads),
 )
+
+
+def pick(*ids: str) -> Tuple[Mutant, ...]:
+    """The catalogue's mutants with these ids, in this order (an unknown id is an error, not a silent gap)."""
+    catalogue = {mutant.id: mutant for mutant in FORWARD + FORWARD_OUTPUT + BACKWARD}
+    return tuple(catalogue[mutant_id] for mutant_id in ids)
