@@ -32,7 +32,7 @@ def test_wrong_answer_exits_1_naming_case_output_and_mistake(tmp_path):
 
 
 def test_json_is_one_document_with_passed_exercises_cases_and_diagnosis(tmp_path):
-    source = with_edits(reference_source("mha_forward"), ("where=~mask", "where=mask"))
+    source = with_edits(reference_source("mha_forward"), ("allowed = True if mask is None else mask", "allowed = True if mask is None else ~mask"))
     source = source.replace("    D = q.shape[-1]\n", "    print('noise on stdout')\n    D = q.shape[-1]\n", 1)
     result = runner.invoke(app, ["grade", str(write(tmp_path, "mha.py", source)), "--json"])
     assert result.exit_code == 1

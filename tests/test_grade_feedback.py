@@ -60,7 +60,7 @@ def test_python_loops_ignores_literal_collections_and_top_level_code():
 
 
 def test_heat_map_shows_where_an_ignored_causal_mask_goes_wrong(tmp_path):
-    source = with_edits(reference_source("mha_forward"), ("np.copyto(scores, -np.inf, where=~mask)", "pass"))
+    source = with_edits(reference_source("mha_forward"), ("allowed = True if mask is None else mask", "allowed = True"))
     report = grade_file(write(tmp_path, "mha.py", source))
     heatmap = report.exercises[0].heatmap
     assert heatmap.case == "causal mask" and heatmap.rows_label == "query position" and heatmap.cols_label == "head"
@@ -70,7 +70,7 @@ def test_heat_map_shows_where_an_ignored_causal_mask_goes_wrong(tmp_path):
 
 
 def test_heat_map_and_efficiency_are_in_the_json(tmp_path):
-    source = with_edits(reference_source("mha_forward"), ("where=~mask", "where=mask"))
+    source = with_edits(reference_source("mha_forward"), ("allowed = True if mask is None else mask", "allowed = True if mask is None else ~mask"))
     result = CliRunner().invoke(app, ["grade", str(write(tmp_path, "mha.py", source)), "--json"])
     exercise = json.loads(result.stdout)["exercises"][0]
     assert exercise["heatmap"]["case"] == "causal mask"

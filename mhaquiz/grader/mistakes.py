@@ -36,17 +36,18 @@ def _attention_weights(scale: Callable[[np.ndarray], float] = lambda Q: 1 / np.s
 
 
 def _naive_softmax(ref):
-    def softmax(x, axis=-1, out=None):
+    def softmax(x, axis=-1, out=None, where=True):
         with np.errstate(over="ignore", invalid="ignore"):
-            e = np.exp(x)
+            e = np.exp(np.where(where, x, -np.inf))  # masked as -inf, then exp without the max shift
             return e / e.sum(axis=axis, keepdims=True)
 
     return softmax
 
 
 def _softmax_over_queries(ref):
-    def softmax(x, axis=-1, out=None):
-        return ref.softmax(np.asarray(x).copy(), axis=-2)  # columns sum to 1 instead of rows
+    def softmax(x, axis=-1, out=None, where=True):
+        masked = {} if where is True else {"where": where}  # (references without a `where` never pass one)
+        return ref.softmax(np.asarray(x).copy(), axis=-2, **masked)  # columns sum to 1 instead of rows
 
     return softmax
 
