@@ -171,6 +171,7 @@ def test_start_then_grade_the_untouched_stub_fails_cleanly(tmp_path, exercise_id
         assert report["verdict"] == "runtime error"
         errors = [case["error"]["type"] for exercise in report["exercises"] for case in exercise["cases"] if "error" in case]
         assert errors and set(errors) == {"NotImplementedError"}
+        assert report["detail"] == f"{exercise_id} is not implemented yet (it raises NotImplementedError)"
     record = progress(exercise_id)
     assert record is not None and not record.passed
 

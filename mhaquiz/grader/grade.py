@@ -372,6 +372,8 @@ def _overall(report: GradeReport, outcome: RunOutcome, fatal, corrupt: bool):
             first = f": case '{failed[0].name}'" if failed else ""
             if exercise.verdict == MISSING_FUNCTION:
                 return MISSING_FUNCTION, f"{exercise.id} needs {', '.join(exercise.missing)}, which the file does not define"
+            if failed and all(case.error and case.error["type"] == "NotImplementedError" for case in failed):
+                return exercise.verdict, f"{exercise.id} is not implemented yet (it raises NotImplementedError)"
             return exercise.verdict, f"{exercise.id}: {len(failed)} of {len(exercise.cases)} cases failed{first}"
     return PASSED, ""
 
