@@ -85,6 +85,9 @@ def test_missing_gradient_key_is_reported(tmp_path):
     assert report.verdict == WRONG_ANSWER
     checks = [check for check in report.exercises[0].cases[0].outputs if check.name == "b_k"]
     assert checks[0].problem == "missing"
+    diagnosis = report.exercises[0].diagnosis[0]
+    assert diagnosis.mistake == "missing_outputs" and diagnosis.outputs == ["b_k"]
+    assert diagnosis.matched == len(report.exercises[0].cases)
 
 
 def test_input_modified_in_place_fails_with_that_reason(tmp_path):

@@ -268,11 +268,24 @@ def _judge(report: GradeReport, plans, outcome: RunOutcome, source: str) -> Grad
 
             floors = [tol.floor(reference.values()) for reference in expected]
             result.diagnosis = diagnose(exercise, cases, submitted, failing, tol, floors)
+        result.diagnosis[:0] = _missing_outputs(result.cases)
 
     report.verdict, report.detail = _overall(report, outcome, fatal, corrupt)
     if fatal:
         report.error = fatal["error"]
     return report
+
+
+def _missing_outputs(cases: List[CaseResult]) -> list:
+    """A returned dict without some of the keys asked for is a classic mistake of its own."""
+    from mhaquiz.grader.diagnose import Diagnosis
+
+    missing = [check.name for case in cases for check in case.outputs if check.problem == "missing"]
+    if not missing:
+        return []
+    names = sorted(set(missing))
+    return [Diagnosis("missing_outputs", f"result has no {', '.join(repr(name) for name in names)}", names,
+                      len(missing), len(missing))]
 
 
 def _first_heatmap(exercise, cases, submitted, expected, failing):
@@ -282,7 +295,7 @@ def _first_heatmap(exercise, cases, submitted, expected, failing):
     from mhaquiz.grader import heatmap
 
     for case, got, reference, keys in zip(cases, submitted, expected, failing):
-        for name in reference:
+        for name in sorted(reference, key=lambda output: output != "weights"):  # attention weights say most
             if name in keys and got.get(name) is not None and got[name].shape == reference[name].shape:
                 custom = getattr(exercise.checks(), "error_map", None)
                 view = custom(case, name, got[name], reference[name]) if custom else None
