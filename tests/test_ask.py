@@ -321,3 +321,12 @@ def test_key_points_covered_in_either_language():
     assert covered_key_points("沿着键的维度做 softmax", points) == [True, False]
     assert covered_key_points("softmax along keys; weights of each query sum to one", points) == [True, True]
     assert covered_key_points("I do not know", points) == [False, False]
+
+
+def test_a_chinese_paraphrase_covers_the_key_points_it_mentions():
+    from mhaquiz.quiz.bank import load_bank
+
+    question = next(q for q in load_bank(None).select() if q.id == "seed-what-is-mha")
+    answer = "每个头有自己的投影，缩放点积注意力，拼接后输出投影"  # projections, scaled dot product, concat + W_o
+    assert covered_key_points(answer, question.key_points) == [True, True, True, False]
+    assert covered_key_points("多个头并行计算", question.key_points) == [False] * 4

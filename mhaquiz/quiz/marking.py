@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 
 from mhaquiz.quiz.bank import LANGS, Question, Text, fill_numeric
 
-KEY_POINT_THRESHOLD = 0.5  # share of a key point's tokens the answer must contain to count as covered
+# The share of a key point's tokens an answer must contain to cover it: a Chinese paraphrase shares about
+# 40% of the character bigrams, an unrelated answer stays under about 15%.
+KEY_POINT_THRESHOLD = 0.35
 MULTIPLIERS = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12, "万": 1e4, "亿": 1e8}
 _NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?"
 _NUMBER_FORMS = (
