@@ -9,6 +9,10 @@ from rich.table import Table
 from mhaquiz.grader.grade import PASSED, GradeReport
 
 
+_SHORT = {"wrong answer": "wrong", "runtime error": "error", "time limit exceeded": "timeout",
+          "input modified": "modified input"}  # case verdicts, short enough for an 80-column table
+
+
 def _number(value) -> str:
     return "" if value is None else f"{value:.2e}"
 
@@ -20,14 +24,17 @@ def render(report: GradeReport, console: Console) -> None:
                       f"{passed}/{len(exercise.cases)} cases passed")
         if exercise.cases:
             table = Table(box=None, pad_edge=False, header_style="bold")
-            for column in ("case", "shapes", "max abs err", "rel err", "result"):
-                table.add_column(column, justify="right" if "err" in column else "left", no_wrap=column != "result")
+            table.add_column("case", max_width=20)
+            table.add_column("shapes", max_width=30)  # long shapes wrap rather than push the numbers off
+            for column in ("max abs err", "rel err"):
+                table.add_column(column, justify="right", no_wrap=True)
+            table.add_column("result", no_wrap=True)
             for case in exercise.cases:
                 worst = max(case.outputs, key=lambda c: (not c.passed, c.max_abs_err or 0), default=None)
                 failed = [check.name for check in case.outputs if not check.passed]
-                result = "[green]pass[/]" if case.passed else f"[red]{case.status}[/]"
-                if failed:
-                    result += f" [dim]({escape(', '.join(failed[:4]))}{', ...' if len(failed) > 4 else ''})[/]"
+                result = "[green]pass[/]" if case.passed else f"[red]{_SHORT.get(case.status, case.status)}[/]"
+                if failed and len(case.outputs) > 1:
+                    result += f" [dim]{len(failed)}/{len(case.outputs)}[/]"
                 if case.modified_inputs:
                     result += f" [yellow]modified {escape(', '.join(case.modified_inputs))}[/]"
                 table.add_row(escape(case.name), case.shapes, _number(worst and worst.max_abs_err),
