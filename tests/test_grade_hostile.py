@@ -32,6 +32,8 @@ HOSTILE = {
     "floods_stdout": ("def mha_forward(q, k, v, params, num_heads, mask=None):\n    while True:\n        print('x' * 1000)\n",
                       verdicts.OUTPUT_LIMIT),
     "forks_a_child": ("import os, time\nif os.fork() == 0:\n    time.sleep(60)\n" + CORRECT, verdicts.FORKED),
+    "forks_a_child_that_escapes_the_group": ("import os, time\nif os.fork() == 0:\n    os.setsid()\n    time.sleep(60)\n"
+                                             + CORRECT, verdicts.FORKED),
     "reads_stdin": ("def mha_forward(q, k, v, params, num_heads, mask=None):\n    return input()\n", verdicts.RUNTIME_ERROR),
     "syntax_error": ("def mha_forward(q, k, v, params, num_heads, mask=None):\n    return q +\n", verdicts.SYNTAX_ERROR),
     "ignores_sigterm": ("import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
@@ -96,3 +98,23 @@ def test_output_is_captured_and_bounded_never_on_our_stdout(tmp_path, capfd):
     assert report.passed
     assert "debugging (2, 5, 12)" in report.output
     assert "debugging" not in capfd.readouterr().out
+
+
+def test_a_forged_fork_report_cannot_make_the_grader_kill_another_process(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    victim = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        monkeypatch.setenv("VICTIM_PID", str(victim.pid))
+        forger = ("import json, os, struct\n"
+                  "payload = json.dumps({'pid': int(os.environ['VICTIM_PID'])}).encode()\n"
+                  "for fd in range(3, 1024):\n"
+                  "    try:\n        os.write(fd, struct.pack('>cI', b'F', len(payload)) + payload)\n"
+                  "    except OSError:\n        pass\n" + CORRECT)
+        report = grade_file(write(tmp_path, "forger.py", forger), timeout=TIMEOUT)
+        assert report.verdict == verdicts.FORKED  # the forged report still fails the submission...
+        assert victim.poll() is None  # ...but kills nothing outside the sandbox
+    finally:
+        victim.kill()
+        victim.wait()

@@ -43,6 +43,17 @@ class RunOutcome:
         return any(kind == worker.DONE for kind, _ in self.frames)
 
     @property
+    def forked_pids(self) -> List[int]:
+        pids = []
+        for kind, payload in self.frames:
+            if kind == worker.FORKED:
+                try:
+                    pids.append(int(json.loads(payload)["pid"]))
+                except (ValueError, KeyError, TypeError):
+                    pass
+        return pids
+
+    @property
     def forked(self) -> bool:
         return any(kind == worker.FORKED for kind, _ in self.frames)
 
@@ -57,9 +68,11 @@ class Sandbox:
                   "memory_mb": memory_mb, "result_fd": write_fd}
         env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1",
                    PYTHONPATH=os.pathsep.join(filter(None, [_PACKAGE_ROOT, os.environ.get("PYTHONPATH")])))
+        command = [sys.executable, "-m", "mhaquiz.grader.worker", json.dumps(config)]
+        self.command_line = b"".join(os.fsencode(arg) + b"\0" for arg in command)
         self.started = time.monotonic()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "mhaquiz.grader.worker", json.dumps(config)],
+            command,
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             pass_fds=(write_fd,), start_new_session=True, cwd=str(Path(file).resolve().parent), env=env,
         )
@@ -100,14 +113,15 @@ class Sandbox:
         finally:
             selector.close()
             outcome.elapsed = time.monotonic() - self.started
-            outcome.left_processes = self._kill_group()
+            outcome.left_processes = self._kill_group(outcome.forked_pids)
             outcome.returncode = self.process.wait()
             self.process.stdout.close()
             self.result_pipe.close()
         return outcome
 
-    def _kill_group(self) -> bool:
-        """SIGKILL everything in the worker's process group; True if anything besides the worker was there."""
+    def _kill_group(self, forked_pids: List[int]) -> bool:
+        """SIGKILL everything in the worker's process group, and every child it reported forking (one that
+        left the group with setsid included); True if anything besides the worker was still there."""
         pgid = self.process.pid
         worker_alive = self.process.poll() is None
         others = False
@@ -118,7 +132,21 @@ class Sandbox:
             os.killpg(pgid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+        for pid in forked_pids:
+            if self._is_fork_of_worker(pid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
         return others
+
+    def _is_fork_of_worker(self, pid: int) -> bool:
+        """A reported pid is only trusted if it runs the worker's very command line (a fork keeps it), so a
+        forged report cannot make the grader kill some other process of the user's."""
+        try:
+            return Path(f"/proc/{pid}/cmdline").read_bytes() == self.command_line
+        except OSError:
+            return False
 
 
 def _take_frames(buffer: bytearray, frames: list) -> bool:

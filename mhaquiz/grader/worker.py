@@ -21,7 +21,7 @@ CASE_START = b"S"  # json {"exercise", "case"}
 CASE_RESULT = b"R"  # npz: out/<name>, in/<name>, meta (json bytes)
 MISSING = b"M"  # json {"exercise", "missing": [...]}
 FATAL = b"E"  # json {"kind": "syntax" | "import", "error": {...}}
-FORKED = b"F"  # json {}: the submission forked
+FORKED = b"F"  # json {"pid"}: the submission forked this process
 PERF = b"P"  # json {"exercise", "submission", "reference", "rounds", "shapes"}: seconds per call, larger size
 DONE = b"D"  # json {}
 HEADER = struct.Struct(">cI")
@@ -49,9 +49,10 @@ class Channel:
         self.send(kind, json.dumps(obj).encode())
 
     def report_fork(self) -> None:
-        """Runs in a forked child: one small (atomic) frame telling the grader it happened."""
+        """Runs in a forked child: one small (atomic) frame telling the grader it happened, and who to kill."""
+        payload = json.dumps({"pid": os.getpid()}).encode()
         try:
-            os.write(self.fd, HEADER.pack(FORKED, 2) + b"{}")
+            os.write(self.fd, HEADER.pack(FORKED, len(payload)) + payload)
         except OSError:
             pass
 
