@@ -1,6 +1,5 @@
 """Hostile submissions: each gets a failing verdict quickly, and leaves no process behind."""
 
-import os
 import time
 from pathlib import Path
 
