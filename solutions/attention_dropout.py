@@ -6,6 +6,7 @@ Dropout is a regulariser (it stops the model from relying on any single attentio
 to do with vanishing gradients, and it is not an attention mask.
 """
 
+
 def attention_dropout_forward(p, keep_mask, rate, training=True):
     """p: attention weights (..., Tq, Tk); keep_mask: bool, same shape, True = keep; 0 <= rate < 1."""
     if not training:

@@ -4,6 +4,7 @@ Head h owns columns h*dh:(h+1)*dh of the last axis, dh = D // num_heads (the lay
 nn.MultiheadAttention and of every mhaquiz exercise).
 """
 
+
 def split_heads(x, num_heads):
     """(B, T, D) -> (B, H, T, dh): head h takes columns h*dh:(h+1)*dh."""
     B, T, D = x.shape
