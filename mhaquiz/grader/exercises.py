@@ -9,6 +9,7 @@ add an exercise.
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.util
 import re
 import sys
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from types import ModuleType
-from typing import Dict, FrozenSet, List, Optional
+from typing import Dict, FrozenSet, List, Optional, Tuple
 
 from mhaquiz.errors import MhaquizError
 from mhaquiz.paths import content_dir
@@ -66,36 +67,46 @@ class Exercise:
         """The exercise's checks.py, imported once (our own code, not the submission's)."""
         return import_file(self.checks_path, f"mhaquiz_checks_{self.id}")
 
+    @cached_property
+    def _solution_code(self):
+        """The reference solution, read and compiled once per process."""
+        return compile(self.solution_path.read_text(encoding="utf-8"), str(self.solution_path), "exec")
+
     def reference(self) -> ModuleType:
         """A fresh instance of the reference solution module (fresh, so mutants can patch it)."""
-        return import_file(self.solution_path, f"mhaquiz_solution_{self.id}", cache=False)
+        module = ModuleType(f"mhaquiz_solution_{self.id}")
+        module.__file__ = str(self.solution_path)
+        exec(self._solution_code, module.__dict__)
+        return module
 
 
 _modules: Dict[str, ModuleType] = {}
 
 
-def import_file(path: Path, name: str, cache: bool = True) -> ModuleType:
-    """Import a Python file of ours by path under `name` (cached unless cache=False)."""
-    if cache and name in _modules:
+def import_file(path: Path, name: str) -> ModuleType:
+    """Import a Python file of ours by path under `name`, once per process."""
+    if name in _modules:
         return _modules[name]
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
-    if cache:
-        sys.modules[name] = module  # dataclasses and pickling look modules up here
+    sys.modules[name] = module  # dataclasses and pickling look modules up here
     spec.loader.exec_module(module)
-    if cache:
-        _modules[name] = module
+    _modules[name] = module
     return module
 
 
 REQUIRED_FILES = ("exercise.yaml", "stub.py", "checks.py")
 
 
-def all_exercises() -> List[Exercise]:
-    """Every complete exercise folder (exercise.yaml, stub.py and checks.py present), sorted by id."""
+@functools.lru_cache(maxsize=None)
+def all_exercises() -> Tuple[Exercise, ...]:
+    """Every complete exercise folder (exercise.yaml, stub.py and checks.py present), sorted by id.
+
+    Scanned once per process, so each exercise's stub, metadata and reference are read once too.
+    """
     root = content_dir("exercises")
-    return [Exercise(folder.name, folder) for folder in sorted(root.iterdir())
-            if _ID.match(folder.name) and all((folder / name).is_file() for name in REQUIRED_FILES)]
+    return tuple(Exercise(folder.name, folder) for folder in sorted(root.iterdir())
+                 if _ID.match(folder.name) and all((folder / name).is_file() for name in REQUIRED_FILES))
 
 
 def get_exercise(exercise_id: str) -> Exercise:

@@ -202,7 +202,7 @@ def run(config: dict, channel: Channel) -> None:
                 return
             failed = failed or error is not None
         if not failed and hasattr(checks, "perf_case"):
-            reference = import_file(Path(exercise["solution"]), f"mhaquiz_solution_{exercise['id']}", cache=False)
+            reference = import_file(Path(exercise["solution"]), f"mhaquiz_solution_{exercise['id']}")
             timings = time_against_reference(checks.perf_case(config["seed"]), namespace, reference)
             channel.send_json(PERF, {"exercise": exercise["id"], **timings})
     channel.send_json(DONE, {})
