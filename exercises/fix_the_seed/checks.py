@@ -1,21 +1,16 @@
-"""Checks for fix_the_seed: mha_forward's cases and mistakes, plus the mistakes the seed itself makes."""
+"""Checks for fix_the_seed: mha_forward's cases, tolerance and mistakes, plus the mistakes the seed itself makes."""
 
 import numpy as np
 
-from mhaquiz.grader import inputs, mistakes
-from mhaquiz.grader.spec import Case, Mutant, Tolerance
+from mhaquiz.grader import mistakes
+from mhaquiz.grader.exercises import get_exercise
+from mhaquiz.grader.spec import Mutant
 
-TOLERANCE = Tolerance()
-
-
-def make_cases(seed):
-    return [Case(name, about, "mha_forward", args, shapes=shapes) for name, about, shapes, args in inputs.mha_cases(seed)]
-
-
-def perf_case(seed):
-    """mha_forward's larger causal self-attention, for the speed comparison with the reference."""
-    return Case("speed", "larger causal self-attention", "mha_forward", inputs.mha_perf_args(seed),
-                shapes="B=4 T=16 D=64 H=8")
+_MHA = get_exercise("mha_forward").checks()  # the same contract, so the same cases and views
+TOLERANCE = _MHA.TOLERANCE
+make_cases = _MHA.make_cases
+perf_case = _MHA.perf_case
+error_map = _MHA.error_map
 
 
 # --- the seed's own mistakes, should a repair keep one of them ----------------------------------------
@@ -34,13 +29,6 @@ def _single_head(args):
     return {**args, "num_heads": 1}
 
 
-def _with_params(edit):
-    def args_transform(args):
-        return {**args, "params": {name: edit(name, value) for name, value in args["params"].items()}}
-
-    return args_transform
-
-
 def _no_input_projections(name, value):
     if name in ("W_q", "W_k", "W_v"):
         return np.eye(value.shape[0])
@@ -53,9 +41,9 @@ SEED = (
     Mutant("single_head", "one head only: num_heads ignored, attention over all D columns at once",
            args_transform=_single_head),
     Mutant("input_projections_missing", "q, k and v used unprojected (no W_q, W_k, W_v, no biases), as in the seed",
-           args_transform=_with_params(_no_input_projections)),
+           args_transform=mistakes.with_params(_no_input_projections)),
     Mutant("output_projection_transposed", "output projection applied as x @ W_o.T (the seed's heads.T)",
-           args_transform=_with_params(lambda name, value: value.T if name == "W_o" else value)),
+           args_transform=mistakes.with_params(lambda name, value: value.T if name == "W_o" else value)),
 )
 
-MUTANTS = SEED + mistakes.FORWARD + mistakes.FORWARD_OUTPUT
+MUTANTS = SEED + _MHA.MUTANTS

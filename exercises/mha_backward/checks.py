@@ -35,4 +35,4 @@ def perf_case(seed):
     args = inputs.mha_perf_args(seed)
     d_out = np.random.default_rng([seed, 99]).standard_normal(args["q"].shape)
     return Case("speed", "larger causal self-attention", "mha_backward", {"d_out": d_out, **args},
-                shapes="B=4 T=16 D=64 H=8")
+                shapes=inputs.mha_shapes(args))

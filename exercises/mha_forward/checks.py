@@ -15,8 +15,8 @@ def make_cases(seed):
 
 def perf_case(seed):
     """A larger causal self-attention, for the speed comparison with the reference."""
-    return Case("speed", "larger causal self-attention", "mha_forward", inputs.mha_perf_args(seed),
-                shapes="B=4 T=16 D=64 H=8")
+    args = inputs.mha_perf_args(seed)
+    return Case("speed", "larger causal self-attention", "mha_forward", args, shapes=inputs.mha_shapes(args))
 
 
 def error_map(case, name, got, expected):

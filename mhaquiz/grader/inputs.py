@@ -60,9 +60,14 @@ def mha_cases(seed: int) -> List[Tuple[str, str, str, Dict[str, object]]]:
         elif mask_kind == "padding":
             mask = padding_mask([Tk] + [Tk - 3] * (B - 1), Tk)
         args = {"q": q, "k": k, "v": v, "params": mha_params(rng, D), "num_heads": H, "mask": mask}
-        shapes = f"B={B} Tq={Tq} Tk={Tk} D={D} H={H}"
-        cases.append((name, about, shapes, args))
+        cases.append((name, about, mha_shapes(args), args))
     return cases
+
+
+def mha_shapes(args: Dict[str, object]) -> str:
+    """'B=2 Tq=5 Tk=7 D=12 H=3' for a case's arguments."""
+    (B, Tq, D), Tk = args["q"].shape, args["k"].shape[1]
+    return f"B={B} Tq={Tq} Tk={Tk} D={D} H={args['num_heads']}"
 
 
 def mha_perf_args(seed: int, B: int = 4, T: int = 16, D: int = 64, H: int = 8) -> Dict[str, object]:

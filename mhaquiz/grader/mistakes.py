@@ -86,7 +86,9 @@ def _merge_interleaved(ref):
 
 # --- argument and output edits ---------------------------------------------------------------------------
 
-def _with_params(edit: Callable[[str, np.ndarray], np.ndarray]) -> Callable[[Dict], Dict]:
+def with_params(edit: Callable[[str, np.ndarray], np.ndarray]) -> Callable[[Dict], Dict]:
+    """An args_transform that calls the reference with each parameter replaced by edit(name, value)."""
+
     def args_transform(args):
         args = dict(args)
         args["params"] = {name: edit(name, value) for name, value in args["params"].items()}
@@ -164,9 +166,9 @@ FORWARD: Tuple[Mutant, ...] = (
     Mutant("heads_interleaved", "heads interleaved: head h took columns h::H instead of h*dh:(h+1)*dh",
            patch={"split_heads": _split_interleaved, "merge_heads": _merge_interleaved}),
     Mutant("biases_ignored", "biases ignored (x @ W without + b)",
-           args_transform=_with_params(lambda name, value: np.zeros_like(value) if name.startswith("b_") else value)),
+           args_transform=with_params(lambda name, value: np.zeros_like(value) if name.startswith("b_") else value)),
     Mutant("weights_transposed", "weights applied as x @ W.T (PyTorch's layout) instead of x @ W",
-           args_transform=_with_params(lambda name, value: value.T if name.startswith("W_") else value)),
+           args_transform=with_params(lambda name, value: value.T if name.startswith("W_") else value)),
 )
 
 FORWARD_OUTPUT: Tuple[Mutant, ...] = (
