@@ -44,7 +44,7 @@ def test_json_is_one_document_with_passed_exercises_cases_and_diagnosis(tmp_path
     assert {case["name"] for case in exercise["cases"] if not case["passed"]} >= {"causal mask", "padding mask"}
     assert exercise["diagnosis"][0]["mistake"] == "mask_inverted"
     assert "noise on stdout" in document["output"]["text"]
-    assert document["tolerance"]["atol"] > 0 and document["tolerance"]["why"]
+    assert exercise["tolerance"]["atol"] > 0 and exercise["tolerance"]["why"]
 
 
 def test_file_defining_forward_and_backward_grades_both(tmp_path):
@@ -53,7 +53,9 @@ def test_file_defining_forward_and_backward_grades_both(tmp_path):
     source = backward + "\n\n" + forward[forward.index("def mha_forward"):]
     result = runner.invoke(app, ["grade", str(write(tmp_path, "both.py", source)), "--json"])
     assert result.exit_code == 0, result.output
-    assert [e["id"] for e in json.loads(result.stdout)["exercises"]] == ["mha_backward", "mha_forward"]
+    exercises = json.loads(result.stdout)["exercises"]
+    assert [e["id"] for e in exercises] == ["mha_backward", "mha_forward"]
+    assert "b_k gradient" in exercises[0]["tolerance"]["why"] and "b_k" not in exercises[1]["tolerance"]["why"]
 
 
 def test_exercise_option_chooses(tmp_path):

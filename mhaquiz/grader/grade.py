@@ -68,6 +68,7 @@ class ExerciseResult:
     missing: List[str] = field(default_factory=list)
     efficiency: Optional[object] = None  # efficiency.Efficiency, once every case passed
     heatmap: Optional[object] = None  # heatmap.Heatmap of the first wrong output
+    tolerance: Tolerance = field(default_factory=Tolerance)
 
     @property
     def passed(self) -> bool:
@@ -78,7 +79,8 @@ class ExerciseResult:
                 "cases_passed": sum(case.passed for case in self.cases), "cases": [c.to_dict() for c in self.cases],
                 "diagnosis": [d.to_dict() for d in self.diagnosis], "missing_functions": self.missing,
                 "efficiency": self.efficiency.to_dict() if self.efficiency else None,
-                "heatmap": self.heatmap.to_dict() if self.heatmap else None}
+                "heatmap": self.heatmap.to_dict() if self.heatmap else None,
+                "tolerance": {"rtol": self.tolerance.rtol, "atol": self.tolerance.atol, "why": self.tolerance.why}}
 
 
 @dataclass
@@ -89,7 +91,6 @@ class GradeReport:
     exercises: List[ExerciseResult] = field(default_factory=list)
     seed: int = 0
     timeout: float = 0.0
-    tolerance: Tolerance = field(default_factory=Tolerance)
     output: str = ""
     output_bytes: int = 0
     error: Optional[dict] = None  # a syntax or import error, with the submission's own frames
@@ -103,7 +104,6 @@ class GradeReport:
         return {
             "passed": self.passed, "verdict": self.verdict, "detail": self.detail, "file": self.file,
             "seed": self.seed, "timeout": self.timeout, "seconds": round(self.seconds, 3),
-            "tolerance": {"rtol": self.tolerance.rtol, "atol": self.tolerance.atol, "why": self.tolerance.why},
             "exercises": [exercise.to_dict() for exercise in self.exercises],
             "error": self.error,
             "output": {"text": self.output, "bytes": self.output_bytes, "truncated": self.output_bytes > len(self.output.encode())},
@@ -147,7 +147,6 @@ class Grading:
             plans = [(exercise, *_expected(exercise, self.report.seed)) for exercise in self.exercises]
         finally:
             outcome = self.sandbox.collect()  # always: it kills the submission's process group
-        self.report.tolerance = plans[0][3]
         return _judge(self.report, plans, outcome, self.source)
 
 
@@ -235,7 +234,7 @@ def _judge(report: GradeReport, plans, outcome: RunOutcome, source: str) -> Grad
             corrupt = True
 
     for exercise, cases, expected, tol in plans:
-        result = ExerciseResult(exercise.id, PASSED, missing=missing.get(exercise.id, []))
+        result = ExerciseResult(exercise.id, PASSED, missing=missing.get(exercise.id, []), tolerance=tol)
         report.exercises.append(result)
         if result.missing:
             result.verdict = MISSING_FUNCTION

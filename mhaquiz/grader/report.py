@@ -50,6 +50,10 @@ def render(report: GradeReport, console: Console) -> None:
             heatmap.render(exercise.heatmap, console)
         if exercise.efficiency is not None:
             _efficiency(exercise.efficiency, console)
+        if exercise.cases:
+            tol = exercise.tolerance
+            console.print(f"[dim]Tolerance: |got - expected| <= {tol.atol:g} * scale + {tol.rtol:g} * |expected|, scale = "
+                          f"the case's largest expected value ({escape(tol.why)}).[/]")
         console.print()
 
     if report.error:
@@ -59,9 +63,6 @@ def render(report: GradeReport, console: Console) -> None:
         more = f", first {shown} shown" if shown < report.output_bytes else ""
         console.print(f"[dim]Your code printed {report.output_bytes} bytes{more}:[/]")
         console.print(escape(report.output.rstrip()), markup=True, highlight=False)
-    tol = report.tolerance
-    console.print(f"[dim]Tolerance: |got - expected| <= {tol.atol:g} * scale + {tol.rtol:g} * |expected|, scale = the "
-                  f"case's largest expected value ({escape(tol.why)}).[/]")
     if report.verdict == PASSED:
         console.print(f"[bold green]PASSED[/] {', '.join(e.id for e in report.exercises)} (seed {report.seed})")
     else:
