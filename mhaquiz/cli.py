@@ -408,14 +408,13 @@ def watch(
 
     from mhaquiz.console import make_console
     from mhaquiz.grader.exercises import get_exercise
-    from mhaquiz.grader.grade import grade_file
+    from mhaquiz.grader.grade import check_limits, grade_file
     from mhaquiz.grader.report import render
     from mhaquiz.i18n import t
     from mhaquiz.practice import watch_file
 
     language = _language(lang)
-    if timeout <= 0 or memory <= 0:
-        raise MhaquizError("--timeout and --memory must be positive")
+    check_limits(timeout, memory)  # up front: a bad limit would otherwise fail every re-grade
     ids = [get_exercise(exercise_id).id for exercise_id in exercise] if exercise else None  # checked once, up front
     if not file.parent.is_dir():
         raise MhaquizError(f"no such directory: {file.parent}")
@@ -473,8 +472,6 @@ def interview(
     from mhaquiz.quiz.bank import load_bank
 
     language = _language(lang)
-    if minutes <= 0:
-        raise MhaquizError("--minutes must be positive")
     bank_questions = load_bank(bank).select()
     terminal = TimedTerminal(make_console(), language)
     with _open_store() as store:

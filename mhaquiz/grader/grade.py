@@ -150,14 +150,19 @@ class Grading:
         return _judge(self.report, plans, outcome, self.source)
 
 
+def check_limits(timeout: float, memory_mb: int) -> None:
+    """The sandbox's limits must be positive (a usage error otherwise)."""
+    if timeout <= 0 or memory_mb <= 0:
+        raise MhaquizError("--timeout and --memory must be positive")
+
+
 def start_grading(path: Path, exercise_ids: Optional[List[str]] = None, seed: int = 0,
                   timeout: float = 5.0, memory_mb: int = 2048) -> Grading:
     """Check the request, pick the exercises and start the submission's process; `finish()` judges it."""
     path = Path(path)
     if not path.is_file():
         raise MhaquizError(f"no such file: {path}")
-    if timeout <= 0 or memory_mb <= 0:
-        raise MhaquizError("--timeout and --memory must be positive")
+    check_limits(timeout, memory_mb)
     try:
         source = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
