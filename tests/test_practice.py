@@ -551,3 +551,8 @@ def test_core_start_and_reset_refuse_symlinks(tmp_path):
         practice.reset(store, "mha_forward", work)
     assert outside.read_text(encoding="utf-8") == "precious\n"
     shutil.rmtree(work)
+
+
+def test_interview_rejects_a_non_positive_time_limit():
+    result = invoke("interview", "--minutes", "0", input="")
+    assert result.exit_code == 2 and result.stderr.startswith("Error: --minutes must be positive")
