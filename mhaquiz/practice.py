@@ -189,11 +189,8 @@ def _write_stub(exercise: Exercise, target: Path) -> None:
 
 
 def solution_source(exercise: Exercise) -> str:
-    """The reference solution's source."""
-    try:
-        return exercise.solution_path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise MhaquizError(f"{exercise.id} has no reference solution ({exercise.solution_path} is missing)") from None
+    """The reference solution's source (the registry only lists exercises that have one)."""
+    return exercise.solution_path.read_text(encoding="utf-8")
 
 
 # --- hints ------------------------------------------------------------------------------------

@@ -100,13 +100,13 @@ REQUIRED_FILES = ("exercise.yaml", "stub.py", "checks.py")
 
 @functools.lru_cache(maxsize=None)
 def all_exercises() -> Tuple[Exercise, ...]:
-    """Every complete exercise folder (exercise.yaml, stub.py and checks.py present), sorted by id.
+    """Every complete exercise (exercise.yaml, stub.py, checks.py and solutions/<id>.py present), sorted by id.
 
     Scanned once per process, so each exercise's stub, metadata and reference are read once too.
     """
-    root = content_dir("exercises")
-    return tuple(Exercise(folder.name, folder) for folder in sorted(root.iterdir())
-                 if _ID.match(folder.name) and all((folder / name).is_file() for name in REQUIRED_FILES))
+    found = (Exercise(folder.name, folder) for folder in sorted(content_dir("exercises").iterdir())
+             if _ID.match(folder.name) and all((folder / name).is_file() for name in REQUIRED_FILES))
+    return tuple(exercise for exercise in found if exercise.solution_path.is_file())
 
 
 def get_exercise(exercise_id: str) -> Exercise:
