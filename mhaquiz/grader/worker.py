@@ -8,6 +8,7 @@ happens in the grader's own process.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import struct
@@ -132,8 +133,6 @@ def time_against_reference(case, namespace, reference) -> dict:
 
     The minimum, not the mean: on a shared machine noise only ever adds time.
     """
-    import copy
-
     timings = {"submission": [], "reference": []}
     budget_end = time.perf_counter() + PERF_BUDGET
     for round_ in range(PERF_ROUNDS + 1):  # round 0 warms up
@@ -155,19 +154,16 @@ def time_against_reference(case, namespace, reference) -> dict:
 
 
 def run(config: dict, channel: Channel) -> None:
-    import copy
-
     import numpy as np  # noqa: F401  (imported before the limits: numpy's own start-up is not the submission's)
 
     from mhaquiz.grader.exercises import import_file
     from mhaquiz.grader.spec import named_outputs
 
     submission = Path(config["file"]).resolve()
-    plans, checks_modules = [], []
+    plans = []  # (exercise, its checks module, its cases)
     for exercise in config["exercises"]:
         checks = import_file(Path(exercise["checks"]), f"mhaquiz_checks_{exercise['id']}")
-        plans.append((exercise, checks.make_cases(config["seed"])))
-        checks_modules.append(checks)
+        plans.append((exercise, checks, checks.make_cases(config["seed"])))
 
     set_limits(config["memory_mb"], config["timeout"])
     os.register_at_fork(after_in_child=channel.report_fork)
@@ -179,7 +175,7 @@ def run(config: dict, channel: Channel) -> None:
         channel.send_json(FATAL, {"kind": kind, "error": describe_error(error, submission)})
         return
 
-    for (exercise, cases), checks in zip(plans, checks_modules):
+    for exercise, checks, cases in plans:
         missing = [name for name in exercise["functions"] if not callable(getattr(namespace, name, None))]
         if missing:
             channel.send_json(MISSING, {"exercise": exercise["id"], "missing": missing})
