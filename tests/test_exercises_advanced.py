@@ -5,6 +5,7 @@ fails cleanly, every declared mutant is told apart by the cases, and the referen
 (and with PyTorch where it is installed).
 """
 
+import ast
 import copy
 import shutil
 from pathlib import Path
@@ -341,7 +342,7 @@ def test_fix_the_seed_requires_mha_forward_and_is_never_auto_detected():
     exercise = get_exercise("fix_the_seed")
     assert exercise.functions == ("mha_forward",)
     assert exercise.meta["auto_detect"] is False
-    names = registry.defined_names(reference_source("mha_forward"))
+    names = registry.defined_names(ast.parse(reference_source("mha_forward")))
     detected = [e.id for e in registry.detect(names)]
     assert "mha_forward" in detected and "fix_the_seed" not in detected
 

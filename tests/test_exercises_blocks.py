@@ -6,6 +6,8 @@ cleanly, detection picks the right exercise, and (where torch is installed) the 
 PyTorch.
 """
 
+import ast
+
 import numpy as np
 import pytest
 
@@ -181,7 +183,7 @@ def test_dropout_backward_is_checked_against_finite_differences(tmp_path):
 # --- detection ----------------------------------------------------------------------------------------------
 
 def detected(source):
-    return [exercise.id for exercise in registry.detect(registry.defined_names(source))]
+    return [exercise.id for exercise in registry.detect(registry.defined_names(ast.parse(source)))]
 
 
 def test_a_file_defining_softmax_alone_is_graded_as_softmax(tmp_path):

@@ -1,5 +1,6 @@
 """Feedback beyond pass/fail: speed against the reference, Python loops, and the error heat map."""
 
+import ast
 import json
 
 from typer.testing import CliRunner
@@ -57,7 +58,7 @@ def test_python_loops_ignores_literal_collections_and_top_level_code():
         "    while n:\n        n -= 1\n"
         "    for row in x:\n        pass\n"
     )
-    assert [loop["line"] for loop in python_loops(source)] == [6, 8]
+    assert [loop["line"] for loop in python_loops(ast.parse(source), source)] == [6, 8]
 
 
 def test_heat_map_shows_where_an_ignored_causal_mask_goes_wrong(tmp_path):

@@ -117,3 +117,8 @@ def test_a_forged_fork_report_cannot_make_the_grader_kill_another_process(tmp_pa
     finally:
         victim.kill()
         victim.wait()
+
+
+def test_a_nul_byte_is_a_syntax_error_not_a_crash(tmp_path):
+    report = grade_file(write(tmp_path, "nul.py", "def mha_forward(q):\n    return q\x00\n"))
+    assert report.verdict == verdicts.SYNTAX_ERROR and "nul.py" in report.detail

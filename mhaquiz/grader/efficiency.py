@@ -31,13 +31,9 @@ def _is_literal_collection(node: ast.expr) -> bool:
     return isinstance(node, (ast.Tuple, ast.List, ast.Set, ast.Dict))
 
 
-def python_loops(source: str) -> List[dict]:
-    """`for` and `while` loops inside functions, except over literal collections: likely loops over
-    batch, heads or positions that a vectorised solution does with matmuls and broadcasting."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return []
+def python_loops(tree: ast.Module, source: str) -> List[dict]:
+    """`for` and `while` loops inside the functions of the parsed `source`, except over literal collections:
+    likely loops over batch, heads or positions that a vectorised solution does with matmuls and broadcasting."""
     lines = source.splitlines()
     found = []
     for function in (node for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from types import ModuleType
-from typing import Dict, FrozenSet, List, Optional, Tuple
+from typing import Dict, FrozenSet, List, Tuple
 
 from mhaquiz.errors import MhaquizError
 from mhaquiz.paths import content_dir
@@ -117,12 +117,8 @@ def get_exercise(exercise_id: str) -> Exercise:
     return known[exercise_id]
 
 
-def defined_names(source: str) -> Optional[FrozenSet[str]]:
-    """Top-level names a module defines (functions, assignments, imports); None if it does not parse."""
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):
-        return None
+def defined_names(tree: ast.Module) -> FrozenSet[str]:
+    """Top-level names a parsed module defines (functions, classes, assignments, imports)."""
     names = set()
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):

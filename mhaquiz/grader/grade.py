@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import io
 import json
 from dataclasses import dataclass, field
@@ -138,6 +139,7 @@ class Grading:
     exercises: List[registry.Exercise] = field(default_factory=list)
     sandbox: Optional[Sandbox] = None
     source: str = ""
+    tree: Optional[ast.Module] = None  # the submission, parsed once (never run in this process)
 
     def finish(self) -> GradeReport:
         """Run the reference, wait for the submission, and judge."""
@@ -147,7 +149,7 @@ class Grading:
             plans = [(exercise, *_expected(exercise, self.report.seed)) for exercise in self.exercises]
         finally:
             outcome = self.sandbox.collect()  # always: it kills the submission's process group
-        return _judge(self.report, plans, outcome, self.source)
+        return _judge(self.report, plans, outcome, self.tree, self.source)
 
 
 def check_limits(timeout: float, memory_mb: int) -> None:
@@ -170,11 +172,12 @@ def start_grading(path: Path, exercise_ids: Optional[List[str]] = None, seed: in
     chosen = [registry.get_exercise(exercise_id) for exercise_id in exercise_ids] if exercise_ids else None
     report = GradeReport(file=str(path), verdict=PASSED, seed=seed, timeout=timeout)
 
-    names = registry.defined_names(source)
-    if names is None:
-        return Grading(_syntax_error(report, source, path))
+    try:
+        tree = ast.parse(source, filename=path.name)
+    except (SyntaxError, ValueError) as error:  # ValueError: a NUL byte, before Python 3.12
+        return Grading(_syntax_error(report, error, path))
     if chosen is None:
-        chosen = registry.detect(names, file_stem=path.stem)
+        chosen = registry.detect(registry.defined_names(tree), file_stem=path.stem)
         if not chosen:
             wanted = "; ".join(f"{e.id}: {', '.join(e.functions)}" for e in registry.all_exercises())
             report.verdict, report.detail = NO_EXERCISE, f"defines none of the exercises' functions ({wanted})"
@@ -183,7 +186,7 @@ def start_grading(path: Path, exercise_ids: Optional[List[str]] = None, seed: in
     sandbox = Sandbox(path, [{"id": e.id, "checks": str(e.checks_path), "solution": str(e.solution_path),
                               "functions": list(e.functions)} for e in chosen],
                       seed=seed, timeout=timeout, memory_mb=memory_mb)
-    return Grading(report, chosen, sandbox, source)
+    return Grading(report, chosen, sandbox, source, tree)
 
 
 def _expected(exercise: registry.Exercise, seed: int):
@@ -196,19 +199,17 @@ def _expected(exercise: registry.Exercise, seed: int):
     return cases, [call(reference, case) for case in cases], getattr(checks, "TOLERANCE", Tolerance())
 
 
-def _syntax_error(report: GradeReport, source: str, path: Path) -> GradeReport:
-    import ast
-
-    try:
-        ast.parse(source, filename=path.name)
-    except SyntaxError as error:
-        report.error = {"type": type(error).__name__, "message": error.msg, "line": error.lineno,
-                        "offset": error.offset, "text": (error.text or "").rstrip()}
-        report.verdict, report.detail = SYNTAX_ERROR, f"{path.name}, line {error.lineno}: {error.msg}"
+def _syntax_error(report: GradeReport, error: Exception, path: Path) -> GradeReport:
+    line = getattr(error, "lineno", None)
+    message = getattr(error, "msg", str(error))
+    report.error = {"type": type(error).__name__, "message": message, "line": line,
+                    "offset": getattr(error, "offset", None), "text": (getattr(error, "text", None) or "").rstrip()}
+    report.verdict = SYNTAX_ERROR
+    report.detail = f"{path.name}, line {line}: {message}" if line else f"{path.name}: {message}"
     return report
 
 
-def _judge(report: GradeReport, plans, outcome: RunOutcome, source: str) -> GradeReport:
+def _judge(report: GradeReport, plans, outcome: RunOutcome, tree: ast.Module, source: str) -> GradeReport:
     """Turn what the sandbox saw into verdicts, case by case, then overall."""
     import numpy as np
 
@@ -264,7 +265,7 @@ def _judge(report: GradeReport, plans, outcome: RunOutcome, source: str) -> Grad
                 result.verdict = verdict if verdict != "not run" else EXITED_EARLY
                 break
         if result.passed:
-            result.efficiency = _efficiency(timings.get(exercise.id, {}), source)
+            result.efficiency = _efficiency(timings.get(exercise.id, {}), tree, source)
         if any(failing):
             from mhaquiz.grader.diagnose import diagnose
 
@@ -311,14 +312,14 @@ def _first_heatmap(exercise, cases, submitted, expected, failing):
     return None
 
 
-def _efficiency(timing: dict, source: str):
+def _efficiency(timing: dict, tree: ast.Module, source: str):
     from mhaquiz.grader.efficiency import Efficiency, python_loops
 
     valid = all(isinstance(timing.get(key), (int, float)) and timing[key] > 0 for key in ("submission", "reference"))
     return Efficiency(shapes=str(timing.get("shapes", "")) if valid else "",
                       submission_seconds=timing["submission"] if valid else None,
                       reference_seconds=timing["reference"] if valid else None,
-                      loops=python_loops(source))
+                      loops=python_loops(tree, source))
 
 
 def _judge_case(exercise, case, reference: Dict, got, tol: Tolerance):
