@@ -120,9 +120,9 @@ BAD_BANKS = {
         "topic: t\nquestions:\n" + GOOD_MCQ.format(id="x").replace("    prompt: {zh: 选哪个？, en: Which one?}\n", ""),
         "question 'x': missing prompt", 3,
     ),
-    "missing-en": (
+    "unknown-language": (
         "topic: t\nquestions:\n" + GOOD_MCQ.format(id="x").replace("en: Which one?", "fr: Laquelle?"),
-        "question 'x': prompt: missing en", 6,
+        "question 'x': prompt: unknown language 'fr' (zh and en)", 6,
     ),
     "missing-answer": (
         "topic: t\nquestions:\n" + GOOD_MCQ.format(id="x").replace("    answer: [a]\n", ""),

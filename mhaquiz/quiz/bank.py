@@ -1,12 +1,18 @@
 """The question bank: YAML files loaded safely, validated, every problem reported as `file:line: problem`.
 
-Schema (see questions/README.md): each file has `topic: <id>` and `questions: [...]`; each question has
-`id`, `difficulty` (easy|medium|hard), `type` (open|mcq|numeric), `prompt: {zh, en}`,
-`explanation: {zh, en}`, `source`, optional `origin`, and by type:
+Schema (see questions/README.md): each file has `topic: <id>`, an optional `title: {zh, en}` (the topic's
+name as learners read it) and `questions: [...]`; each question has `id`, `type` (open|mcq|numeric),
+`prompt`, `answer`, and by type `key_points` (open) or `choices` (mcq); optionally `difficulty`
+(easy|medium|hard, default medium), `explanation`, `source` and `origin`.
 - open: `answer: {zh, en}` and `key_points: [{zh, en}, ...]`;
 - mcq: `choices: {a: {zh, en}, ...}` and `answer: [a, ...]`;
 - numeric: `answer: {formula, params, tolerance, unit}`; the formula (mhaquiz/quiz/formulas.py) computes
   the answer, a list parameter is drawn at random, `{name}` in the prompt and explanation is filled in.
+
+A text is `{zh, en}`, or one of them, or a plain string (its language read from its characters). A
+question is asked in the languages all its texts have. The built-in bank is loaded `strict`: every text in
+both languages, every question with a difficulty, an explanation and a source, every file with a title.
+Chinese text has the spaces YAML folding put between CJK characters removed (`i18n.fold_cjk`).
 
 Loading never executes anything: only the safe YAML tags are accepted, and any other tag
 (`!!python/object/apply:...`) is reported as a problem before a single value is constructed.
@@ -24,6 +30,7 @@ from typing import Callable, Iterator, Union
 import yaml
 
 from mhaquiz.errors import MhaquizError
+from mhaquiz.i18n import Text, contains_cjk, fold_cjk
 
 Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser is ~10x faster
 
@@ -34,23 +41,14 @@ ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]*")
 TOPIC_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]*")
 CHOICE_KEY_PATTERN = re.compile(r"[a-z]")
 COMMON_FIELDS = {"id", "difficulty", "type", "prompt", "explanation", "source", "origin", "answer"}
+FILE_FIELDS = ("topic", "title", "questions")
+DEFAULT_DIFFICULTY = "medium"
 TYPE_FIELDS = {"open": {"key_points"}, "mcq": {"choices"}, "numeric": set()}
 NUMERIC_ANSWER_FIELDS = {"formula", "params", "tolerance", "unit"}
 SAFE_TAGS = {f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "seq", "map")}
 MAX_CHECKED_DRAWS = 4096  # numeric questions: every combination of list params is tried, up to this many
 
 Scalar = Union[int, float, str, bool]
-
-
-@dataclass(frozen=True)
-class Text:
-    """A string in both languages."""
-
-    zh: str
-    en: str
-
-    def __call__(self, lang: str) -> str:
-        return self.zh if lang == "zh" else self.en
 
 
 @dataclass(frozen=True)
@@ -72,8 +70,8 @@ class Question:
     difficulty: str
     type: str
     prompt: Text
-    explanation: Text
-    source: str
+    explanation: Text | None
+    source: str | None
     location: str  # "file:line", for messages
     origin: str | None = None
     answer_text: Text | None = None  # open
@@ -82,6 +80,17 @@ class Question:
     correct_choices: frozenset[str] = frozenset()  # mcq
     numeric: NumericAnswer | None = None  # numeric
 
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """The languages every text needed to ask the question exists in (zh first)."""
+        texts = [self.prompt, self.answer_text, *self.key_points, *self.choices.values()]
+        common = frozenset(LANGS).intersection(*(text.languages for text in texts if text is not None))
+        return tuple(lang for lang in LANGS if lang in common)
+
+    def language_for(self, lang: str) -> str:
+        """`lang` if the question exists in it, else the language it is written in."""
+        return lang if lang in self.languages else self.languages[0]
+
     def summary(self) -> dict:
         """The JSON-friendly listing used by `mhaquiz questions --json`."""
         return {
@@ -89,7 +98,8 @@ class Question:
             "topic": self.topic,
             "difficulty": self.difficulty,
             "type": self.type,
-            "prompt": {"zh": self.prompt.zh, "en": self.prompt.en},
+            "languages": list(self.languages),
+            "prompt": {lang: self.prompt(lang) for lang in self.languages},
             "source": self.source,
             "location": self.location,
         }
@@ -97,9 +107,15 @@ class Question:
 
 @dataclass
 class Bank:
-    """All questions of a bank, in file order."""
+    """All questions of a bank, in file order, and each topic's name."""
 
     questions: list[Question]
+    topic_titles: dict[str, Text] = field(default_factory=dict)
+
+    def topic_title(self, topic: str, lang: str) -> str:
+        """The topic's name in `lang` (its slug when the bank gives none)."""
+        title = self.topic_titles.get(topic)
+        return title(lang) if title is not None else topic
 
     @property
     def topics(self) -> list[str]:
@@ -121,22 +137,28 @@ class Bank:
         ]
 
 
-def load_bank(path: Path | None = None) -> Bank:
+def load_bank(path: Path | None = None, strict: bool | None = None) -> Bank:
     """Load and validate the bank at `path` (a .yaml file or a folder of them); default: the built-in one.
 
-    Raises MhaquizError (exit 2) listing every problem found, one `file:line: problem` per line.
+    `strict` (default: for the built-in bank only) demands both languages everywhere, an explanation and a
+    source. Raises MhaquizError (exit 2) listing every problem found, one `file:line: problem` per line.
     """
     from mhaquiz.paths import content_dir
 
     root = Path(path) if path is not None else content_dir("questions")
+    strict = path is None if strict is None else strict
     files = _bank_files(root)
     questions: list[Question] = []
+    titles: dict[str, Text] = {}
     problems: list[str] = []
     files_with_problems: set[Path] = set()
     first_location: dict[str, str] = {}
     for file in files:
         display = _display_path(file)
-        file_questions, file_problems = _FileLoader(file, display).load()
+        loader = _FileLoader(file, display, strict)
+        file_questions, file_problems = loader.load()
+        if loader.topic and loader.title is not None:
+            titles.setdefault(loader.topic, loader.title)
         for question in file_questions:
             if question.id in first_location:
                 file_problems.append(f"{question.location}: duplicate id {question.id!r} (first at {first_location[question.id]})")
@@ -152,7 +174,7 @@ def load_bank(path: Path | None = None) -> Bank:
             f"the question bank {_display_path(root)} has {len(problems)} {noun} in {len(files_with_problems)} file(s):\n"
             + "\n".join(problems)
         )
-    return Bank(questions)
+    return Bank(questions, titles)
 
 
 def formula_registry() -> dict[str, Callable[..., float]]:
@@ -182,8 +204,8 @@ def fill_numeric(question: Question, params: dict[str, Scalar]) -> tuple[Text, T
     assert question.numeric is not None
     answer = formula_registry()[question.numeric.formula](**params)
     shown = format_number(answer)
-    prompt = Text(*(question.prompt(lang).format(**params) for lang in LANGS))
-    explanation = Text(*(question.explanation(lang).format(**params, answer=shown) for lang in LANGS))
+    prompt = question.prompt.map(lambda text: text.format(**params))
+    explanation = question.explanation.map(lambda text: text.format(**params, answer=shown)) if question.explanation else None
     return prompt, explanation, answer
 
 
@@ -211,11 +233,14 @@ def _display_path(path: Path) -> str:
 class _FileLoader:
     """Validates one file, collecting every problem with its line instead of stopping at the first."""
 
-    def __init__(self, path: Path, display: str):
+    def __init__(self, path: Path, display: str, strict: bool = True):
         self.path = path
         self.display = display
+        self.strict = strict
         self.problems: list[str] = []
         self.loader: yaml.SafeLoader | None = None
+        self.topic = ""
+        self.title: Text | None = None
 
     def load(self) -> tuple[list[Question], list[str]]:
         root = self._compose()
@@ -290,9 +315,13 @@ class _FileLoader:
         if top is None:
             return []
         for key, (key_node, _) in top.items():
-            if key not in ("topic", "questions"):
-                self.problem(key_node, f"unknown field {key!r} (a file has `topic:` and `questions:`)")
-        topic = self._topic(root, top)
+            if key not in FILE_FIELDS:
+                self.problem(key_node, f"unknown field {key!r} (a file has `topic:`, `title:` and `questions:`)")
+        topic = self.topic = self._topic(root, top)
+        if "title" in top:
+            self.title = self._bilingual(top["title"][1], "title")
+        elif self.strict:
+            self.problem(root, "missing `title: {zh, en}` (the topic's name as learners read it)")
         if "questions" not in top:
             self.problem(root, "missing `questions:` list")
             return []
@@ -321,7 +350,10 @@ class _FileLoader:
         before = len(self.problems)
         qid = self._id(node, fields, index)
         label = f"question {qid!r}" if qid else f"question #{index + 1}"
-        difficulty = self._choice(node, fields, "difficulty", DIFFICULTIES, label)
+        if "difficulty" in fields or self.strict:
+            difficulty = self._choice(node, fields, "difficulty", DIFFICULTIES, label)
+        else:
+            difficulty = DEFAULT_DIFFICULTY
         qtype = self._choice(node, fields, "type", TYPES, label)
         allowed = COMMON_FIELDS | TYPE_FIELDS.get(qtype, set().union(*TYPE_FIELDS.values()))
         for key, (key_node, _) in fields.items():
@@ -330,8 +362,8 @@ class _FileLoader:
                 hint = f" (used by {used_by[0]} questions)" if used_by else ""
                 self.problem(key_node, f"{label}: unknown field {key!r}{hint}")
         prompt = self._text(node, fields, "prompt", label)
-        explanation = self._text(node, fields, "explanation", label)
-        source = self._string(node, fields, "source", label)
+        explanation = self._text(node, fields, "explanation", label, required=self.strict)
+        source = self._string(node, fields, "source", label, required=self.strict)
         origin = self._string(node, fields, "origin", label, required=False)
         details: dict = {}
         if "answer" not in fields:
@@ -343,6 +375,11 @@ class _FileLoader:
         elif qtype == "numeric":
             details = self._numeric_answer(fields, label)
         if len(self.problems) > before:
+            return None
+        texts = [prompt, details.get("answer_text"), *details.get("key_points", ()), *details.get("choices", {}).values()]
+        if not frozenset(LANGS).intersection(*(text.languages for text in texts if text is not None)):
+            self.problem(node, f"{label}: its prompt, answer, key points and choices share no language "
+                               "(write them all in zh, or all in en, or both)")
             return None
         question = Question(
             id=qid, topic=topic, difficulty=difficulty, type=qtype, prompt=prompt, explanation=explanation,
@@ -386,32 +423,48 @@ class _FileLoader:
             return None
         return value
 
-    def _text(self, node: yaml.Node, fields: dict, name: str, label: str) -> Text | None:
+    def _text(self, node: yaml.Node, fields: dict, name: str, label: str, required: bool = True) -> Text | None:
         if name not in fields:
-            self.problem(node, f"{label}: missing {name}")
+            if required:
+                self.problem(node, f"{label}: missing {name}")
             return None
         return self._bilingual(fields[name][1], f"{label}: {name}")
 
     def _bilingual(self, node: yaml.Node, what: str) -> Text | None:
-        """A `{zh, en}` mapping; numbers are accepted as text (a choice may read `8`)."""
-        entries = self._mapping(node, f"{what} (with zh and en)")
+        """A `{zh, en}` mapping (strict: both; else at least one), or, when not strict, a plain string whose
+        language is read from its characters. Numbers are accepted as text (a choice may read `8`)."""
+        if not self.strict and isinstance(node, yaml.ScalarNode):
+            value = self._text_value(node, what)
+            if value is None:
+                return None
+            return Text(zh=value) if contains_cjk(value) else Text(en=value)
+        entries = self._mapping(node, f"{what} (with zh and en)" if self.strict else f"{what} (with zh and/or en)")
         if entries is None:
             return None
         values = {}
         for lang in LANGS:
             if lang not in entries:
-                self.problem(node, f"{what}: missing {lang}")
+                if self.strict:
+                    self.problem(node, f"{what}: missing {lang}")
                 continue
-            value_node = entries[lang][1]
-            value = self._scalar(value_node) if isinstance(value_node, yaml.ScalarNode) else None
-            if isinstance(value, bool) or not isinstance(value, (str, int, float)) or not str(value).strip():
-                self.problem(value_node, f"{what}.{lang} must be non-empty text")
-                continue
-            values[lang] = str(value)
+            value = self._text_value(entries[lang][1], f"{what}.{lang}")
+            if value is not None:
+                values[lang] = value
         for key, (key_node, _) in entries.items():
             if key not in LANGS:
                 self.problem(key_node, f"{what}: unknown language {key!r} (zh and en)")
-        return Text(**values) if len(values) == len(LANGS) else None
+        if not values and not self.strict and not any(lang in entries for lang in LANGS):
+            self.problem(node, f"{what}: needs zh or en")
+        complete = len(values) == len(LANGS) if self.strict else bool(values) and len(values) == len(
+            [lang for lang in LANGS if lang in entries])
+        return Text(**values) if complete else None
+
+    def _text_value(self, node: yaml.Node, what: str) -> str | None:
+        value = self._scalar(node) if isinstance(node, yaml.ScalarNode) else None
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)) or not str(value).strip():
+            self.problem(node, f"{what} must be non-empty text")
+            return None
+        return fold_cjk(str(value))
 
     def _open_answer(self, node: yaml.Node, fields: dict, label: str) -> dict:
         answer = self._bilingual(fields["answer"][1], f"{label}: answer")
