@@ -27,20 +27,37 @@ app = typer.Typer(
 
 
 def handle_errors(command: Callable) -> Callable:
-    """Turn an expected error into one line on stderr and its exit code; Ctrl-C into 130."""
+    """Turn an expected error into one line on stderr (in the learner's language) and its exit code, and
+    with --json also one JSON object on stdout; Ctrl-C into 130."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
+        from mhaquiz.i18n import t
+
         try:
             return command(*args, **kwargs)
         except MhaquizError as error:
-            typer.echo(f"Error: {error.message}", err=True)
+            language = _fallback_language(kwargs.get("lang"))
+            if kwargs.get("json_output"):
+                from mhaquiz.grader.report import dumps
+
+                sys.stdout.write(dumps({"error": {"key": error.key, "message": error.text("en"),
+                                                  "text": {"zh": error.text("zh"), "en": error.text("en")}},
+                                        "exit_code": int(error.code)}) + "\n")
+            typer.echo(t("error.prefix", language, message=error.text(language)), err=True)
             raise typer.Exit(int(error.code)) from None
         except KeyboardInterrupt:
-            typer.echo("Interrupted.", err=True)
+            typer.echo(t("interrupted", _fallback_language(kwargs.get("lang"))), err=True)
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
 
     return wrapper
+
+
+def _fallback_language(lang: Optional[str]) -> str:
+    """--lang when it is a valid one, else the locale's (the error may be about --lang itself)."""
+    from mhaquiz.i18n import LANGUAGES, locale_language
+
+    return lang if lang in LANGUAGES else locale_language()
 
 
 def _print_version(value: bool) -> None:
@@ -72,6 +89,8 @@ def grade(
     seed: int = typer.Option(0, help="Seed for the generated test cases."),
     timeout: float = typer.Option(5.0, help="Wall-clock limit in seconds for running your code."),
     memory: int = typer.Option(2048, help="Address-space limit for your code, in MiB."),
+    sandbox: str = typer.Option("auto", envvar="MHAQUIZ_SANDBOX", help="auto (bubblewrap when installed), bwrap (refuse without it) or process."),
+    lang: Optional[str] = typer.Option(None, "--lang", help="zh or en. Default: from the locale."),
 ) -> None:
     """Run FILE in a sandbox and check it against the reference, case by case.
 
@@ -81,29 +100,31 @@ def grade(
     """
     from mhaquiz.grader.grade import start_grading
 
-    grading = start_grading(file, exercise_ids=exercise or None, seed=seed, timeout=timeout, memory_mb=memory)
-    try:
-        if not json_output:  # imported while the submission starts up
-            from mhaquiz.console import make_console
-            from mhaquiz.grader.report import render
-    finally:
-        report = grading.finish()
+    language = _language(lang)
+    grading = start_grading(file, exercise_ids=exercise or None, seed=seed, timeout=timeout, memory_mb=memory,
+                            sandbox=sandbox)
+    report = grading.finish()
     if json_output:
         sys.stdout.write(report.to_json() + "\n")
     else:
-        render(report, make_console())
-    _record_grades(report)
+        from mhaquiz.console import make_console
+        from mhaquiz.grader.render import render
+
+        render(report, make_console(), language)
+    _record_grades(report, language)
     raise typer.Exit(int(ExitCode.OK if report.passed else ExitCode.FAILED))
 
 
-def _record_grades(report) -> None:
+def _record_grades(report, lang: str) -> None:
     """Keep the result in the progress store; a store problem is a warning, never a lost verdict."""
+    from mhaquiz.i18n import t
+    from mhaquiz.practice import record_report
+
     try:
-        with _open_store() as store:
-            for exercise_id, passed, summary in report.summaries():
-                store.record_grade(exercise_id, passed, summary)
+        with _open_store(lang, timeout=RECORD_TIMEOUT) as store:
+            record_report(store, report)
     except MhaquizError as error:
-        typer.echo(f"Warning: result not recorded: {error.message}", err=True)
+        typer.echo(t("warning.not_recorded", lang, reason=error.text(lang)), err=True)
 
 
 def _language(lang: Optional[str]) -> str:
@@ -113,20 +134,21 @@ def _language(lang: Optional[str]) -> str:
     if lang is None:
         return locale_language()
     if lang not in LANGUAGES:
-        raise MhaquizError(f"unknown language {lang!r}; valid: {', '.join(LANGUAGES)}")
+        raise MhaquizError("error.unknown_language", lang=lang, valid=", ".join(LANGUAGES))
     return lang
 
 
-def _open_store():
+RECORD_TIMEOUT = 2.0  # seconds to wait for a locked store when recording a grade (then warn)
+
+
+def _open_store(lang: Optional[str] = None, timeout: Optional[float] = None):
     """The progress store, warning on stderr when an unreadable database file had to be moved aside."""
+    from mhaquiz.i18n import t
     from mhaquiz.store import Store
 
-    store = Store.open()
+    store = Store.open(timeout=timeout)
     if store.moved_aside is not None:
-        typer.echo(
-            f"Warning: {store.path} was not a readable mhaquiz database; moved it to {store.moved_aside} and started afresh.",
-            err=True,
-        )
+        typer.echo(t("warning.moved_aside", _fallback_language(lang), path=store.path, moved=store.moved_aside), err=True)
     return store
 
 

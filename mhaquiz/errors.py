@@ -1,4 +1,4 @@
-"""Exit codes and the one kind of error the CLI turns into a one-line message."""
+"""Exit codes and the one kind of error the CLI turns into a one-line message in the learner's language."""
 
 from enum import IntEnum
 
@@ -13,9 +13,24 @@ class ExitCode(IntEnum):
 
 
 class MhaquizError(Exception):
-    """An expected problem: shown as one line on stderr, then exit with `code`."""
+    """An expected problem: a message-catalogue key and its parameters, shown as one line on stderr in the
+    learner's language, then exit with `code`."""
 
-    def __init__(self, message: str, code: ExitCode = ExitCode.USAGE):
-        super().__init__(message)
-        self.message = message
+    def __init__(self, key: str, code: ExitCode = ExitCode.USAGE, **params):
+        super().__init__(key)
+        self.key = key
         self.code = code
+        self.params = params
+
+    def text(self, lang: str) -> str:
+        from mhaquiz.i18n import t
+
+        return t(self.key, lang, **self.params)
+
+    @property
+    def message(self) -> str:
+        """The English text (logs, tests); the CLI shows `text(lang)`."""
+        return self.text("en")
+
+    def __str__(self) -> str:
+        return self.message

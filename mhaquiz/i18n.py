@@ -95,19 +95,23 @@ class Text:
 
 
 _CJK = "\u2e80-\u2fdf\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_CJK_PUNCTUATION = "\u3000-\u303f\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65\u2018-\u201f\u2026\u2014"
+_CJK_PUNCTUATION = "\u3000-\u303f\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65"  # full-width only
 _SPACE_BETWEEN_CJK = re.compile(f"(?<=[{_CJK}{_CJK_PUNCTUATION}])[ \t]+(?=[{_CJK}{_CJK_PUNCTUATION}])")
 _SPACE_AFTER_CJK_PUNCTUATION = re.compile(f"(?<=[{_CJK_PUNCTUATION}])[ \t]+")
+_QUOTES_AND_DASHES = "\u2018-\u201f\u2014\u2026"  # “” ‘’ — …: no space between them and Chinese either
+_SPACE_BY_QUOTE = re.compile(f"(?<=[{_CJK}{_CJK_PUNCTUATION}])[ \t]+(?=[{_QUOTES_AND_DASHES}])"
+                             f"|(?<=[{_QUOTES_AND_DASHES}])[ \t]+(?=[{_CJK}{_CJK_PUNCTUATION}])")
 _SOFT_BREAK_AFTER_CJK = re.compile(
     rf"(?<=[{_CJK}{_CJK_PUNCTUATION}])[ \t]*\n[ \t]*(?![ \t]*(?:[-*+>|#]|\d+[.)]|```|\n))(?=[{_CJK}{_CJK_PUNCTUATION}])"
     rf"|(?<=[{_CJK_PUNCTUATION}])[ \t]*\n[ \t]*(?![ \t]*(?:[-*+>|#]|\d+[.)]|```|\n))(?=\S)")
 
 
 def fold_cjk(text: str) -> str:
-    """Remove the spaces YAML folding put between two CJK characters and after CJK punctuation
+    """For Chinese text: remove the spaces YAML folding put between two CJK characters and after full-width
+    punctuation
     ("生成新 token 时不会改变。 打分、 对所有" -> "生成新 token 时不会改变。打分、对所有"); spaces
     between Chinese and Latin text stay. Line breaks are kept."""
-    return _SPACE_AFTER_CJK_PUNCTUATION.sub("", _SPACE_BETWEEN_CJK.sub("", text))
+    return _SPACE_BY_QUOTE.sub("", _SPACE_AFTER_CJK_PUNCTUATION.sub("", _SPACE_BETWEEN_CJK.sub("", text)))
 
 
 def contains_cjk(text: str) -> bool:

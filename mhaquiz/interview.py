@@ -126,7 +126,7 @@ def pick_exercise(store: "Store", exercise_id: Optional[str], rng: random.Random
         return get_exercise(exercise_id)
     exercises = curriculum()
     if not exercises:
-        raise MhaquizError("there are no exercises to interview on")
+        raise MhaquizError("error.no_exercises")
     passed = {row.id for row in statuses(store) if row.status == PASSED}
     pool = [exercise for exercise in exercises if exercise.id not in passed] or exercises
     return rng.choice(pool)
@@ -151,7 +151,7 @@ def run_interview(
     from mhaquiz.quiz.session import Session
 
     if minutes <= 0:
-        raise MhaquizError("--minutes must be positive")
+        raise MhaquizError("error.minutes")
     lang = terminal.lang
     rng = random.Random(seed)
     objective = [question for question in questions if question.type in OBJECTIVE_TYPES]

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, List, Optional
 
 from mhaquiz.errors import MhaquizError
-from mhaquiz.grader.exercises import Exercise, all_exercises, get_exercise
+from mhaquiz.grader.exercises import Exercise, curriculum, get_exercise
 
 if TYPE_CHECKING:
     from mhaquiz.store import Store
@@ -32,20 +32,7 @@ ATTEMPTED = "attempted"
 PASSED = "passed"
 STATUSES = (NOT_STARTED, ATTEMPTED, PASSED)
 
-_NO_ORDER = 10**9  # exercises without `order` sort last
-
-
-# --- the curriculum --------------------------------------------------------------------------
-
-
-def curriculum() -> List[Exercise]:
-    """Every exercise in learning order (`order` from exercise.yaml, then id)."""
-
-    def key(exercise: Exercise):
-        order = exercise.meta.get("order")
-        return (order if isinstance(order, (int, float)) and not isinstance(order, bool) else _NO_ORDER, exercise.id)
-
-    return sorted(all_exercises(), key=key)
+# --- the curriculum (its order: grader/exercises.py::curriculum) -------------------------------
 
 
 def title(exercise: Exercise, lang: str) -> str:
@@ -143,9 +130,9 @@ def exercise_file(exercise: Exercise, directory: Path) -> Path:
 def _directory(directory: Path) -> Path:
     directory = Path(directory)
     if not directory.exists():
-        raise MhaquizError(f"no such directory: {directory}")
+        raise MhaquizError("error.no_such_directory", path=directory)
     if not directory.is_dir():
-        raise MhaquizError(f"not a directory: {directory}")
+        raise MhaquizError("error.not_a_directory", path=directory)
     return directory
 
 
@@ -154,7 +141,7 @@ def start(exercise_id: str, directory: Path, force: bool = False) -> tuple[Exerc
     exercise = get_exercise(exercise_id)  # unknown or path-like ids: usage error listing the valid ones
     target = exercise_file(exercise, directory)
     if target.exists() and not force:
-        raise MhaquizError(f"{target} already exists; not overwriting your work (pass --force to replace it with the stub)")
+        raise MhaquizError("error.exists", path=target)
     _write_stub(exercise, target)
     return exercise, target
 
@@ -181,11 +168,30 @@ def fresh_file(exercise: Exercise, directory: Path, prefix: str) -> Path:
 
 def _write_stub(exercise: Exercise, target: Path) -> None:
     if target.is_symlink() or (target.exists() and not target.is_file()):
-        raise MhaquizError(f"{target} is not a regular file; not writing over it")
+        raise MhaquizError("error.not_regular", path=target)
     try:
         target.write_text(exercise.stub_path.read_text(encoding="utf-8"), encoding="utf-8")
     except OSError as error:
-        raise MhaquizError(f"cannot write {target}: {error.strerror or error}") from None
+        raise MhaquizError("error.cannot_write", path=target, reason=error.strerror or str(error)) from None
+
+
+def record_report(store: "Store", report) -> None:
+    """Record each exercise a grade covered. A stub graded untouched (the file is still the stub as written,
+    every case raising NotImplementedError) is not an attempt, and is not recorded."""
+    for exercise_id, passed, summary in report.summaries():
+        if summary["verdict"] == "not_implemented" and is_untouched_stub(Path(report.file), exercise_id):
+            continue
+        store.record_grade(exercise_id, passed, summary)
+
+
+def is_untouched_stub(path: Path, exercise_id: str) -> bool:
+    """Whether the file at `path` is still the exercise's stub (whitespace aside)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        stub = get_exercise(exercise_id).stub_path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError, MhaquizError):
+        return False
+    return text.split() == stub.split()
 
 
 def solution_source(exercise: Exercise) -> str:

@@ -120,18 +120,28 @@ class Store:
         self.moved_aside = moved_aside
 
     @classmethod
-    def open(cls, path: Path | None = None) -> "Store":
-        """Open (creating and migrating as needed) the database at `path`, default in `user_home()`."""
+    def open(cls, path: Path | None = None, timeout: float | None = None) -> "Store":
+        """Open (creating and migrating as needed) the database at `path`, default in `user_home()`, waiting
+        at most `timeout` seconds (default BUSY_TIMEOUT_SECONDS) for another session's lock.
+
+        Something at `path` that is not a regular file (a folder, a FIFO) is a usage error: it is never
+        opened (a FIFO would block) and never moved."""
         if path is None:
             from mhaquiz.paths import user_home
 
             path = user_home() / DATABASE_NAME
-        path.parent.mkdir(parents=True, exist_ok=True)
+        timeout = BUSY_TIMEOUT_SECONDS if timeout is None else timeout
         try:
-            return cls(_connect(path), path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise MhaquizError("error.store_folder", path=path.parent, reason=error.strerror or str(error)) from None
+        if path.exists() and not path.is_file():
+            raise MhaquizError("error.store_not_file", path=path)
+        try:
+            return cls(_connect(path, timeout), path)
         except _NotOurs:
             moved = _move_aside(path)
-            return cls(_connect(path), path, moved_aside=moved)
+            return cls(_connect(path, timeout), path, moved_aside=moved)
 
     def close(self) -> None:
         self.connection.close()
@@ -256,11 +266,14 @@ class _NotOurs(Exception):
     """The file is corrupted or belongs to another program."""
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def _connect(path: Path, timeout: float = BUSY_TIMEOUT_SECONDS) -> sqlite3.Connection:
     """Connect, check the file is a healthy mhaquiz database (or new), and apply pending migrations."""
-    connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
     try:
-        connection.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
+        connection = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+    except sqlite3.OperationalError as error:
+        raise MhaquizError("error.store_open", path=path, reason=str(error)) from None
+    try:
+        connection.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
         if connection.execute("PRAGMA quick_check").fetchone()[0] != "ok":
             raise _NotOurs
         connection.execute("PRAGMA journal_mode = WAL")
@@ -269,7 +282,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     except (_NotOurs, sqlite3.DatabaseError) as error:
         connection.close()
         if isinstance(error, sqlite3.OperationalError) and "locked" in str(error):
-            raise MhaquizError(f"the progress database {path} is locked by another program; try again") from None
+            raise MhaquizError("error.store_locked", path=path) from None
         raise _NotOurs from None
     except BaseException:
         connection.close()
@@ -289,9 +302,7 @@ def _migrate(connection: sqlite3.Connection) -> None:
         )
         applied = {row[0] for row in connection.execute("SELECT id FROM migrations")}
         if applied and max(applied) > len(MIGRATIONS):
-            raise MhaquizError(
-                f"the progress database was written by a newer mhaquiz (schema {max(applied)}); upgrade mhaquiz"
-            )
+            raise MhaquizError("error.store_newer", schema=max(applied))
         for number, (name, statements) in enumerate(MIGRATIONS, start=1):
             if number in applied:
                 continue

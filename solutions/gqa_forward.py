@@ -40,6 +40,11 @@ def repeat_kv(x, group_size):
     return np.repeat(x, group_size, axis=1)
 
 
+def add_head_axis(mask):
+    """(B, Tq, Tk) or (Tq, Tk) -> (B, 1, Tq, Tk) or (1, Tq, Tk): the same mask for every head."""
+    return np.expand_dims(mask, -3)
+
+
 def attention_weights(Q, K, mask=None):
     """softmax(Q K^T / sqrt(dh)) over keys, masked positions excluded. Q: (..., Tq, dh), K: (..., Tk, dh)."""
     dh = Q.shape[-1]
@@ -61,7 +66,7 @@ def gqa_forward(q, k, v, params, num_heads, num_kv_heads, mask=None):
     K = split_heads(k @ params["W_k"] + params["b_k"], num_kv_heads)  # (B, Hkv, Tk, dh)
     V = split_heads(v @ params["W_v"] + params["b_v"], num_kv_heads)  # (B, Hkv, Tk, dh)
     K, V = repeat_kv(K, group_size), repeat_kv(V, group_size)  # (B, H, Tk, dh): query head h sees KV head h // G
-    head_mask = None if mask is None else np.expand_dims(mask, -3)  # (B, 1, Tq, Tk): same for every head
+    head_mask = None if mask is None else add_head_axis(mask)  # (B, 1, Tq, Tk): same for every head
     P = attention_weights(Q, K, head_mask)  # (B, H, Tq, Tk)
     heads = merge_heads(P @ V)  # (B, H, Tq, dh) -> (B, Tq, D)
     return heads @ params["W_o"] + params["b_o"]  # (B, Tq, D)

@@ -40,6 +40,11 @@ def merge_heads(x):
     return x.transpose(0, 2, 1, 3).reshape(B, T, H * dh)
 
 
+def add_head_axis(mask):
+    """(B, Tq, Tk) or (Tq, Tk) -> (B, 1, Tq, Tk) or (1, Tq, Tk): the same mask for every head."""
+    return np.expand_dims(mask, -3)
+
+
 def attention_weights(Q, K, mask=None):
     """softmax(Q K^T / sqrt(dh)) over keys, masked positions excluded. Q: (..., Tq, dh), K: (..., Tk, dh)."""
     dh = Q.shape[-1]
@@ -75,7 +80,7 @@ def mha_backward(d_out, q, k, v, params, num_heads, mask=None):
     Q = split_heads(q @ W_q + params["b_q"], num_heads)  # (B, H, Tq, dh)
     K = split_heads(k @ W_k + params["b_k"], num_heads)  # (B, H, Tk, dh)
     V = split_heads(v @ W_v + params["b_v"], num_heads)  # (B, H, Tk, dh)
-    head_mask = None if mask is None else np.expand_dims(mask, -3)  # (B, 1, Tq, Tk)
+    head_mask = None if mask is None else add_head_axis(mask)  # (B, 1, Tq, Tk)
     P = attention_weights(Q, K, head_mask)  # (B, H, Tq, Tk)
     O = P @ V  # (B, H, Tq, dh)
 

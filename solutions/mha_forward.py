@@ -35,6 +35,11 @@ def merge_heads(x):
     return x.transpose(0, 2, 1, 3).reshape(B, T, H * dh)
 
 
+def add_head_axis(mask):
+    """(B, Tq, Tk) or (Tq, Tk) -> (B, 1, Tq, Tk) or (1, Tq, Tk): the same mask for every head."""
+    return np.expand_dims(mask, -3)
+
+
 def attention_weights(Q, K, mask=None):
     """softmax(Q K^T / sqrt(dh)) over keys, masked positions excluded. Q: (..., Tq, dh), K: (..., Tk, dh)."""
     dh = Q.shape[-1]
@@ -50,7 +55,7 @@ def mha_forward(q, k, v, params, num_heads, mask=None):
     Q = split_heads(q @ params["W_q"] + params["b_q"], num_heads)  # (B, H, Tq, dh)
     K = split_heads(k @ params["W_k"] + params["b_k"], num_heads)  # (B, H, Tk, dh)
     V = split_heads(v @ params["W_v"] + params["b_v"], num_heads)  # (B, H, Tk, dh)
-    head_mask = None if mask is None else np.expand_dims(mask, -3)  # (B, 1, Tq, Tk): same for every head
+    head_mask = None if mask is None else add_head_axis(mask)  # (B, 1, Tq, Tk): same for every head
     P = attention_weights(Q, K, head_mask)  # (B, H, Tq, Tk)
     heads = merge_heads(P @ V)  # (B, H, Tq, dh) -> (B, Tq, D)
     return heads @ params["W_o"] + params["b_o"]  # (B, Tq, D)

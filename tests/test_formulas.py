@@ -162,3 +162,139 @@ def test_score_entries():
 # CS231n gradient-check notes: centered difference (f(x+h) - f(x-h)) / 2h, two evaluations per parameter.
 def test_central_difference_forwards():
     assert F.central_difference_forwards(d=512) == 2 * 1_050_624
+
+
+# --- normalization and LLM architecture ----------------------------------------------------
+
+
+# PyTorch nn.LayerNorm docs: gamma and beta are "learnable affine transform parameters of normalized_shape";
+# openai/gpt-2 src/model.py norm(): one 'g' and one 'b' of size n_state (768 for the small model).
+def test_layernorm_param_count():
+    assert F.layernorm_param_count(d=768) == 768 + 768
+
+
+# meta-llama/llama model.py: every TransformerBlock has attention_norm and ffn_norm, the Transformer one final
+# norm, and RMSNorm holds only `weight = nn.Parameter(torch.ones(dim))`.
+def test_rmsnorm_prenorm_param_count():
+    assert F.rmsnorm_prenorm_param_count(layers=1, d=8) == 3 * 8
+    assert F.rmsnorm_prenorm_param_count(layers=32, d=4096) == (32 + 32 + 1) * 4096
+
+
+# codertimo/BERT-pytorch issue #30: for x = [1, 0, 0, 0] the unbiased-std LayerNorm (Annotated Transformer)
+# gives 1.5000 where torch.nn.LayerNorm gives 1.7320.
+def test_layernorm_unbiased_shrink_factor_issue_example():
+    assert F.layernorm_unbiased_shrink_factor(d=4) == pytest.approx(1.7320 / 1.5, rel=1e-4)
+    assert F.layernorm_unbiased_shrink_factor(d=2) == pytest.approx(math.sqrt(2))
+    with pytest.raises(ValueError):
+        F.layernorm_unbiased_shrink_factor(d=1)
+
+
+# DeepNet (arXiv 2203.00555) Figure 2 table, decoder-only: alpha = (2N)^(1/4); the official torchscale
+# decoder.py writes math.pow(2.0 * args.decoder_layers, 0.25).
+def test_deepnorm_alpha_decoder_only():
+    assert F.deepnorm_alpha_decoder_only(layers=8) == pytest.approx(2.0)
+    assert F.deepnorm_alpha_decoder_only(layers=128) == pytest.approx(4.0)
+
+
+# Shazeer 2020 §3.1: "The FFN layers have hidden size d_ff = 3072 ... we reduce the hidden layer to d_ff = 2048".
+def test_glu_matched_hidden_shazeer_3_1():
+    assert F.glu_matched_hidden(d_ff=3072) == 2048
+    with pytest.raises(ValueError):
+        F.glu_matched_hidden(d_ff=4096)
+
+
+# Shazeer 2020 §2/§3.1: the GLU variants with d_ff = 2048 "maintain the same parameter and operation counts"
+# as the two-matrix FFN with d_model = 768 and d_ff = 3072.
+def test_swiglu_param_count_matches_shazeer_baseline():
+    assert F.swiglu_ffn_param_count(d=768, d_ff=2048) == 2 * 768 * 3072
+
+
+# transformers LlamaConfig (a llama-7b style configuration): hidden_size 4096, intermediate_size 11008;
+# Llama-13B configurations: hidden_size 5120, intermediate_size 13824.
+def test_llama_ffn_hidden_dim_7b_13b():
+    assert F.llama_ffn_hidden_dim(dim=4096, multiple_of=256) == 11008
+    assert F.llama_ffn_hidden_dim(dim=5120, multiple_of=256) == 13824
+
+
+# T5 §3.2.1, Figure 3: with no prefix the mask is causal (lower triangle), with the whole sequence as prefix it is
+# fully visible.
+def test_prefix_lm_allowed_entries_endpoints():
+    assert F.prefix_lm_allowed_entries(seq_len=6, prefix_len=0) == F.causal_allowed_entries(seq_len=6)
+    assert F.prefix_lm_allowed_entries(seq_len=6, prefix_len=6) == 36
+    assert F.prefix_lm_allowed_entries(seq_len=4, prefix_len=2) == 4 + 3 + 2 + 1 + 1
+    with pytest.raises(ValueError):
+        F.prefix_lm_allowed_entries(seq_len=4, prefix_len=5)
+
+
+# --- inference ----------------------------------------------------------------------------
+
+
+# NVIDIA, GPU Performance Background User's Guide, table of example operations (FP16, V100):
+# "Linear layer (4096 outputs, 1024 inputs, batch size 512): 315 FLOPS/B"; "... batch size 1: 1 FLOPS/B".
+def test_linear_arithmetic_intensity_nvidia_examples():
+    assert F.linear_arithmetic_intensity(tokens=512, d_in=1024, d_out=4096, bytes_per_value=2) == pytest.approx(315, rel=0.005)
+    assert F.linear_arithmetic_intensity(tokens=1, d_in=1024, d_out=4096, bytes_per_value=2) == pytest.approx(1, rel=0.01)
+
+
+# vLLM blog "Inside vLLM" (2025), Scheduler: "Each block stores 16 tokens by default. For example, if a
+# prefill request has 17 new tokens, we need ceil(17/16) = 2 blocks". vLLM blog (2023): "memory waste
+# only happens in the last block of a sequence".
+def test_paged_kv_blocks():
+    assert F.paged_kv_blocks(seq_len=17, block_size=16) == 2
+    assert F.paged_kv_blocks(seq_len=16, block_size=16) == 1
+    for n in (1, 15, 17, 100, 2049):
+        assert 0 <= F.paged_kv_blocks(seq_len=n, block_size=16) * 16 - n < 16
+
+
+# meta-llama/llama3 model.py: scores are (seqlen, cache_len + seqlen) and "the only masked entries are
+# (i, j) for j > cache_len + i", so row i allows cache_len + i + 1 keys.
+def test_chunked_prefill_allowed_entries():
+    for past, chunk in ((0, 5), (3, 4), (100, 1), (7, 0)):
+        assert F.chunked_prefill_allowed_entries(past_len=past, chunk_len=chunk) == sum(past + i + 1 for i in range(chunk))
+    assert F.chunked_prefill_allowed_entries(past_len=0, chunk_len=6) == F.causal_allowed_entries(seq_len=6)
+    assert F.chunked_prefill_allowed_entries(past_len=100, chunk_len=1) == 101
+
+
+# DeepSeek-V2 (arXiv 2405.04434): §2.1.3 "DeepSeek-V2 requires a total KV cache containing (d_c + d_h^R) l
+# elements"; §3.1.2: 60 layers, n_h = 128, d_h = 128, d_c = 512, d_h^R = 64; Table 1: MHA 2 n_h d_h l,
+# GQA 2 n_g d_h l, MQA 2 d_h l, MLA about 9/2 d_h l, "d_c is set to 4 d_h and d_h^R is set to d_h/2.
+# So, its KV cache is equal to GQA with only 2.25 groups".
+def test_mla_cache_deepseek_v2():
+    assert F.mla_kv_cache_elements_per_token(d_c=512, d_rope=64, layers=60) == (512 + 64) * 60
+    assert F.mla_kv_cache_elements_per_token(d_c=4 * 128, d_rope=128 // 2, layers=1) == 4.5 * 128
+    assert F.mla_equivalent_gqa_groups(d_c=4 * 128, d_rope=128 // 2, d_head=128) == 2.25
+    assert F.kv_heads_to_mla_cache_ratio(kv_heads=128, d_head=128, d_c=512, d_rope=64) == pytest.approx(128 / 2.25)
+    assert F.kv_heads_to_mla_cache_ratio(kv_heads=1, d_head=128, d_c=512, d_rope=64) == pytest.approx(2 / 4.5)
+
+
+# Chen et al. 2023 (Position Interpolation), Figure 1: a Llama model pre-trained with a 2048 context
+# window has its position indices downscaled "from [0, 4096] to [0, 2048]".
+def test_pi_scaled_position_figure_1():
+    assert F.pi_scaled_position(pos=4096, train_len=2048, target_len=4096) == 2048
+    assert F.pi_scaled_position(pos=0, train_len=2048, target_len=4096) == 0
+    with pytest.raises(ValueError):
+        F.pi_scaled_position(pos=10, train_len=4096, target_len=2048)
+
+
+# YaRN (arXiv 2309.00071), Appendix A.1, Eq. 23: the new base satisfies b'^((|D|-2)/|D|) = s * b^((|D|-2)/|D|)
+# (the lowest frequency is scaled like linear interpolation), and the highest frequency stays constant.
+def test_ntk_aware_base_appendix_a1():
+    for d, s in ((128, 4), (64, 8), (128, 2)):
+        b2 = F.ntk_aware_base(base=10000, scale=s, d=d)
+        assert b2 ** ((d - 2) / d) == pytest.approx(s * 10000 ** ((d - 2) / d))
+        assert F.rope_theta(i=1, d=d, base=b2) == 1.0
+    assert F.ntk_aware_base(base=10000, scale=1, d=128) == 10000
+
+
+# YaRN Appendix A.2, Eq. 25: "our recommended factor in this case (s = 8) is ... 0.1 ln(s) + 1 ≈ 1.208".
+def test_yarn_attention_scale_appendix_a2():
+    assert F.yarn_attention_scale(scale=8) == pytest.approx(1.208, abs=5e-4)
+    assert F.yarn_attention_scale(scale=1) == 1.0
+
+
+# YaRN §2.3, Eq. 13: lambda_d = 2 pi / theta_d = 2 pi b^(2d/|D|); the fastest pair turns once every 2 pi tokens
+# (Vaswani §3.5: wavelengths from 2 pi up to 10000 * 2 pi).
+def test_rope_wavelength():
+    assert F.rope_wavelength(i=1, d=128) == pytest.approx(2 * math.pi)
+    assert F.rope_wavelength(i=64, d=128) == pytest.approx(2 * math.pi * 10000 ** (126 / 128))
+    assert F.rope_wavelength(i=64, d=128, base=500000) > F.rope_wavelength(i=64, d=128)

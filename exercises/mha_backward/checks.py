@@ -6,20 +6,25 @@ from mhaquiz.grader import gradcheck as fd
 from mhaquiz.grader import inputs, mistakes
 from mhaquiz.grader.exercises import get_exercise
 from mhaquiz.grader.spec import Case, Tolerance
+from mhaquiz.i18n import Text
 
-TOLERANCE = Tolerance(why="float64 rounding leaves ~1e-13 relative; real bugs are off by 1e-3 or more; the floor "
-                           "covers the b_k gradient (exactly zero) and dQ, dK in a saturated softmax (zero up to rounding)")
+TOLERANCE = Tolerance(why=Text(
+    zh="float64 的舍入误差约为尺度的 1e-15，一个 float32 常数会带来约 1e-8，真正的 bug 通常差 1e-3 以上；绝对下限用来容纳 "
+       "b_k 的梯度（恰好为 0）以及 softmax 饱和时的 dQ、dK（舍入误差范围内为 0）",
+    en="float64 rounding leaves about 1e-15 of the scale, a float32 constant about 1e-8, real bugs 1e-3 or more; the "
+       "floor covers the b_k gradient (exactly zero) and dQ, dK in a saturated softmax (zero up to rounding)"))
 MUTANTS = mistakes.FORWARD + mistakes.BACKWARD
 INPUTS = ("q", "k", "v") + tuple(f"params.{name}" for name in inputs.PARAM_NAMES)
 
 
 def make_cases(seed):
     cases = []
-    for index, (name, about, shapes, args) in enumerate(inputs.mha_cases(seed)):
+    for index, (name, label, about, shapes, args) in enumerate(inputs.mha_cases(seed)):
         d_out = np.random.default_rng([seed, index, 1]).standard_normal(args["q"].shape)  # (B, Tq, D)
         # Finite differences need inputs that can move independently, and are ill-conditioned at x100.
         check_fd = args["k"] is not args["q"] and name != "large logits"
-        cases.append(Case(name, about, "mha_backward", {"d_out": d_out, **args}, shapes=shapes, gradcheck=check_fd))
+        cases.append(Case(name, about, "mha_backward", {"d_out": d_out, **args}, shapes=shapes, gradcheck=check_fd,
+                          label=label))
     return cases
 
 
@@ -34,5 +39,5 @@ def perf_case(seed):
     """A larger causal self-attention, for the speed comparison with the reference."""
     args = inputs.mha_perf_args(seed)
     d_out = np.random.default_rng([seed, 99]).standard_normal(args["q"].shape)
-    return Case("speed", "larger causal self-attention", "mha_backward", {"d_out": d_out, **args},
-                shapes=inputs.mha_shapes(args))
+    return Case("speed", Text(zh="更大的因果自注意力", en="larger causal self-attention"), "mha_backward",
+                {"d_out": d_out, **args}, shapes=inputs.mha_shapes(args))

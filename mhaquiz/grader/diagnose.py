@@ -1,45 +1,60 @@
-"""Name the classic mistake a failing submission most looks like, by matching it against mutants."""
+"""Name the classic mistake a failing submission most looks like, by matching it against mutants.
+
+A mutant (the reference with one bug planted, mistakes.py) may explain a failing (case, output) pair only
+when, on that pair, it differs from the reference by more than any precision slip could, and the
+submission matches it. So a mutant that changes nothing on a case never "explains" a near miss there, and
+an output that is only float32-sized off is never given a mutant's name: it gets the precision finding.
+"""
 
 from __future__ import annotations
 
 import copy
 import types
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
-from mhaquiz.grader.compare import matches
+from mhaquiz.grader.compare import differs, matches
 from mhaquiz.grader.exercises import Exercise
-from mhaquiz.grader.spec import Case, Mutant, Tolerance, named_outputs
+from mhaquiz.grader.report import Diagnosis
+from mhaquiz.grader.spec import Case, Mutant, named_outputs
+from mhaquiz.i18n import LANGUAGES, Text, t
 
 MAX_DIAGNOSES = 3
 
 
-@dataclass
-class Diagnosis:
-    """A mistake the submission's failing outputs match: `matched` of the `failing` (case, output) pairs."""
-
-    mistake: str
-    title: str
-    outputs: List[str]
-    matched: int
-    failing: int
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+def catalogue_title(key: str) -> Text:
+    """A title from the message catalogues, as content (for the findings that are not mutants)."""
+    return Text(**{lang: t(key, lang) for lang in LANGUAGES})
 
 
-def call(module, case: Case, mutant: Optional[Mutant] = None) -> Dict[str, np.ndarray]:
-    """Run the (possibly mutated) reference on a copy of the case's inputs; outputs as float arrays."""
+def call(module, case: Case, mutant: Optional[Mutant] = None, dtype=None) -> Dict[str, np.ndarray]:
+    """Run the (possibly mutated) reference on a copy of the case's inputs; outputs as float64 arrays.
+
+    `dtype=np.float32` runs it on float32 copies of the floating inputs (how far float32 lands)."""
     args = copy.deepcopy(case.args)
+    if dtype is not None:
+        args = _cast(args, dtype)
     if mutant is not None and mutant.args_transform is not None:
         args = mutant.args_transform(args)
     with np.errstate(all="ignore"):
         outputs = named_outputs(case.run(module, args), case.output_names)
     if mutant is not None and mutant.transform is not None:
         outputs = mutant.transform(outputs, case)
-    return {name: np.asarray(value) for name, value in outputs.items()}
+    converted = {}
+    for name, value in outputs.items():
+        array = np.asarray(value)
+        converted[name] = array.astype(np.float64) if dtype is not None and array.dtype.kind == "f" else array
+    return converted
+
+
+def _cast(value, dtype):
+    if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+        return value.astype(dtype)
+    if isinstance(value, dict):
+        return {key: _cast(item, dtype) for key, item in value.items()}
+    return value
 
 
 def mutated_reference(exercise: Exercise, mutant: Mutant):
@@ -53,36 +68,93 @@ def mutated_reference(exercise: Exercise, mutant: Mutant):
     return module
 
 
-def diagnose(exercise: Exercise, cases: Sequence[Case], submitted: Sequence[Optional[Dict[str, np.ndarray]]],
-             failing: Sequence[Set[str]], tol: Tolerance, floors: Sequence[float]) -> List[Diagnosis]:
-    """Greedy cover of the failing (case, output) pairs by the mutants that reproduce them."""
-    mutants: Sequence[Mutant] = getattr(exercise.checks(), "MUTANTS", ())
-    total = sum(len(keys) for keys in failing)
-    explained: Dict[str, Set[Tuple[int, str]]] = {}
-    for mutant in mutants:
-        module = mutated_reference(exercise, mutant)
-        if module is None:
-            continue
-        pairs = set()
-        for index, (case, outputs, keys, floor) in enumerate(zip(cases, submitted, failing, floors)):
-            if not keys or outputs is None:
-                continue
-            try:
-                expected = call(module, case, mutant)
-            except Exception:  # the bug does not apply to this case (e.g. shapes it cannot take)
-                continue
-            pairs.update((index, key) for key in keys if key in expected and matches(outputs.get(key), expected[key], tol, floor))
-        if pairs:
-            explained[mutant.id] = pairs
+@dataclass
+class Evidence:
+    """What diagnosing needs to know of one case."""
 
-    titles = {mutant.id: mutant.title for mutant in mutants}
-    diagnoses, left = [], {pair for index, keys in enumerate(failing) for pair in ((index, key) for key in keys)}
+    case: Case
+    expected: Dict[str, np.ndarray]
+    submitted: Optional[Dict[str, np.ndarray]]
+    failing: Set[str]  # outputs that failed with a mismatch a mutant could explain
+    scale: float
+    float32_error: Dict[str, float]  # per output: how far the reference run in float32 lands
+
+
+def mutant_outputs(exercise: Exercise, mutant: Mutant, case: Case) -> Optional[Dict[str, np.ndarray]]:
+    """The mutant's outputs on `case`, or None when the bug does not apply there (it raises, or the
+    reference lacks the helper it patches)."""
+    module = mutated_reference(exercise, mutant)
+    if module is None:
+        return None
+    try:
+        return call(module, case, mutant)
+    except Exception:  # noqa: BLE001  (the bug cannot take these shapes)
+        return None
+
+
+def explained_pairs(exercise: Exercise, mutant: Mutant, evidence: Sequence[Evidence]) -> Set[Tuple[int, str]]:
+    """The failing (case index, output) pairs this mutant explains: it differs from the reference there,
+    beyond any precision slip, and the submission matches it."""
+    pairs = set()
+    for index, item in enumerate(evidence):
+        if not item.failing or item.submitted is None:
+            continue
+        outputs = mutant_outputs(exercise, mutant, item.case)
+        if outputs is None:
+            continue
+        for name in item.failing:
+            if name not in outputs or name not in item.expected:
+                continue
+            if differs(outputs[name], item.expected[name], item.scale, item.float32_error.get(name)) and matches(
+                    item.submitted.get(name), outputs[name], item.scale):
+                pairs.add((index, name))
+    return pairs
+
+
+def diagnose(exercise: Exercise, evidence: Sequence[Evidence]) -> List[Diagnosis]:
+    """Greedy cover of the failing (case, output) pairs by the mutants that explain them (at most
+    MAX_DIAGNOSES; ties go to the mutant listed first in the exercise's catalogue)."""
+    mutants: Sequence[Mutant] = getattr(exercise.checks(), "MUTANTS", ())
+    left = {(index, name) for index, item in enumerate(evidence) for name in item.failing}
+    total = len(left)
+    explained = {}
+    for mutant in mutants:
+        pairs = explained_pairs(exercise, mutant, evidence)
+        if pairs:
+            explained[mutant.id] = (mutant, pairs)
+    diagnoses = []
     while left and explained and len(diagnoses) < MAX_DIAGNOSES:
-        best = max(explained, key=lambda mutant_id: len(explained[mutant_id] & left))
-        covered = explained.pop(best) & left
+        best = max(explained, key=lambda mutant_id: len(explained[mutant_id][1] & left))
+        mutant, pairs = explained.pop(best)
+        covered = pairs & left
         if not covered:
             break
-        outputs = sorted({key for _, key in covered})
-        diagnoses.append(Diagnosis(best, titles[best], outputs, len(covered), total))
+        diagnoses.append(Diagnosis(mutant.id, mutant.title, sorted({name for _, name in covered}), len(covered), total,
+                                   cases=_case_names(evidence, covered), related=mutant.related))
         left -= covered
     return diagnoses
+
+
+def precision_finding(cases: list) -> List[Diagnosis]:
+    """The outputs that are off by float32-sized errors only, as one finding."""
+    pairs = [(case.name, check.name) for case in cases for check in case.outputs if check.problem == "precision"]
+    if not pairs:
+        return []
+    failing = sum(1 for case in cases for check in case.outputs if not check.passed)
+    return [Diagnosis("precision", catalogue_title("mistake.precision"), sorted({name for _, name in pairs}),
+                      len(pairs), failing, cases=sorted({case for case, _ in pairs}, key=[c.name for c in cases].index),
+                      related=("bw-gradcheck-thresholds",))]
+
+
+def missing_outputs(cases: list) -> List[Diagnosis]:
+    """A returned dict without some of the keys asked for is a classic mistake of its own."""
+    pairs = [(case.name, check.name) for case in cases for check in case.outputs if check.problem == "missing"]
+    if not pairs:
+        return []
+    names = sorted({name for _, name in pairs})
+    return [Diagnosis("missing_outputs", catalogue_title("mistake.missing_outputs"), names, len(pairs), len(pairs),
+                      cases=sorted({case for case, _ in pairs}, key=[c.name for c in cases].index))]
+
+
+def _case_names(evidence: Sequence[Evidence], pairs) -> List[str]:
+    return [evidence[index].case.name for index in sorted({index for index, _ in pairs})]

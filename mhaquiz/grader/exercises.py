@@ -20,6 +20,7 @@ from types import ModuleType
 from typing import Dict, FrozenSet, List, Tuple
 
 from mhaquiz.errors import MhaquizError
+from mhaquiz.i18n import Text, join_cjk_lines
 from mhaquiz.paths import content_dir
 
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -60,17 +61,33 @@ class Exercise:
 
         return yaml.safe_load((self.folder / "exercise.yaml").read_text(encoding="utf-8")) or {}
 
+    @property
+    def title(self) -> Text:
+        """The exercise's title, {zh, en} from exercise.yaml (the id when missing)."""
+        title = self.meta.get("title") or {}
+        return Text(zh=title.get("zh") or title.get("en") or self.id, en=title.get("en") or title.get("zh") or self.id)
+
     def prompt(self, lang: str) -> str:
-        return (self.folder / f"prompt.{lang}.md").read_text(encoding="utf-8")
+        """The task in `lang` (Markdown), soft line breaks inside Chinese sentences joined."""
+        text = (self.folder / f"prompt.{lang}.md").read_text(encoding="utf-8")
+        return join_cjk_lines(text) if lang == "zh" else text
+
+    @cached_property
+    def checks_source(self) -> str:
+        return self.checks_path.read_text(encoding="utf-8")
+
+    @cached_property
+    def solution_source(self) -> str:
+        return self.solution_path.read_text(encoding="utf-8")
 
     def checks(self) -> ModuleType:
         """The exercise's checks.py, imported once (our own code, not the submission's)."""
-        return import_file(self.checks_path, f"mhaquiz_checks_{self.id}")
+        return checks_module(self.id)
 
     @cached_property
     def _solution_code(self):
         """The reference solution, read and compiled once per process."""
-        return compile(self.solution_path.read_text(encoding="utf-8"), str(self.solution_path), "exec")
+        return compile(self.solution_source, str(self.solution_path), "exec")
 
     def reference(self) -> ModuleType:
         """A fresh instance of the reference solution module (fresh, so mutants can patch it)."""
@@ -81,6 +98,29 @@ class Exercise:
 
 
 _modules: Dict[str, ModuleType] = {}
+_provided: Dict[str, Tuple[str, str]] = {}  # exercise id -> (path, source) of its checks.py, in the worker
+
+
+def provide_checks(sources: Dict[str, Tuple[str, str]]) -> None:
+    """In the sandboxed worker, where the exercise folders are hidden: the checks' sources the job carried."""
+    _provided.update(sources)
+
+
+def checks_module(exercise_id: str) -> ModuleType:
+    """An exercise's checks.py as a module, imported once: from its folder, or (in the worker) from the source
+    the job carried. A checks.py may use another exercise's checks through this (fix_the_seed does)."""
+    name = f"mhaquiz_checks_{exercise_id}"
+    if name in _modules:
+        return _modules[name]
+    if exercise_id in _provided:
+        path, source = _provided[exercise_id]
+        module = ModuleType(name)
+        module.__file__ = path
+        sys.modules[name] = module  # dataclasses look their module up here
+        _modules[name] = module
+        exec(compile(source, path, "exec"), module.__dict__)
+        return module
+    return import_file(get_exercise(exercise_id).checks_path, name)
 
 
 def import_file(path: Path, name: str) -> ModuleType:
@@ -109,11 +149,24 @@ def all_exercises() -> Tuple[Exercise, ...]:
     return tuple(exercise for exercise in found if exercise.solution_path.is_file())
 
 
+_NO_ORDER = 10**9  # exercises without `order` sort last
+
+
+def curriculum() -> List[Exercise]:
+    """Every exercise in learning order (`order` from exercise.yaml, then id)."""
+
+    def key(exercise: Exercise):
+        order = exercise.meta.get("order")
+        return (order if isinstance(order, (int, float)) and not isinstance(order, bool) else _NO_ORDER, exercise.id)
+
+    return sorted(all_exercises(), key=key)
+
+
 def get_exercise(exercise_id: str) -> Exercise:
     """The exercise with this id; an unknown (or path-like) id is a usage error listing the valid ones."""
     known = {exercise.id: exercise for exercise in all_exercises()}
     if exercise_id not in known:
-        raise MhaquizError(f"unknown exercise {exercise_id!r}; valid: {', '.join(sorted(known))}")
+        raise MhaquizError("error.unknown_exercise", id=exercise_id, valid=", ".join(sorted(known)))
     return known[exercise_id]
 
 

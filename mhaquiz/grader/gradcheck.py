@@ -49,14 +49,13 @@ def directional_checks(forward: Callable[[Dict], np.ndarray], args: Dict, d_out:
     scale = max(abs(numeric) for numeric, _ in slopes.values()) or 1.0
     for key, (numeric, analytic) in slopes.items():
         if analytic is None:
-            checks.append(OutputCheck(f"fd:{key}", False, "finite differences", "no gradient of the right shape to check"))
+            checks.append(OutputCheck(f"fd:{key}", False, "no_gradient"))
             continue
         error = abs(analytic - numeric)
         rel = error / max(abs(numeric), abs(analytic), 1e-2 * scale)  # floor: b_k's true slope is 0
         passed = bool(rel <= RTOL)
         checks.append(OutputCheck(
-            f"fd:{key}", passed, None if passed else "finite differences",
-            "" if passed else f"directional derivative {analytic:.6g}, finite differences say {numeric:.6g}",
-            max_abs_err=error, rel_err=rel, expected_value=None if passed else numeric,
-            got_value=None if passed else analytic))
+            f"fd:{key}", passed, None if passed else "finite_differences",
+            {} if passed else {"analytic": f"{analytic:.6g}", "numeric": f"{numeric:.6g}"},
+            max_abs_err=error, rel_err=rel))
     return checks

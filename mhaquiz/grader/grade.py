@@ -1,134 +1,57 @@
-"""Grade a submission file: run it in the sandbox, compare with the reference, explain what is wrong."""
+"""Grade a submission file: run it in the sandbox, compare with the reference, explain what is wrong.
+
+The path: `start_grading` reads and parses the file (never runs it here), picks the exercises and starts
+the sandbox; `Grading.finish` computes the reference's outputs and imports everything judging needs while
+the submission runs, collects the run's facts, and `judge` turns them into verdicts: run-level facts
+(limits, crashes, a corrupted channel, forbidden operations), then case by case, then the overall verdict
+by verdict.PRECEDENCE, naming the exercise and case it comes from.
+"""
 
 from __future__ import annotations
 
 import ast
 import io
-import json
+import signal
+import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
 from mhaquiz.errors import MhaquizError
 from mhaquiz.grader import exercises as registry
-from mhaquiz.grader.sandbox import RunOutcome, Sandbox
+from mhaquiz.grader.report import CaseResult, ExerciseResult, GradeReport, Message
+from mhaquiz.grader.sandbox import RunFacts, Sandbox
 from mhaquiz.grader.spec import Tolerance
+from mhaquiz.grader.verdict import Verdict, main, ranked
 
-# Verdicts, most severe first: the report's overall verdict is the first that applies.
-PASSED = "passed"
-SYNTAX_ERROR = "syntax error"
-IMPORT_ERROR = "import error"
-NO_EXERCISE = "no exercise found"
-FORKED = "forked a process"
-TIME_LIMIT = "time limit exceeded"
-OUTPUT_LIMIT = "output limit exceeded"
-MEMORY_LIMIT = "memory limit exceeded"
-CRASHED = "crashed"
-EXITED_EARLY = "exited early"
-CORRUPT = "result channel corrupted"
-LEFT_PROCESSES = "left processes running"
-MISSING_FUNCTION = "missing function"
-RUNTIME_ERROR = "runtime error"
-WRONG_ANSWER = "wrong answer"
-INPUT_MODIFIED = "input modified"
+MAX_SOURCE_BYTES = 1024 * 1024  # a bigger file is no answer to an exercise
+SANDBOX_MODES = ("auto", "bwrap", "process")
+_PROCESS_VERDICTS = (Verdict.TIME_LIMIT, Verdict.MEMORY_LIMIT, Verdict.OUTPUT_LIMIT, Verdict.CRASHED,
+                     Verdict.EXITED_EARLY, Verdict.CHANNEL_CORRUPTED, Verdict.FORBIDDEN_OPERATION)
 
 
-@dataclass
-class CaseResult:
-    name: str
-    about: str
-    shapes: str
-    status: str  # "passed", "wrong answer", "runtime error", "input modified", "not run", "time limit exceeded"
-    outputs: list = field(default_factory=list)  # OutputCheck
-    error: Optional[dict] = None
-    modified_inputs: List[str] = field(default_factory=list)
-    elapsed: Optional[float] = None
-
-    @property
-    def passed(self) -> bool:
-        return self.status == PASSED
-
-    def to_dict(self) -> dict:
-        result = {"name": self.name, "about": self.about, "shapes": self.shapes, "passed": self.passed,
-                  "status": self.status, "outputs": [check.to_dict() for check in self.outputs]}
-        if self.error:
-            result["error"] = self.error
-        if self.modified_inputs:
-            result["modified_inputs"] = self.modified_inputs
-        if self.elapsed is not None:
-            result["seconds"] = round(self.elapsed, 6)
-        return result
+def check_limits(timeout: float, memory_mb: int, sandbox: str = "auto") -> None:
+    """The sandbox's limits must be positive and its mode known (a usage error otherwise)."""
+    if not timeout > 0 or memory_mb <= 0:
+        raise MhaquizError("error.limits")
+    if sandbox not in SANDBOX_MODES:
+        raise MhaquizError("error.sandbox_mode", mode=sandbox, valid=", ".join(SANDBOX_MODES))
 
 
-@dataclass
-class ExerciseResult:
-    id: str
-    verdict: str
-    cases: List[CaseResult] = field(default_factory=list)
-    diagnosis: list = field(default_factory=list)  # Diagnosis
-    missing: List[str] = field(default_factory=list)
-    efficiency: Optional[object] = None  # efficiency.Efficiency, once every case passed
-    heatmap: Optional[object] = None  # heatmap.Heatmap of the first wrong output
-    tolerance: Tolerance = field(default_factory=Tolerance)
-
-    @property
-    def passed(self) -> bool:
-        return self.verdict == PASSED
-
-    def to_dict(self) -> dict:
-        return {"id": self.id, "passed": self.passed, "verdict": self.verdict,
-                "cases_passed": sum(case.passed for case in self.cases), "cases": [c.to_dict() for c in self.cases],
-                "diagnosis": [d.to_dict() for d in self.diagnosis], "missing_functions": self.missing,
-                "efficiency": self.efficiency.to_dict() if self.efficiency else None,
-                "heatmap": self.heatmap.to_dict() if self.heatmap else None,
-                "tolerance": {"rtol": self.tolerance.rtol, "atol": self.tolerance.atol, "why": self.tolerance.why}}
-
-
-@dataclass
-class GradeReport:
-    file: str
-    verdict: str
-    detail: str = ""  # one line saying why, when it did not pass
-    exercises: List[ExerciseResult] = field(default_factory=list)
-    seed: int = 0
-    timeout: float = 0.0
-    output: str = ""
-    output_bytes: int = 0
-    error: Optional[dict] = None  # a syntax or import error, with the submission's own frames
-    seconds: float = 0.0
-
-    @property
-    def passed(self) -> bool:
-        return self.verdict == PASSED
-
-    def to_dict(self) -> dict:
-        return {
-            "passed": self.passed, "verdict": self.verdict, "detail": self.detail, "file": self.file,
-            "seed": self.seed, "timeout": self.timeout, "seconds": round(self.seconds, 3),
-            "exercises": [exercise.to_dict() for exercise in self.exercises],
-            "error": self.error,
-            "output": {"text": self.output, "bytes": self.output_bytes, "truncated": self.output_bytes > len(self.output.encode())},
-        }
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False, indent=2)
-
-    def summaries(self):
-        """(exercise id, passed, summary) per graded exercise, as the progress store records them."""
-        for exercise in self.exercises:
-            total = len(exercise.cases)
-            passed_cases = sum(case.passed for case in exercise.cases)
-            verdict = self.verdict if exercise.passed else exercise.verdict  # a process-level failure counts too
-            yield exercise.id, verdict == PASSED, {
-                "verdict": verdict,
-                "cases_passed": passed_cases, "cases_total": total,
-                "score": passed_cases / total if total else 0.0, "file": self.file, "seed": self.seed}
-
-
-def grade_file(path: Path, exercise_ids: Optional[List[str]] = None, seed: int = 0,
-               timeout: float = 5.0, memory_mb: int = 2048) -> GradeReport:
+def grade_file(path: Path, exercise_ids: Optional[List[str]] = None, seed: int = 0, timeout: float = 5.0,
+               memory_mb: int = 2048, sandbox: str = "auto") -> GradeReport:
     """Grade the submission at `path` (usage problems raise MhaquizError; everything else is a verdict)."""
-    return start_grading(path, exercise_ids, seed, timeout, memory_mb).finish()
+    return start_grading(path, exercise_ids, seed, timeout, memory_mb, sandbox).finish()
+
+
+@dataclass
+class Plan:
+    """One exercise as the grader sees it: its cases, the reference's outputs on them, its tolerance."""
+
+    exercise: registry.Exercise
+    cases: list
+    expected: List[Dict]
+    tolerance: Tolerance
 
 
 @dataclass
@@ -145,260 +68,452 @@ class Grading:
         """Run the reference, wait for the submission, and judge."""
         if self.sandbox is None:  # decided before anything ran (syntax error, no exercise)
             return self.report
+        plans, failure = None, None
         try:
-            plans = [(exercise, *_expected(exercise, self.report.seed)) for exercise in self.exercises]
+            plans = [_plan(exercise, self.report.seed) for exercise in self.exercises]
+            preload()
+        except Exception as error:  # noqa: BLE001  (our reference or checks failed: not the learner's fault)
+            failure = error
         finally:
-            outcome = self.sandbox.collect()  # always: it kills the submission's process group
-        return _judge(self.report, plans, outcome, self.tree, self.source)
+            facts = self.sandbox.collect()  # always: it stops the submission and leaves nothing running
+        if failure is not None:
+            return _internal_error(self.report, failure)
+        try:
+            return judge(self.report, plans, facts, self.tree, self.source)
+        except Exception as error:  # noqa: BLE001
+            return _internal_error(self.report, error)
 
 
-def check_limits(timeout: float, memory_mb: int) -> None:
-    """The sandbox's limits must be positive (a usage error otherwise)."""
-    if timeout <= 0 or memory_mb <= 0:
-        raise MhaquizError("--timeout and --memory must be positive")
+def preload() -> None:
+    """Import everything judging and reporting use before the submission finishes: nothing it writes
+    meanwhile (a zipfile.py next to it, say) can be imported by the grader afterwards."""
+    import json  # noqa: F401
+    import sqlite3  # noqa: F401
+
+    import numpy  # noqa: F401
+    import rich.markup  # noqa: F401
+    import rich.table  # noqa: F401
+    import rich.text  # noqa: F401
+
+    from mhaquiz import store  # noqa: F401
+    from mhaquiz.grader import compare, diagnose, efficiency, explain, gradcheck, heatmap, render  # noqa: F401
+    from mhaquiz.i18n import catalogue
+
+    catalogue("zh"), catalogue("en")
 
 
-def start_grading(path: Path, exercise_ids: Optional[List[str]] = None, seed: int = 0,
-                  timeout: float = 5.0, memory_mb: int = 2048) -> Grading:
+def start_grading(path: Path, exercise_ids: Optional[List[str]] = None, seed: int = 0, timeout: float = 5.0,
+                  memory_mb: int = 2048, sandbox: str = "auto") -> Grading:
     """Check the request, pick the exercises and start the submission's process; `finish()` judges it."""
     path = Path(path)
+    if path.is_dir():
+        raise MhaquizError("error.is_directory", path=path)
     if not path.is_file():
-        raise MhaquizError(f"no such file: {path}")
-    check_limits(timeout, memory_mb)
-    try:
-        source = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise MhaquizError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+        raise MhaquizError("error.no_such_file", path=path)
+    check_limits(timeout, memory_mb, sandbox)
     chosen = [registry.get_exercise(exercise_id) for exercise_id in exercise_ids] if exercise_ids else None
-    report = GradeReport(file=str(path), verdict=PASSED, seed=seed, timeout=timeout)
-
+    report = GradeReport(file=str(path), verdict=Verdict.PASSED, seed=seed, timeout=timeout, memory_mb=memory_mb)
     try:
-        tree = ast.parse(source, filename=path.name)
-    except (SyntaxError, ValueError) as error:  # ValueError: a NUL byte, before Python 3.12
+        data = path.read_bytes()
+    except OSError as error:
+        raise MhaquizError("error.unreadable", path=path, reason=error.strerror or str(error)) from None
+    if len(data) > MAX_SOURCE_BYTES:
+        raise MhaquizError("error.too_large", path=path, size=len(data), limit=MAX_SOURCE_BYTES)
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)  # PEP 263, as Python reads it
+        source = data.decode(encoding)
+        tree = ast.parse(data, filename=path.name)
+    except (SyntaxError, ValueError, UnicodeDecodeError, LookupError) as error:  # ValueError: a NUL byte (< 3.12)
         return Grading(_syntax_error(report, error, path))
+    except (RecursionError, MemoryError):
+        return Grading(_syntax_error(report, SyntaxError("too deeply nested for the parser"), path))
     if chosen is None:
         chosen = registry.detect(registry.defined_names(tree), file_stem=path.stem)
         if not chosen:
-            wanted = "; ".join(f"{e.id}: {', '.join(e.functions)}" for e in registry.all_exercises())
-            report.verdict, report.detail = NO_EXERCISE, f"defines none of the exercises' functions ({wanted})"
+            wanted = "; ".join(f"{e.id}: {', '.join(e.functions)}" for e in registry.curriculum())
+            report.verdict, report.flags = Verdict.NO_EXERCISE, [Verdict.NO_EXERCISE]
+            report.detail = Message("detail.no_exercise", {"wanted": wanted})
             return Grading(report)
     # The submission starts first: its start-up overlaps with the grader's own imports and reference runs.
-    sandbox = Sandbox(path, [{"id": e.id, "checks": str(e.checks_path), "solution": str(e.solution_path),
-                              "functions": list(e.functions)} for e in chosen],
-                      seed=seed, timeout=timeout, memory_mb=memory_mb)
-    return Grading(report, chosen, sandbox, source, tree)
+    sandbox_run = Sandbox(path, _job(chosen, seed, timeout, memory_mb), timeout=timeout, mode=sandbox)
+    return Grading(report, chosen, sandbox_run, source, tree)
 
 
-def _expected(exercise: registry.Exercise, seed: int):
+def _job(chosen: List[registry.Exercise], seed: int, timeout: float, memory_mb: int) -> dict:
+    """What the worker needs, sent on its stdin: no file of ours is visible in the strong sandbox."""
+    from mhaquiz.paths import content_dir, user_home
+
+    return {
+        "seed": seed, "timeout": timeout, "memory_mb": memory_mb,
+        "checks": {e.id: {"path": str(e.checks_path), "source": e.checks_source} for e in registry.all_exercises()},
+        "exercises": [{"id": e.id, "functions": list(e.functions),
+                       "reference": {"path": str(e.solution_path), "source": e.solution_source}} for e in chosen],
+        "deny_read": [str(user_home()), *(str(content_dir(name)) for name in ("exercises", "solutions", "questions"))],
+    }
+
+
+def _plan(exercise: registry.Exercise, seed: int) -> Plan:
     """The exercise's cases, the reference's outputs on them, and its tolerance."""
     from mhaquiz.grader.diagnose import call
 
     checks = exercise.checks()
     cases = checks.make_cases(seed)
     reference = exercise.reference()
-    return cases, [call(reference, case) for case in cases], getattr(checks, "TOLERANCE", Tolerance())
+    return Plan(exercise, cases, [call(reference, case) for case in cases], getattr(checks, "TOLERANCE", Tolerance()))
 
 
 def _syntax_error(report: GradeReport, error: Exception, path: Path) -> GradeReport:
     line = getattr(error, "lineno", None)
-    message = getattr(error, "msg", str(error))
-    report.error = {"type": type(error).__name__, "message": message, "line": line,
-                    "offset": getattr(error, "offset", None), "text": (getattr(error, "text", None) or "").rstrip()}
-    report.verdict = SYNTAX_ERROR
-    report.detail = f"{path.name}, line {line}: {message}" if line else f"{path.name}: {message}"
+    line = line if isinstance(line, int) else None
+    message = str(getattr(error, "msg", None) or error)[:500]
+    text = getattr(error, "text", None)
+    report.error = {"type": "SyntaxError", "message": message, "line": line, "offset": getattr(error, "offset", None),
+                    "text": text.rstrip()[:300] if isinstance(text, str) else None, "traceback": ""}
+    report.verdict, report.flags = Verdict.SYNTAX_ERROR, [Verdict.SYNTAX_ERROR]
+    report.detail = Message("detail.syntax_error", {"file": path.name, "line": line or "?", "message": message})
     return report
 
 
-def _judge(report: GradeReport, plans, outcome: RunOutcome, tree: ast.Module, source: str) -> GradeReport:
-    """Turn what the sandbox saw into verdicts, case by case, then overall."""
-    import numpy as np
+def _internal_error(report: GradeReport, error: Exception) -> GradeReport:
+    report.verdict, report.flags = Verdict.INTERNAL_ERROR, [Verdict.INTERNAL_ERROR]
+    report.detail = Message("detail.internal_error", {"error": f"{type(error).__name__}: {error}"[:300]})
+    return report
 
-    report.output = outcome.output.decode("utf-8", errors="replace")
-    report.output_bytes = outcome.output_bytes
-    report.seconds = outcome.elapsed
-    received, missing, timings, running, fatal, corrupt = {}, {}, {}, None, None, outcome.corrupt_channel
-    for kind, payload in outcome.frames:
-        try:
-            if kind == b"R":
-                with np.load(io.BytesIO(payload), allow_pickle=False) as data:
-                    arrays = {name: data[name] for name in data.files}
-                meta = json.loads(arrays.pop("meta").tobytes())
-                received[(meta["exercise"], meta["case"])] = (meta, arrays)
-                running = None
-            elif kind == b"S":
-                start = json.loads(payload)
-                running = (start["exercise"], start["case"])
-            elif kind == b"M":
-                info = json.loads(payload)
-                missing[info["exercise"]] = info["missing"]
-            elif kind == b"E":
-                fatal = json.loads(payload)
-            elif kind == b"P":
-                perf = json.loads(payload)
-                timings[perf["exercise"]] = perf
-        except Exception:  # anything malformed means the channel was tampered with
-            corrupt = True
 
-    for exercise, cases, expected, tol in plans:
-        result = ExerciseResult(exercise.id, PASSED, missing=missing.get(exercise.id, []), tolerance=tol)
-        report.exercises.append(result)
-        if result.missing:
-            result.verdict = MISSING_FUNCTION
+# --- judging -------------------------------------------------------------------------------------------
+
+
+def judge(report: GradeReport, plans: List[Plan], facts: RunFacts, tree: ast.Module, source: str) -> GradeReport:
+    """Turn what the sandbox saw into verdicts: the run's, each case's, each exercise's, then overall."""
+    messages = facts.messages
+    _learner_paths(messages, facts.workdir, Path(report.file).resolve().parent)
+    report.output = facts.output.decode("utf-8", errors="replace")
+    report.output_bytes = facts.output_bytes
+    report.seconds = facts.elapsed
+    report.sandbox = {key: value for key, value in facts.sandbox.items() if key != "setup_failed"}
+    report.blocked = list(messages.blocked)
+
+    known = {(plan.exercise.id, case.name) for plan in plans for case in plan.cases}
+    corrupt = facts.corrupt
+    if corrupt is None and (any(key not in known for key in messages.results)
+                            or (messages.running is not None and messages.running not in known)
+                            or any(exercise not in {plan.exercise.id for plan in plans}
+                                   for exercise in (*messages.missing, *messages.perf))):
+        corrupt = "results for a case that does not exist"
+    all_reported = all((plan.exercise.id, case.name) in messages.results for plan in plans
+                       if plan.exercise.id not in messages.missing for case in plan.cases)
+    measuring = facts.timed_out and messages.running is None and all_reported and messages.fatal is None
+    run = _run_flags(facts, messages, corrupt, measuring)
+    if messages.fatal is not None:
+        report.error = {**messages.fatal["error"], "explanation": _explanation(messages.fatal["error"])}
+        run[Verdict.SYNTAX_ERROR if messages.fatal["kind"] == "syntax" else Verdict.IMPORT_ERROR] = None
+
+    for plan in plans:
+        report.exercises.append(_judge_exercise(plan, facts, messages, run, tree, source, measuring))
+    if any(case.error and case.error["type"] == "MemoryError" for ex in report.exercises for case in ex.cases):
+        run.setdefault(Verdict.MEMORY_LIMIT, None)
+
+    flags = set(run) | {exercise.verdict for exercise in report.exercises}
+    report.flags = ranked(flags - {Verdict.PASSED}) or [Verdict.PASSED]
+    report.verdict = main(flags)
+    report.where = _where(report, report.verdict)
+    report.detail = _detail(report, report.verdict, run, corrupt, facts)
+    return report
+
+
+def _learner_paths(messages, workdir: str, folder: Path) -> None:
+    """Tracebacks name the submission where the learner keeps it, not where the sandbox put its copy."""
+    if not workdir:
+        return
+
+    def mapped(text: str) -> str:
+        return text.replace(f'"{workdir}/', f'"{folder}/')
+
+    errors = [frame.error for frame in messages.results.values() if frame.error]
+    if messages.fatal is not None:
+        errors.append(messages.fatal["error"])
+    for error in errors:
+        error["traceback"] = mapped(error["traceback"])
+    for blocked in messages.blocked:
+        blocked["where"] = mapped(blocked["where"])
+
+
+def _run_flags(facts: RunFacts, messages, corrupt: Optional[str], measuring: bool) -> Dict[Verdict, object]:
+    """Facts about the whole run, each verdict with what it needs to be explained."""
+    run: Dict[Verdict, object] = {}
+    if corrupt is not None:
+        run[Verdict.CHANNEL_CORRUPTED] = corrupt
+    if messages.blocked_count:
+        run[Verdict.FORBIDDEN_OPERATION] = messages.blocked[0]["event"] if messages.blocked else "?"
+    if facts.timed_out and not measuring:
+        run[Verdict.TIME_LIMIT] = "wall"
+    if facts.output_limited:
+        run[Verdict.OUTPUT_LIMIT] = None
+    sig = facts.exit.signal
+    stopped = facts.timed_out or facts.output_limited or corrupt is not None
+    if sig == signal.SIGXCPU:
+        run[Verdict.TIME_LIMIT] = "cpu"
+    elif sig and not facts.killed_by_grader and not stopped:
+        run[Verdict.CRASHED] = _signal_name(sig)
+    elif not messages.done and not stopped and not facts.killed_by_grader:
+        run[Verdict.EXITED_EARLY] = facts.exit.code
+    if facts.left_processes:
+        run[Verdict.LEFT_PROCESSES] = facts.left_processes
+    return run
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return str(number)
+
+
+def _judge_exercise(plan: Plan, facts: RunFacts, messages, run: dict, tree, source: str, measuring: bool) -> ExerciseResult:
+    from mhaquiz.grader.diagnose import Evidence, diagnose, missing_outputs, precision_finding
+
+    exercise, checks = plan.exercise, plan.exercise.checks()
+    result = ExerciseResult(exercise.id, exercise.title, Verdict.PASSED, missing=messages.missing.get(exercise.id, []),
+                            tolerance=plan.tolerance)
+    if result.missing:
+        result.verdict = Verdict.MISSING_FUNCTION
+        return result
+    stopped_here = main(verdict for verdict in run if verdict in _PROCESS_VERDICTS)
+    evidence = []
+    for case, expected in zip(plan.cases, plan.expected):
+        key = (exercise.id, case.name)
+        scale = Tolerance.scale(expected.values())
+        frame = messages.results.get(key)
+        if frame is None:
+            verdict = stopped_here if messages.running == key and stopped_here != Verdict.PASSED else Verdict.NOT_RUN
+            result.cases.append(CaseResult(case.name, case.title, case.about, case.shapes, verdict))
             continue
-        submitted, failing = [], []
-        for case, reference in zip(cases, expected):
-            got = received.get((exercise.id, case.name))
-            if got is None:
-                status = TIME_LIMIT if outcome.timed_out and running == (exercise.id, case.name) else "not run"
-                result.cases.append(CaseResult(case.name, case.about, case.shapes, status))
-                submitted.append(None)
-                failing.append(set())
-                continue
-            case_result, outputs = _judge_case(exercise, case, reference, got, tol)
-            result.cases.append(case_result)
-            submitted.append(outputs)
-            failing.append({check.name for check in case_result.outputs
-                            if not check.passed and check.problem in ("values", "not finite", "shape")})
-        statuses = {case.status for case in result.cases}
-        for verdict in (TIME_LIMIT, RUNTIME_ERROR, WRONG_ANSWER, INPUT_MODIFIED, "not run"):
-            if verdict in statuses:
-                result.verdict = verdict if verdict != "not run" else EXITED_EARLY
-                break
-        if result.passed:
-            result.efficiency = _efficiency(timings.get(exercise.id, {}), tree, source)
-        if any(failing):
-            from mhaquiz.grader.diagnose import diagnose
-
-            result.heatmap = _first_heatmap(exercise, cases, submitted, expected, failing)
-
-            floors = [tol.floor(reference.values()) for reference in expected]
-            result.diagnosis = diagnose(exercise, cases, submitted, failing, tol, floors)
-        result.diagnosis[:0] = _missing_outputs(result.cases)
-
-    report.verdict, report.detail = _overall(report, outcome, fatal, corrupt)
-    if fatal:
-        report.error = fatal["error"]
-    return report
+        case_result, submitted = _judge_case(plan, case, expected, frame, scale)
+        result.cases.append(case_result)
+        failing = {check.name for check in case_result.outputs if not check.passed and check.problem in _mismatch()}
+        evidence.append(Evidence(case, expected, submitted, failing, scale, _float32_errors(plan, case, expected)
+                                 if failing else {}))
+    verdicts = {case.verdict for case in result.cases}
+    result.verdict = main(verdicts)
+    errors = [case.error for case in result.cases if case.error]
+    if errors and all(error["type"] == "NotImplementedError" for error in errors) and not any(c.passed for c in result.cases):
+        result.verdict = Verdict.NOT_IMPLEMENTED
+    if result.passed:
+        _check_memory(result, checks, messages.perf.get(exercise.id), plan.exercise.id)
+        result.efficiency = _efficiency(exercise, checks, messages.perf.get(exercise.id), measuring, tree, source)
+    if any(item.failing for item in evidence):
+        result.diagnosis = diagnose(exercise, evidence)
+        result.heatmap = _heatmap(checks, evidence, result.cases)
+    result.diagnosis = missing_outputs(result.cases) + precision_finding(result.cases) + result.diagnosis
+    if result.heatmap is None and any(check.problem == "precision" for case in result.cases for check in case.outputs):
+        result.heatmap = _heatmap(checks, _precision_evidence(plan, result.cases, messages), result.cases)
+    return result
 
 
-def _missing_outputs(cases: List[CaseResult]) -> list:
-    """A returned dict without some of the keys asked for is a classic mistake of its own."""
-    from mhaquiz.grader.diagnose import Diagnosis
+def _mismatch():
+    from mhaquiz.grader.compare import MISMATCH_PROBLEMS
 
-    missing = [check.name for case in cases for check in case.outputs if check.problem == "missing"]
-    if not missing:
-        return []
-    names = sorted(set(missing))
-    return [Diagnosis("missing_outputs", f"result has no {', '.join(repr(name) for name in names)}", names,
-                      len(missing), len(missing))]
+    return MISMATCH_PROBLEMS
 
 
-def _first_heatmap(exercise, cases, submitted, expected, failing):
-    """The heat map of the first wrong output: the exercise's own view (`error_map`) or a 2-D slice of it."""
+def _judge_case(plan: Plan, case, expected: Dict, frame, scale: float):
+    """The case's verdict and checks; also the submitted arrays (for the diagnosis)."""
+    from mhaquiz.grader.compare import OutputCheck, compare_output
+
+    result = CaseResult(case.name, case.title, case.about, case.shapes, Verdict.PASSED, elapsed=frame.elapsed)
+    if frame.error:
+        result.error = {**frame.error, "explanation": _explanation(frame.error)}
+        result.verdict = Verdict.INPUT_MODIFIED if frame.error["input_modified"] else Verdict.RUNTIME_ERROR
+        return result, None
+    submitted = {name: data.array() for name, data in frame.outputs.items() if name in expected}
+    float32 = None
+    for name, reference in expected.items():
+        if name in frame.bad_outputs:
+            result.outputs.append(OutputCheck(name, False, "type", {"what": frame.bad_outputs[name]}))
+            continue
+        check = compare_output(name, submitted.get(name), reference, plan.tolerance, scale)
+        if check.problem == "values" and check.max_abs_err is not None and check.max_abs_err < float("inf"):
+            float32 = float32 if float32 is not None else _float32_errors(plan, case, expected)
+            check = compare_output(name, submitted[name], reference, plan.tolerance, scale, float32.get(name))
+        result.outputs.append(check)
+    gradcheck = getattr(plan.exercise.checks(), "gradcheck", None)
+    if case.gradcheck and gradcheck is not None:
+        result.outputs.extend(gradcheck(case, submitted))
+    result.replaced_inputs = list(frame.replaced)
+    if not all(check.passed for check in result.outputs):
+        result.verdict = Verdict.WRONG_ANSWER
+    elif result.replaced_inputs:
+        result.verdict = Verdict.INPUT_MODIFIED
+    return result, submitted
+
+
+def _float32_errors(plan: Plan, case, expected: Dict) -> Dict[str, float]:
+    """Per output, how far the reference lands from its float64 self when run on float32 inputs: the size
+    of a float32 slip on this case (an empty dict when the reference cannot run in float32)."""
     import numpy as np
 
+    from mhaquiz.grader.diagnose import call
+
+    try:
+        outputs = call(plan.exercise.reference(), case, dtype=np.float32)
+    except Exception:  # noqa: BLE001
+        return {}
+    found = {}
+    for name, value in expected.items():
+        other = outputs.get(name)
+        if other is None or other.shape != value.shape:
+            continue
+        with np.errstate(all="ignore"):
+            diff = np.abs(other - value)
+        diff = diff[np.isfinite(diff)]
+        found[name] = float(diff.max()) if diff.size else 0.0
+    return found
+
+
+def _explanation(error: dict) -> Optional[Message]:
+    from mhaquiz.grader.explain import explain
+
+    return explain(error)
+
+
+def _heatmap(checks, evidence, cases):
+    """The heat map of the worst failing output of the first failing case ('weights' first: they say most)."""
     from mhaquiz.grader import heatmap
 
-    for case, got, reference, keys in zip(cases, submitted, expected, failing):
-        for name in sorted(reference, key=lambda output: output != "weights"):  # attention weights say most
-            if name in keys and got.get(name) is not None and got[name].shape == reference[name].shape:
-                custom = getattr(exercise.checks(), "error_map", None)
-                view = custom(case, name, got[name], reference[name]) if custom else None
-                if view is None:
-                    view = (heatmap.error_grid(got[name], reference[name]),
-                            f"'{name}', first 2-D slice", "second-to-last axis", "last axis")
-                grid, caption, rows, cols = view
-                return heatmap.make(case.name, name, heatmap.error_grid(grid, np.zeros_like(grid)), caption, rows, cols)
+    by_name = {case.name: case for case in cases}
+    for item in evidence:
+        checked = {check.name: check for check in by_name[item.case.name].outputs}
+        wrong = [name for name, check in checked.items() if not check.passed and check.problem in
+                 ("values", "not_finite", "precision") and item.submitted and name in item.submitted]
+        if not wrong:
+            continue
+        name = "weights" if "weights" in wrong else max(wrong, key=lambda n: checked[n].rel_err or 0.0)
+        got, expected = item.submitted[name], item.expected[name]
+        custom = getattr(checks, "error_map", None)
+        view = custom(item.case, name, got, expected) if custom else None
+        return heatmap.make(item.case, name, got, expected, item.scale, view)
     return None
 
 
-def _efficiency(timing: dict, tree: ast.Module, source: str):
-    from mhaquiz.grader.efficiency import Efficiency, python_loops
+def _precision_evidence(plan: Plan, cases, messages):
+    from mhaquiz.grader.diagnose import Evidence
 
-    valid = all(isinstance(timing.get(key), (int, float)) and timing[key] > 0 for key in ("submission", "reference"))
-    return Efficiency(shapes=str(timing.get("shapes", "")) if valid else "",
-                      submission_seconds=timing["submission"] if valid else None,
-                      reference_seconds=timing["reference"] if valid else None,
-                      loops=python_loops(tree, source))
-
-
-def _judge_case(exercise, case, reference: Dict, got, tol: Tolerance):
-    import numpy as np
-
-    from mhaquiz.grader.compare import OutputCheck, compare_output
-    from mhaquiz.grader.spec import flatten_arrays
-
-    meta, arrays = got
-    result = CaseResult(case.name, case.about, case.shapes, PASSED, elapsed=meta.get("elapsed"))
-    originals = {name.lstrip("."): value for name, value in flatten_arrays(case.args, "").items()
-                 if isinstance(value, np.ndarray)}
-    result.modified_inputs = [name for name, value in originals.items()
-                              if not np.array_equal(arrays.get(f"in/{name}"), value, equal_nan=True)]
-    if meta.get("error"):
-        result.status, result.error = RUNTIME_ERROR, meta["error"]
-        return result, None
-    outputs = {name[4:]: value for name, value in arrays.items() if name.startswith("out/")}
-    floor = tol.floor(reference.values())
-    for name, expected in reference.items():
-        if name in meta.get("bad_outputs", {}):
-            result.outputs.append(OutputCheck(name, False, "type", f"returned {meta['bad_outputs'][name]}, not a float array"))
-        else:
-            result.outputs.append(compare_output(name, outputs.get(name), expected, tol, floor))
-    extra = getattr(exercise.checks(), "gradcheck", None)
-    if case.gradcheck and extra is not None:
-        result.outputs.extend(extra(case, outputs))
-    if not all(check.passed for check in result.outputs):
-        result.status = WRONG_ANSWER
-    elif result.modified_inputs:
-        result.status = INPUT_MODIFIED
-    return result, outputs
+    found = []
+    for case, expected, result in zip(plan.cases, plan.expected, cases):
+        frame = messages.results.get((plan.exercise.id, case.name))
+        if frame is None or frame.error:
+            continue
+        submitted = {name: data.array() for name, data in frame.outputs.items() if name in expected}
+        found.append(Evidence(case, expected, submitted, set(), Tolerance.scale(expected.values()), {}))
+    return found
 
 
-def _overall(report: GradeReport, outcome: RunOutcome, fatal, corrupt: bool):
-    """The overall verdict and its one-line reason."""
-    where = _last_running_case(report)
-    if fatal:
-        error = fatal["error"]
-        verdict = SYNTAX_ERROR if fatal["kind"] == "syntax" else IMPORT_ERROR
-        return verdict, f"{error['type']} while importing the file: {error['message']}"
-    if outcome.forked:
-        return FORKED, "the submission forked a child process; graded code must run in one process"
-    if outcome.timed_out:
-        return TIME_LIMIT, f"did not finish within {report.timeout:g} s{where}"
-    if outcome.output_limited:
-        return OUTPUT_LIMIT, f"printed more than {outcome.output_bytes // 1024} KiB{where}"
-    errors = [case.error for exercise in report.exercises for case in exercise.cases if case.error]
-    if any(error["type"] == "MemoryError" for error in errors):
-        return MEMORY_LIMIT, "ran out of memory (limit: --memory MiB of address space)"
-    if corrupt:
-        return CORRUPT, "the submission wrote to the grader's private result channel"
-    if not outcome.finished:
-        import signal
+def _efficiency(exercise, checks, perf: Optional[dict], measuring: bool, tree, source: str):
+    from mhaquiz.grader.efficiency import python_loops
+    from mhaquiz.grader.report import Efficiency
 
-        code = outcome.returncode
-        if code is not None and code < 0:
-            if -code == signal.SIGXCPU:
-                return TIME_LIMIT, f"used more than {report.timeout:g} s of CPU time{where}"
-            name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
-            return CRASHED, f"the process was killed by {name}{where}"
-        return EXITED_EARLY, f"the process exited (status {code}) before returning every result{where}"
-    if outcome.left_processes:
-        return LEFT_PROCESSES, "the submission left processes running after it finished"
-    for exercise in report.exercises:
-        if not exercise.passed:
-            failed = [case for case in exercise.cases if not case.passed]
-            first = f": case '{failed[0].name}'" if failed else ""
-            if exercise.verdict == MISSING_FUNCTION:
-                return MISSING_FUNCTION, f"{exercise.id} needs {', '.join(exercise.missing)}, which the file does not define"
-            if failed and all(case.error and case.error["type"] == "NotImplementedError" for case in failed):
-                return exercise.verdict, f"{exercise.id} is not implemented yet (it raises NotImplementedError)"
-            return exercise.verdict, f"{exercise.id}: {len(failed)} of {len(exercise.cases)} cases failed{first}"
-    return PASSED, ""
+    efficiency = Efficiency()
+    if not exercise.meta.get("loops_expected"):
+        efficiency.loops = python_loops(tree, source)
+    if not hasattr(checks, "perf_case"):
+        efficiency.not_measured = Message("efficiency.no_perf_case")
+    elif perf is None:
+        efficiency.not_measured = Message("efficiency.out_of_time" if measuring else "efficiency.not_reported")
+    elif "skipped" in perf:
+        if perf["skipped"] != "none":
+            efficiency.not_measured = Message(f"efficiency.skipped_{perf['skipped']}"
+                                              if perf["skipped"] in ("slow", "raised") else "efficiency.not_reported",
+                                              {"seconds": round(perf.get("seconds") or 0.0, 2)})
+    else:
+        efficiency.shapes, efficiency.rounds = perf["shapes"], perf["rounds"]
+        efficiency.submission_seconds, efficiency.reference_seconds = perf["submission"], perf["reference"]
+    return efficiency
 
 
-def _last_running_case(report: GradeReport) -> str:
+def _check_memory(result: ExerciseResult, checks, perf: Optional[dict], exercise_id: str) -> None:
+    """For exercises that bound memory (`memory_limit(case)` in checks.py): the peak of one call."""
+    limit_of = getattr(checks, "memory_limit", None)
+    if limit_of is None:
+        return
+    case = checks.memory_case(0)
+    peak = (perf or {}).get("peak_bytes") or {}
+    limit = int(limit_of(case))
+    result.memory = {"shapes": case.shapes, "limit": limit, "peak": peak.get("submission"),
+                     "reference": peak.get("reference")}
+    if peak.get("submission") is None or peak["submission"] > limit:
+        result.memory["passed"] = False
+        result.verdict = Verdict.MEMORY_LIMIT
+    else:
+        result.memory["passed"] = True
+
+
+# --- the overall verdict in one line ---------------------------------------------------------------------
+
+
+def _where(report: GradeReport, verdict: Verdict):
+    """(exercise, case) of the first case with this verdict, or (exercise, "") for an exercise-level one."""
     for exercise in report.exercises:
         for case in exercise.cases:
-            if case.status in (TIME_LIMIT, "not run"):
-                return f" (in {exercise.id}, case '{case.name}')"
-    return ""
+            if case.verdict == verdict:
+                return exercise.id, case.name
+        if exercise.verdict == verdict:
+            return exercise.id, ""
+    return None
+
+
+def _detail(report: GradeReport, verdict: Verdict, run: dict, corrupt: Optional[str], facts: RunFacts) -> Optional[Message]:
+    if verdict == Verdict.PASSED:
+        return None
+    exercise_id, case_name = report.where or ("", "")
+    exercise = next((e for e in report.exercises if e.id == exercise_id), None)
+    case = next((c for c in exercise.cases if c.name == case_name), None) if exercise else None
+    at = Message("detail.at_case", {"exercise": exercise_id, "case": case.label}) if case else (
+        Message("detail.at_exercise", {"exercise": exercise_id}) if exercise_id else Message("detail.nowhere"))
+    params: dict = {"at": at}
+    if verdict == Verdict.CHANNEL_CORRUPTED:
+        params["reason"] = corrupt or ""
+    elif verdict == Verdict.FORBIDDEN_OPERATION:
+        params["event"] = run.get(verdict) or "?"
+    elif verdict == Verdict.TIME_LIMIT:
+        params["seconds"] = f"{report.timeout:g}"
+        return Message("detail.time_limit_cpu" if run.get(verdict) == "cpu" else "detail.time_limit_exceeded", params)
+    elif verdict == Verdict.MEMORY_LIMIT:
+        if exercise is not None and exercise.memory is not None and not case:
+            memory = exercise.memory
+            if memory.get("peak") is None:
+                return Message("detail.memory_unmeasured", params)
+            return Message("detail.memory_peak", {**params, "peak": _mib(memory["peak"]), "limit": _mib(memory["limit"]),
+                                                  "shapes": memory["shapes"]})
+        params["limit"] = report.memory_mb
+    elif verdict == Verdict.OUTPUT_LIMIT:
+        params["kib"] = facts.output_bytes // 1024
+    elif verdict == Verdict.CRASHED:
+        params["signal"] = run.get(verdict)
+    elif verdict == Verdict.EXITED_EARLY:
+        params["code"] = run.get(verdict)
+    elif verdict == Verdict.LEFT_PROCESSES:
+        params["count"] = run.get(verdict)
+    elif verdict == Verdict.IMPORT_ERROR:
+        error = report.error or {}
+        params.update(type=error.get("type", ""), message=_one_line(error.get("message", "")))
+    elif verdict == Verdict.MISSING_FUNCTION:
+        params["functions"] = ", ".join(exercise.missing) if exercise else ""
+    elif verdict in (Verdict.RUNTIME_ERROR, Verdict.INPUT_MODIFIED) and case is not None:
+        error = case.error or {}
+        params.update(type=error.get("type", ""), message=_one_line(error.get("message", "")),
+                      inputs=", ".join(case.replaced_inputs))
+        if verdict == Verdict.INPUT_MODIFIED and case.replaced_inputs:
+            return Message("detail.input_replaced", params)
+    elif verdict == Verdict.WRONG_ANSWER and exercise is not None:
+        failed = [c for c in exercise.cases if not c.passed]
+        params.update(failed=len(failed), total=len(exercise.cases))
+    return Message(f"detail.{verdict.value}", params)
+
+
+def _one_line(text: str) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line[:300]
+
+
+def _mib(size) -> str:
+    return f"{size / (1024 * 1024):.1f}"

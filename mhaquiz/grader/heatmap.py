@@ -1,69 +1,109 @@
-"""A small terminal heat map of where a wrong output differs from the reference."""
+"""A small terminal heat map of where a wrong output differs from the reference.
+
+The error array is |got - expected| (NaN or inf where the reference is finite count as infinitely wrong).
+An exercise may give a better view (`error_map` in its checks.py: the errors per head before the output
+projection, say) with a name for each axis. The map shows the 2-D slice (the last two axes of the view)
+that holds the largest error: the batch and head where things go most wrong.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 import numpy as np
 
+from mhaquiz.i18n import Text
+
 MAX_ROWS, MAX_COLS = 16, 32
 SHADES = " .:-=+*#%@"  # light to heavy: readable without colour too
+HUGE = 1e6  # |got| this many times the case's scale is named in the caption
 
 
 @dataclass
 class Heatmap:
-    """|got - expected| on a 2-D grid (max-pooled down to at most MAX_ROWS x MAX_COLS cells)."""
+    """The pooled error grid of one output of one case, and what it shows."""
 
     case: str
+    case_label: Text
     output: str
-    caption: str
-    rows_label: str
-    cols_label: str
-    values: List[List[float]]
+    view: Optional[Text]  # what the grid is (None: the output itself)
+    where: List[tuple]  # the fixed leading axes: (axis key, index)
+    rows: str  # axis key of the rows
+    cols: str  # axis key of the columns
+    values: List[List[float]]  # pooled |error|; inf where got is NaN/inf and the reference is not
+    nonfinite: int = 0  # elements of the output that are NaN/inf where the reference is finite
+    largest_got: Optional[float] = None  # set when the output holds huge values
+    top: float = 0.0  # the largest finite error of the grid
+    scale: float = 1.0
 
     def to_dict(self) -> dict:
-        return {"case": self.case, "output": self.output, "caption": self.caption, "rows": self.rows_label,
-                "cols": self.cols_label, "values": self.values}
+        return {"case": self.case, "output": self.output, "view": {"zh": self.view.zh, "en": self.view.en} if self.view else None,
+                "where": [{"axis": axis, "index": index} for axis, index in self.where], "rows": self.rows,
+                "cols": self.cols, "values": self.values, "nonfinite": self.nonfinite,
+                "largest_got": self.largest_got, "top": self.top}
 
 
 def pooled(grid: np.ndarray) -> np.ndarray:
-    """Max-pool a 2-D array down to at most MAX_ROWS x MAX_COLS."""
+    """Max-pool a 2-D array down to at most MAX_ROWS x MAX_COLS (inf stays inf)."""
     rows, cols = grid.shape
     row_step, col_step = -(-rows // MAX_ROWS), -(-cols // MAX_COLS)
-    padded = np.full((-(-rows // row_step) * row_step, -(-cols // col_step) * col_step), 0.0)
+    padded = np.zeros((-(-rows // row_step) * row_step, -(-cols // col_step) * col_step))
     padded[:rows, :cols] = grid
     return padded.reshape(padded.shape[0] // row_step, row_step, -1, col_step).max(axis=(1, 3))
 
 
-def error_grid(got: np.ndarray, expected: np.ndarray) -> np.ndarray:
-    """|got - expected| of the first 2-D slice (leading axes at index 0); NaN and inf count as the largest."""
-    diff = np.abs(np.asarray(got, dtype=float) - expected)
-    diff = np.nan_to_num(diff, nan=np.inf)
-    while diff.ndim > 2:
-        diff = diff[0]
-    diff = diff.reshape(diff.shape[0] if diff.ndim == 2 else 1, -1)
-    finite_max = diff[np.isfinite(diff)].max(initial=0.0)
-    return np.where(np.isfinite(diff), diff, 2 * finite_max if finite_max else 1.0)
+def error_array(got: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """|got - expected|, with inf wherever got is NaN/inf and expected is not (and 0 where both agree)."""
+    with np.errstate(all="ignore"):
+        diff = np.abs(np.asarray(got, dtype=np.float64) - expected)
+        same = (got == expected) | (np.isnan(got) & np.isnan(expected))
+        return np.where(same, 0.0, np.nan_to_num(diff, nan=np.inf, posinf=np.inf))
 
 
-def make(case_name: str, output: str, grid: np.ndarray, caption: str, rows_label: str, cols_label: str) -> Optional[Heatmap]:
-    if grid.size == 0 or not np.any(grid):
+def make(case, output: str, got: np.ndarray, expected: np.ndarray, scale: float,
+         view: Optional[tuple] = None) -> Optional[Heatmap]:
+    """The heat map of one wrong output; `view` = (errors, axis keys, view text) from the exercise's
+    error_map, else the output's own |error| with numbered axes. None when there is nothing to draw."""
+    if view is None:
+        errors = error_array(got, expected)
+        axes: Sequence[str] = tuple(f"axis.{n}" for n in range(errors.ndim))
+        text = None
+    else:
+        errors, axes, text = view
+        errors = np.nan_to_num(np.asarray(errors, dtype=np.float64), nan=np.inf, posinf=np.inf, neginf=np.inf)
+    if errors.size == 0 or not np.any(errors):
         return None
-    values = pooled(grid)
-    return Heatmap(case_name, output, caption, rows_label, cols_label, np.round(values, 12).tolist())
+    if errors.ndim == 1:
+        errors, axes = errors[None, :], ("axis.row", *axes)
+    if errors.ndim == 0:
+        return None
+    worst = np.unravel_index(int(np.argmax(errors)), errors.shape)
+    lead = tuple(worst[:-2])
+    grid = errors[lead] if lead else errors
+    with np.errstate(all="ignore"):
+        finite = grid[np.isfinite(grid)]
+        got_abs = np.abs(np.asarray(got, dtype=np.float64))
+        largest = float(np.max(got_abs[np.isfinite(got_abs)], initial=0.0))
+    nonfinite = int(np.count_nonzero(~np.isfinite(got) & np.isfinite(expected)))
+    return Heatmap(
+        case=case.name, case_label=case.title, output=output, view=text,
+        where=[(axes[i], int(index)) for i, index in enumerate(lead)], rows=axes[-2], cols=axes[-1],
+        values=pooled(grid).tolist(), nonfinite=nonfinite, largest_got=largest if largest > HUGE * scale else None,
+        top=float(finite.max()) if finite.size else 0.0, scale=scale)
 
 
-def render(heatmap: Heatmap, console) -> None:
-    """Shade each cell by its error relative to the largest one."""
-    values = np.asarray(heatmap.values)
-    top = values.max() or 1.0
-    console.print(f"[bold]Where it differs[/] ({heatmap.caption}; rows: {heatmap.rows_label}, "
-                  f"columns: {heatmap.cols_label}; darker = larger error, max {top:.2e}):", highlight=False)
-    for row in values:
+def shade_rows(heatmap: Heatmap) -> List[List[tuple]]:
+    """Each cell as (two shade characters, strong): the error relative to the largest finite one; NaN/inf
+    and errors beyond the finite top at full strength."""
+    rows = []
+    for row in heatmap.values:
         cells = []
         for value in row:
-            level = int(round((len(SHADES) - 1) * value / top))
-            shade = SHADES[level] * 2
-            cells.append(f"[red]{shade}[/]" if level >= len(SHADES) // 2 else shade)
-        console.print("  |" + "".join(cells) + "|", highlight=False)
+            if not np.isfinite(value) or not heatmap.top:
+                level = len(SHADES) - 1 if value else 0
+            else:
+                level = int(round((len(SHADES) - 1) * min(value / heatmap.top, 1.0)))
+            cells.append((SHADES[level] * 2, level >= len(SHADES) // 2))
+        rows.append(cells)
+    return rows

@@ -1,7 +1,8 @@
 """The catalogue of classic attention mistakes, each a way to inject the bug into the reference.
 
 A Mutant patches a helper of the solution module (softmax, split_heads, merge_heads, attention_weights,
-softmax_backward, weight_grad, bias_grad), edits the arguments, or edits the outputs. The diagnosis
+add_head_axis, softmax_backward, weight_grad, bias_grad), edits the arguments, or edits the outputs. Its
+title is bilingual content, like the exercise's prompt; `related` names the questions that teach it. The diagnosis
 (diagnose.py) names a mistake when the submission matches the mutant where it misses the reference.
 """
 
@@ -12,6 +13,7 @@ from typing import Callable, Dict, Tuple
 import numpy as np
 
 from mhaquiz.grader.spec import Case, Mutant
+from mhaquiz.i18n import Text
 
 
 # --- attention weights with a bug in the scale or the mask --------------------------------------------
@@ -143,52 +145,114 @@ def _bias_grad_mean(ref):
 
 # --- the catalogue ------------------------------------------------------------------------------------
 
+def _causal_hardwired(ref):
+    def attention_weights(Q, K, mask=None):
+        Tq, Tk = Q.shape[-2], K.shape[-2]
+        causal = np.tril(np.ones((Tq, Tk), dtype=bool))  # the mask argument never used
+        return ref.attention_weights(Q, K, causal)
+
+    return attention_weights
+
+
+def _no_head_axis(ref):
+    return lambda mask: mask  # (B, Tq, Tk) lines up with (H, Tq, Tk) of the (B, H, Tq, Tk) scores
+
+
+def _softmax_backward_over_batch(ref):
+    def softmax_backward(P, dP, row_dot):
+        return ref.softmax_backward(P, dP, row_dot) / P.shape[0]  # an average over the batch that is not there
+
+    return softmax_backward
+
+
+def T(zh: str, en: str) -> Text:
+    return Text(zh=zh, en=en)
+
+
 FORWARD: Tuple[Mutant, ...] = (
-    Mutant("no_scale", "scores not scaled by 1/sqrt(d_head)",
-           patch={"attention_weights": _attention_weights(scale=lambda Q: 1.0)}),
-    Mutant("scale_by_d_model", "scores scaled by 1/sqrt(d_model) instead of 1/sqrt(d_head)",
-           patch={"attention_weights": _attention_weights(scale=lambda Q: 1 / np.sqrt(Q.shape[-1] * Q.shape[-3]))}),
-    Mutant("scale_by_d_head", "scores divided by d_head instead of sqrt(d_head)",
-           patch={"attention_weights": _attention_weights(scale=lambda Q: 1 / Q.shape[-1])}),
-    Mutant("softmax_over_queries", "softmax taken over the query axis (columns sum to 1, not rows)",
-           patch={"softmax": _softmax_over_queries}),
-    Mutant("no_max_subtraction", "softmax without subtracting the row max: overflows to inf/NaN on large logits",
-           patch={"softmax": _naive_softmax}),
-    Mutant("mask_inverted", "mask inverted: True should mean 'may attend'",
-           patch={"attention_weights": _attention_weights(mask_mode="invert")}),
-    Mutant("mask_ignored", "mask ignored", patch={"attention_weights": _attention_weights(mask_mode="ignore")}),
-    Mutant("mask_after_softmax", "mask applied after softmax without renormalising (rows sum to less than 1)",
-           patch={"attention_weights": _attention_weights(mask_mode="after_softmax")}),
-    Mutant("split_without_transpose", "heads split by reshape to (B, H, T, dh) without a transpose",
-           patch={"split_heads": _split_without_transpose}),
-    Mutant("merge_without_transpose", "heads merged by reshape to (B, T, D) without transposing back",
-           patch={"merge_heads": _merge_without_transpose}),
-    Mutant("heads_interleaved", "heads interleaved: head h took columns h::H instead of h*dh:(h+1)*dh",
-           patch={"split_heads": _split_interleaved, "merge_heads": _merge_interleaved}),
-    Mutant("biases_ignored", "biases ignored (x @ W without + b)",
-           args_transform=with_params(lambda name, value: np.zeros_like(value) if name.startswith("b_") else value)),
-    Mutant("weights_transposed", "weights applied as x @ W.T (PyTorch's layout) instead of x @ W",
-           args_transform=with_params(lambda name, value: value.T if name.startswith("W_") else value)),
+    Mutant("no_scale", T("分数没有乘以 1/sqrt(d_head)", "scores not scaled by 1/sqrt(d_head)"),
+           patch={"attention_weights": _attention_weights(scale=lambda Q: 1.0)},
+           related=("attn-why-scale-sqrt-dk", "attn-dot-product-std")),
+    Mutant("scale_by_d_model", T("分数除以了 sqrt(d_model)，应为 sqrt(d_head)",
+                                 "scores scaled by 1/sqrt(d_model) instead of 1/sqrt(d_head)"),
+           patch={"attention_weights": _attention_weights(scale=lambda Q: 1 / np.sqrt(Q.shape[-1] * Q.shape[-3]))},
+           related=("attn-scale-dmodel-bug", "shapes-d-head")),
+    Mutant("scale_by_d_head", T("分数除以了 d_head，应为 sqrt(d_head)", "scores divided by d_head instead of sqrt(d_head)"),
+           patch={"attention_weights": _attention_weights(scale=lambda Q: 1 / Q.shape[-1])},
+           related=("attn-why-scale-sqrt-dk",)),
+    Mutant("softmax_over_queries", T("softmax 沿 query 维做了（每列和为 1，而不是每行）",
+                                     "softmax taken over the query axis (columns sum to 1, not rows)"),
+           patch={"softmax": _softmax_over_queries}, related=("attn-softmax-axis",)),
+    Mutant("no_max_subtraction", T("softmax 没有先减去每行最大值：logits 很大时溢出成 inf/NaN",
+                                   "softmax without subtracting the row max: overflows to inf/NaN on large logits"),
+           patch={"softmax": _naive_softmax}, related=("bw-softmax-max-subtraction",)),
+    Mutant("mask_inverted", T("mask 取反了：True 应表示“可以看”", "mask inverted: True should mean 'may attend'"),
+           patch={"attention_weights": _attention_weights(mask_mode="invert")},
+           related=("mask-pytorch-bool-semantics",)),
+    Mutant("mask_ignored", T("没有使用 mask", "mask ignored"),
+           patch={"attention_weights": _attention_weights(mask_mode="ignore")},
+           related=("mask-causal-purpose", "mask-padding-broadcast")),
+    Mutant("mask_causal_hardwired", T("忽略了传入的 mask，写死了一个因果 mask（np.tril）",
+                                      "the mask argument ignored and a causal mask (np.tril) hard-wired"),
+           patch={"attention_weights": _causal_hardwired}, related=("mask-causal-construction", "mask-padding-broadcast")),
+    Mutant("mask_after_softmax", T("mask 在 softmax 之后才乘上去，且没有重新归一化（行和小于 1）",
+                                   "mask applied after softmax without renormalising (rows sum to less than 1)"),
+           patch={"attention_weights": _attention_weights(mask_mode="after_softmax")},
+           related=("mask-after-softmax", "mask-which-value")),
+    Mutant("mask_without_head_axis", T("mask 没有加头的维度：(B, Tq, Tk) 的 mask 与 (B, H, Tq, Tk) 的分数广播时，"
+                                       "batch 维对上了头的维度",
+                                       "mask given no head axis: a (B, Tq, Tk) mask broadcast against (B, H, Tq, Tk) "
+                                       "scores lines its batch axis up with the heads"),
+           patch={"add_head_axis": _no_head_axis}, related=("mask-padding-broadcast",)),
+    Mutant("split_without_transpose", T("拆头时直接 reshape 成 (B, H, T, dh)，没有 transpose",
+                                        "heads split by reshape to (B, H, T, dh) without a transpose"),
+           patch={"split_heads": _split_without_transpose}, related=("shapes-reshape-bug", "shapes-after-split")),
+    Mutant("merge_without_transpose", T("合并头时直接 reshape 成 (B, T, D)，没有先 transpose 回来",
+                                        "heads merged by reshape to (B, T, D) without transposing back"),
+           patch={"merge_heads": _merge_without_transpose}, related=("shapes-reshape-bug",)),
+    Mutant("heads_interleaved", T("头是交错取列的：第 h 个头用了 h::H 列，应为 h*dh:(h+1)*dh",
+                                  "heads interleaved: head h took columns h::H instead of h*dh:(h+1)*dh"),
+           patch={"split_heads": _split_interleaved, "merge_heads": _merge_interleaved},
+           related=("shapes-after-split",)),
+    Mutant("biases_ignored", T("忽略了偏置（只算了 x @ W，没有 + b）", "biases ignored (x @ W without + b)"),
+           args_transform=with_params(lambda name, value: np.zeros_like(value) if name.startswith("b_") else value),
+           related=("shapes-test-inputs",)),
+    Mutant("weights_transposed", T("权重按 x @ W.T（PyTorch 的存法）用了，约定是 x @ W",
+                                   "weights applied as x @ W.T (PyTorch's layout) instead of x @ W"),
+           args_transform=with_params(lambda name, value: value.T if name.startswith("W_") else value),
+           related=("shapes-test-inputs",)),
 )
 
 FORWARD_OUTPUT: Tuple[Mutant, ...] = (
-    Mutant("no_output_projection", "output projection W_o (and b_o) forgotten", transform=_without_output_projection),
+    Mutant("no_output_projection", T("忘了输出投影 W_o（和 b_o）", "output projection W_o (and b_o) forgotten"),
+           transform=_without_output_projection, related=("shapes-why-wo",)),
 )
 
 BACKWARD: Tuple[Mutant, ...] = (
-    Mutant("softmax_jacobian_diagonal", "softmax backward uses only the Jacobian's diagonal P(1-P)dP",
-           patch={"softmax_backward": _diagonal_softmax_backward}),
-    Mutant("backward_scale_missing", "1/sqrt(d_head) missing from dQ and dK (off by exactly sqrt(d_head))",
-           transform=_scale_q_k_grads(lambda dh: np.sqrt(dh))),
-    Mutant("backward_scale_twice", "1/sqrt(d_head) applied twice in dQ and dK",
-           transform=_scale_q_k_grads(lambda dh: 1 / np.sqrt(dh))),
-    Mutant("weight_grad_transposed", "weight gradients transposed (dy^T x instead of x^T dy)",
-           patch={"weight_grad": _transposed_weight_grad}),
-    Mutant("bias_grad_batch_only", "bias gradient summed over the batch only, shape (T, D) instead of (D,)",
-           patch={"bias_grad": _bias_grad_over_batch_only}),
-    Mutant("bias_grad_mean", "bias gradient averaged instead of summed over batch and time",
-           patch={"bias_grad": _bias_grad_mean}),
-    Mutant("dq_dk_swapped", "gradients of q and k swapped", transform=_swap_q_k_grads),
+    Mutant("softmax_jacobian_diagonal", T("softmax 反向只用了雅可比矩阵的对角线 P(1-P)dP",
+                                          "softmax backward uses only the Jacobian's diagonal P(1-P)dP"),
+           patch={"softmax_backward": _diagonal_softmax_backward},
+           related=("bw-diagonal-jacobian", "bw-backward-formulas")),
+    Mutant("backward_scale_missing", T("dQ、dK 里漏了 1/sqrt(d_head)（恰好差 sqrt(d_head) 倍）",
+                                       "1/sqrt(d_head) missing from dQ and dK (off by exactly sqrt(d_head))"),
+           transform=_scale_q_k_grads(lambda dh: np.sqrt(dh)), related=("bw-scale-missing",)),
+    Mutant("backward_scale_twice", T("dQ、dK 里乘了两次 1/sqrt(d_head)", "1/sqrt(d_head) applied twice in dQ and dK"),
+           transform=_scale_q_k_grads(lambda dh: 1 / np.sqrt(dh)), related=("bw-scale-missing",)),
+    Mutant("softmax_grad_over_batch", T("softmax 的梯度被除以了 batch 大小",
+                                        "the softmax gradient divided by the batch size"),
+           patch={"softmax_backward": _softmax_backward_over_batch},
+           related=("bw-backward-formulas", "bw-gradcheck-thresholds")),
+    Mutant("weight_grad_transposed", T("权重梯度转置了（算成 dy^T x，应为 x^T dy）",
+                                       "weight gradients transposed (dy^T x instead of x^T dy)"),
+           patch={"weight_grad": _transposed_weight_grad}, related=("bw-backward-formulas",)),
+    Mutant("bias_grad_batch_only", T("偏置梯度只在 batch 维求和，形状成了 (T, D)，应为 (D,)",
+                                     "bias gradient summed over the batch only, shape (T, D) instead of (D,)"),
+           patch={"bias_grad": _bias_grad_over_batch_only}, related=("bw-backward-formulas",)),
+    Mutant("bias_grad_mean", T("偏置梯度在 batch 和时间维上取了平均，应为求和",
+                               "bias gradient averaged instead of summed over batch and time"),
+           patch={"bias_grad": _bias_grad_mean}, related=("bw-backward-formulas",)),
+    Mutant("dq_dk_swapped", T("q 和 k 的梯度对调了", "gradients of q and k swapped"), transform=_swap_q_k_grads,
+           related=("bw-backward-formulas",)),
 )
 
 

@@ -1,108 +1,243 @@
-"""Render a GradeReport for people: a row per case, then the first failure and the likely mistake."""
+"""A grade as data: what happened, with every sentence kept as a catalogue key and its parameters
+(`Message`), rendered in the learner's language only when shown (render.py) and language-neutral in JSON.
+
+JSON (`GradeReport.to_json()`): stable ids and English keys; each `Message` as {"key", "params", "text":
+{"zh", "en"}}; titles as {"zh", "en"}. It is strict JSON: numbers that are not finite are written as the
+strings "nan", "inf" and "-inf"; text from the submission is kept as data, with control characters escaped.
+"""
 
 from __future__ import annotations
 
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
 
-from mhaquiz.grader.grade import PASSED, GradeReport
-
-
-_SHORT = {"wrong answer": "wrong", "runtime error": "error", "time limit exceeded": "timeout",
-          "input modified": "modified input"}  # case verdicts, short enough for an 80-column table
-
-
-def _number(value) -> str:
-    return "" if value is None else f"{value:.2e}"
+from mhaquiz.grader.spec import Tolerance
+from mhaquiz.grader.verdict import Verdict
+from mhaquiz.i18n import LANGUAGES, Text, t
 
 
-def render(report: GradeReport, console: Console) -> None:
-    for exercise in report.exercises:
-        passed = sum(case.passed for case in exercise.cases)
-        console.print(f"[bold]{escape(report.file)}[/] · [bold]{exercise.id}[/] · "
-                      f"{passed}/{len(exercise.cases)} cases passed")
-        if exercise.cases:
-            table = Table(box=None, pad_edge=False, header_style="bold")
-            table.add_column("case", max_width=20)
-            table.add_column("shapes", max_width=30)  # long shapes wrap rather than push the numbers off
-            for column in ("max abs err", "rel err"):
-                table.add_column(column, justify="right", no_wrap=True)
-            table.add_column("result", no_wrap=True)
-            for case in exercise.cases:
-                worst = max(case.outputs, key=lambda c: (not c.passed, c.max_abs_err or 0), default=None)
-                failed = [check.name for check in case.outputs if not check.passed]
-                result = "[green]pass[/]" if case.passed else f"[red]{_SHORT.get(case.status, case.status)}[/]"
-                if failed and len(case.outputs) > 1:
-                    result += f" [dim]{len(failed)}/{len(case.outputs)}[/]"
-                if case.modified_inputs:
-                    result += f" [yellow]modified {escape(', '.join(case.modified_inputs))}[/]"
-                table.add_row(escape(case.name), case.shapes, _number(worst and worst.max_abs_err),
-                              _number(worst and worst.rel_err), result)
-            console.print(table)
-        _first_failure(exercise, console)
-        for diagnosis in exercise.diagnosis:
-            console.print(f"[yellow]Looks like:[/] {escape(diagnosis.title)} [dim](matches {diagnosis.matched} of "
-                          f"{diagnosis.failing} failing outputs: {escape(', '.join(diagnosis.outputs))})[/]")
-        if exercise.heatmap is not None:
-            from mhaquiz.grader import heatmap
+@dataclass
+class Message:
+    """A sentence as a catalogue key and its parameters; parameters may be Text, Verdict or Message."""
 
-            heatmap.render(exercise.heatmap, console)
-        if exercise.efficiency is not None:
-            _efficiency(exercise.efficiency, console)
-        if exercise.cases:
-            tol = exercise.tolerance
-            console.print(f"[dim]Tolerance: |got - expected| <= {tol.atol:g} * scale + {tol.rtol:g} * |expected|, scale = "
-                          f"the case's largest expected value ({escape(tol.why)}).[/]")
-        console.print()
+    key: str
+    params: Dict[str, Any] = field(default_factory=dict)
 
-    if report.error:
-        _error(report.error, console)
-    if report.output_bytes:
-        shown = len(report.output.encode())
-        more = f", first {shown} shown" if shown < report.output_bytes else ""
-        console.print(f"[dim]Your code printed {report.output_bytes} bytes{more}:[/]")
-        console.print(escape(report.output.rstrip()), markup=True, highlight=False)
-    if report.verdict == PASSED:
-        console.print(f"[bold green]PASSED[/] {', '.join(e.id for e in report.exercises)} (seed {report.seed})")
-    else:
-        console.print(f"[bold red]FAILED: {report.verdict}[/] - {escape(report.detail)}")
+    def text(self, lang: str) -> str:
+        return t(self.key, lang, **{name: localized(value, lang) for name, value in self.params.items()})
+
+    def to_dict(self) -> dict:
+        return {"key": self.key, "params": {name: _neutral(value) for name, value in self.params.items()},
+                "text": {lang: self.text(lang) for lang in LANGUAGES}}
 
 
-def _efficiency(efficiency, console: Console) -> None:
-    if efficiency.ratio is not None:
-        console.print(f"Speed: {efficiency.ratio:.2f}x the reference's time per call at {efficiency.shapes} "
-                      f"({efficiency.submission_seconds * 1000:.2f} ms vs {efficiency.reference_seconds * 1000:.2f} ms).")
-    if efficiency.loops:
-        console.print("[yellow]Python loops[/] (interviewers expect batched matmuls and broadcasting over batch, "
-                      "heads and positions):")
-        for loop in efficiency.loops[:5]:
-            console.print(f"  line {loop['line']}: {escape(loop['code'])}", highlight=False)
+def localized(value: Any, lang: str) -> Any:
+    """A parameter as shown in `lang`."""
+    if isinstance(value, Text):
+        return value(lang)
+    if isinstance(value, Verdict):
+        return t(f"verdict.{value.value}", lang)
+    if isinstance(value, Message):
+        return value.text(lang)
+    return value
 
 
-def _first_failure(exercise, console: Console) -> None:
-    for case in exercise.cases:
-        if case.error:
-            console.print(f"[red]First failure:[/] case '{escape(case.name)}' ({escape(case.about)}) raised:")
-            _error(case.error, console)
-            return
-        for check in case.outputs:
-            if not check.passed:
-                where = f"case '{escape(case.name)}' ({escape(case.about)}), output '{escape(check.name)}'"
-                console.print(f"[red]First failure:[/] {where}: {escape(check.detail)}")
-                if check.worst_index is not None or check.expected_value is not None:
-                    index = "" if check.worst_index is None else f" at index {list(check.worst_index)}"
-                    console.print(f"  worst element{index}: expected {check.expected_value!r}, got {check.got_value!r}")
-                return
-        if case.modified_inputs:
-            console.print(f"[red]First failure:[/] case '{escape(case.name)}': your function modified its input(s) "
-                          f"{escape(', '.join(case.modified_inputs))} in place; the caller's data is destroyed.")
-            return
+def _neutral(value: Any) -> Any:
+    if isinstance(value, Text):
+        return {lang: value(lang) for lang in LANGUAGES}
+    if isinstance(value, Verdict):
+        return value.value
+    if isinstance(value, Message):
+        return value.to_dict()
+    return value
 
 
-def _error(error: dict, console: Console) -> None:
-    if error.get("traceback"):
-        console.print(escape(error["traceback"].rstrip()), highlight=False)
-    if error.get("line") and error.get("text") is not None:
-        console.print(f"  line {error['line']}: {escape(error['text'])}")
-    console.print(f"[red]{escape(error['type'])}[/]: {escape(error['message'])}")
+@dataclass
+class Diagnosis:
+    """A mistake the submission's failing outputs match: `matched` of the `failing` (case, output) pairs.
+
+    `mistake` is a mutant's id, or "precision" (float32-sized errors), or "missing_outputs"."""
+
+    mistake: str
+    title: Text
+    outputs: List[str]
+    matched: int
+    failing: int
+    cases: List[str] = field(default_factory=list)
+    related: Tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        return {"mistake": self.mistake, "title": _neutral(self.title), "outputs": self.outputs,
+                "matched": self.matched, "failing": self.failing, "cases": self.cases, "related": list(self.related)}
+
+
+@dataclass
+class CaseResult:
+    name: str
+    label: Text
+    about: Text
+    shapes: str
+    verdict: Verdict
+    outputs: list = field(default_factory=list)  # compare.OutputCheck
+    error: Optional[dict] = None  # channel.error_info, plus "explanation": Message
+    replaced_inputs: List[str] = field(default_factory=list)
+    elapsed: Optional[float] = None
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == Verdict.PASSED
+
+    @property
+    def failed_outputs(self) -> list:
+        return [check for check in self.outputs if not check.passed]
+
+    def to_dict(self) -> dict:
+        data = {"name": self.name, "label": _neutral(self.label), "about": _neutral(self.about), "shapes": self.shapes,
+                "verdict": self.verdict.value, "passed": self.passed,
+                "outputs": [check.to_dict() for check in self.outputs],
+                "outputs_failed": len(self.failed_outputs), "outputs_total": len(self.outputs)}
+        if self.error:
+            data["error"] = {key: _neutral(value) for key, value in self.error.items()}
+        if self.replaced_inputs:
+            data["replaced_inputs"] = self.replaced_inputs
+        if self.elapsed is not None:
+            data["seconds"] = round(self.elapsed, 6)
+        return data
+
+
+@dataclass
+class Efficiency:
+    """For a correct submission: seconds per call at a larger size against the reference (or why not
+    measured), and the Python loops an interviewer would ask about."""
+
+    shapes: str = ""
+    submission_seconds: Optional[float] = None
+    reference_seconds: Optional[float] = None
+    rounds: int = 0
+    not_measured: Optional[Message] = None
+    loops: List[dict] = field(default_factory=list)  # {"line": n, "code": "for h in range(num_heads):"}
+
+    @property
+    def ratio(self) -> Optional[float]:
+        if self.submission_seconds is None or not self.reference_seconds:
+            return None
+        return self.submission_seconds / self.reference_seconds
+
+    def to_dict(self) -> dict:
+        return {"shapes": self.shapes, "submission_seconds": self.submission_seconds,
+                "reference_seconds": self.reference_seconds, "ratio": self.ratio, "rounds": self.rounds,
+                "not_measured": self.not_measured.to_dict() if self.not_measured else None, "loops": self.loops}
+
+
+@dataclass
+class ExerciseResult:
+    id: str
+    title: Text
+    verdict: Verdict
+    cases: List[CaseResult] = field(default_factory=list)
+    diagnosis: List[Diagnosis] = field(default_factory=list)
+    missing: List[str] = field(default_factory=list)
+    efficiency: Optional[Efficiency] = None
+    heatmap: Optional[object] = None  # heatmap.Heatmap of the worst wrong output
+    memory: Optional[dict] = None  # {"peak", "limit", "reference", "shapes", "passed"} when the exercise measures it
+    tolerance: Tolerance = field(default_factory=Tolerance)
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == Verdict.PASSED
+
+    @property
+    def cases_passed(self) -> int:
+        return sum(case.passed for case in self.cases)
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "title": _neutral(self.title), "verdict": self.verdict.value, "passed": self.passed,
+                "cases_passed": self.cases_passed, "cases_total": len(self.cases),
+                "cases": [case.to_dict() for case in self.cases],
+                "diagnosis": [diagnosis.to_dict() for diagnosis in self.diagnosis], "missing_functions": self.missing,
+                "efficiency": self.efficiency.to_dict() if self.efficiency else None,
+                "heatmap": self.heatmap.to_dict() if self.heatmap else None, "memory": self.memory,
+                "tolerance": {"rtol": self.tolerance.rtol, "atol": self.tolerance.atol,
+                              "why": _neutral(self.tolerance.why)}}
+
+
+@dataclass
+class GradeReport:
+    file: str
+    verdict: Verdict
+    detail: Optional[Message] = None  # one line saying why, when it did not pass
+    where: Optional[Tuple[str, str]] = None  # (exercise, case) the verdict comes from
+    flags: List[Verdict] = field(default_factory=list)  # every verdict that holds, in precedence order
+    exercises: List[ExerciseResult] = field(default_factory=list)
+    seed: int = 0
+    timeout: float = 0.0
+    memory_mb: int = 0
+    output: str = ""
+    output_bytes: int = 0
+    error: Optional[dict] = None  # a syntax or import error, with the submission's own frames
+    blocked: List[dict] = field(default_factory=list)  # operations the worker's guard refused
+    seconds: float = 0.0
+    sandbox: dict = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == Verdict.PASSED
+
+    def to_dict(self) -> dict:
+        return {
+            "passed": self.passed, "verdict": self.verdict.value, "verdict_text": _neutral(_verdict_text(self.verdict)),
+            "detail": self.detail.to_dict() if self.detail else None,
+            "where": {"exercise": self.where[0], "case": self.where[1]} if self.where else None,
+            "flags": [flag.value for flag in self.flags], "file": self.file, "seed": self.seed,
+            "timeout": self.timeout, "memory_mb": self.memory_mb, "seconds": round(self.seconds, 3),
+            "sandbox": self.sandbox, "exercises": [exercise.to_dict() for exercise in self.exercises],
+            "error": {key: _neutral(value) for key, value in self.error.items()} if self.error else None,
+            "blocked": self.blocked,
+            "output": {"text": self.output, "bytes": self.output_bytes,
+                       "truncated": self.output_bytes > len(self.output.encode())},
+        }
+
+    def to_json(self) -> str:
+        return dumps(self.to_dict())
+
+    def summaries(self):
+        """(exercise id, passed, summary) per graded exercise, as the progress store records them: a failure
+        of the whole run (a time limit, a forbidden operation) counts against every exercise in it."""
+        for exercise in self.exercises:
+            total = len(exercise.cases)
+            verdict = exercise.verdict if self.passed or not exercise.passed else self.verdict
+            yield exercise.id, verdict == Verdict.PASSED, {
+                "verdict": verdict.value, "cases_passed": exercise.cases_passed, "cases_total": total,
+                "score": exercise.cases_passed / total if total else 0.0, "file": self.file, "seed": self.seed,
+                "mistakes": [diagnosis.mistake for diagnosis in exercise.diagnosis]}
+
+
+def _verdict_text(verdict: Verdict) -> Text:
+    return Text(**{lang: t(f"verdict.{verdict.value}", lang) for lang in LANGUAGES})
+
+
+# --- strict JSON ------------------------------------------------------------------------------------------
+
+_UNSAFE = re.compile("[\u0080-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+
+
+def dumps(data: Any) -> str:
+    """Strict JSON (no NaN/Infinity literals: those become "nan", "inf", "-inf"), Chinese kept readable,
+    C1 controls and bidirectional overrides escaped so that printing the JSON cannot drive a terminal."""
+    text = json.dumps(_finite(data), ensure_ascii=False, indent=2, allow_nan=False)
+    return _UNSAFE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if value != value else ("inf" if value > 0 else "-inf")
+    if isinstance(value, dict):
+        return {str(key): _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    if hasattr(value, "item") and callable(value.item):  # a numpy scalar
+        return _finite(value.item())
+    return value

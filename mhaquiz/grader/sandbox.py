@@ -1,6 +1,17 @@
-"""Run a submission in its own process group, with limits, and collect what it sends back.
+"""Run the worker in its sandbox (engine.py), pump what it sends under budgets, stop it at the deadline,
+and leave no process behind. Returns raw facts (`RunFacts`); grade.py turns them into verdicts.
 
-Kept free of numpy so the worker can start before the grader's own heavy imports (the two overlap).
+Kept free of numpy, so the worker starts before the grader's own heavy imports (the two overlap).
+
+- The job (which exercises, the checks' and references' sources, the seed, the limits) goes to the worker
+  on its stdin, never through files the submission could read.
+- Output (stdout and stderr, merged): the first OUTPUT_KEPT bytes are kept; more than OUTPUT_LIMIT is a
+  verdict of its own and stops the run.
+- Results: a private pipe read by channel.Decoder as the bytes arrive; more than RESULT_BUDGET bytes, or
+  anything malformed, stops the run as a corrupted channel. Nothing is buffered past these budgets.
+- Processes: the worker starts in its own session. At the end its process group is killed; under bwrap the
+  PID namespace dies with it; in the fallback the grader is the children's subreaper, so every descendant
+  that escaped the group (setsid, double fork) is found in /proc, killed and reaped.
 """
 
 from __future__ import annotations
@@ -8,156 +19,327 @@ from __future__ import annotations
 import json
 import os
 import selectors
+import shutil
 import signal
 import subprocess
-import sys
+import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import List, Optional
 
-from mhaquiz.grader import worker
+from mhaquiz.errors import MhaquizError
+from mhaquiz.grader import engine as engines
+from mhaquiz.grader.channel import ChannelError, Decoder, Messages
 
 OUTPUT_KEPT = 8 * 1024  # bytes of the submission's output shown to the learner
 OUTPUT_LIMIT = 1024 * 1024  # printing more than this is a verdict of its own
-FRAME_LIMIT = 256 * 1024 * 1024  # a larger frame is a corrupt channel, not data
-_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+RESULT_BUDGET = 64 * 1024 * 1024  # bytes the result channel may carry in a whole run
+SIBLING_LIMIT = 64  # .py files next to the submission copied along (it may import them), at most
+SIBLING_BYTES = 1024 * 1024
+KILL_WAIT = 2.0  # seconds to wait for a killed process to be gone
+_PR_SET_CHILD_SUBREAPER = 36
 
 
 @dataclass
-class RunOutcome:
-    """Everything the sandboxed process did, as raw facts; grade.py turns them into verdicts."""
+class RunFacts:
+    """What happened in the sandbox, as measured by the grader."""
 
-    frames: List[Tuple[bytes, bytes]] = field(default_factory=list)
+    messages: Messages = field(default_factory=Messages)
     output: bytes = b""
     output_bytes: int = 0
-    returncode: Optional[int] = None
     timed_out: bool = False
     output_limited: bool = False
-    corrupt_channel: bool = False
-    left_processes: bool = False
+    corrupt: Optional[str] = None  # why the channel is not to be trusted
+    exit: engines.Exit = field(default_factory=engines.Exit)
+    killed_by_grader: bool = False
+    left_processes: int = 0  # descendants still running when the worker was done (fallback only)
     elapsed: float = 0.0
-
-    @property
-    def finished(self) -> bool:
-        return any(kind == worker.DONE for kind, _ in self.frames)
-
-    @property
-    def forked_pids(self) -> List[int]:
-        pids = []
-        for kind, payload in self.frames:
-            if kind == worker.FORKED:
-                try:
-                    pids.append(int(json.loads(payload)["pid"]))
-                except (ValueError, KeyError, TypeError):
-                    pass
-        return pids
-
-    @property
-    def forked(self) -> bool:
-        return any(kind == worker.FORKED for kind, _ in self.frames)
+    sandbox: dict = field(default_factory=dict)  # {"engine", "version"} or {"engine", "reason"}
+    workdir: str = ""  # the submission's folder as the worker saw it (tracebacks name it)
 
 
 class Sandbox:
-    """A started worker process; `collect()` waits for it (up to the timeout) and kills its whole group."""
+    """A started worker; `collect()` waits for it (up to `timeout` seconds) and leaves nothing running."""
 
-    def __init__(self, file: Path, exercises: List[dict], seed: int, timeout: float, memory_mb: int):
+    def __init__(self, submission: Path, job: dict, timeout: float, mode: str = "auto"):
+        self.submission = Path(submission)
+        self.job = job
         self.timeout = timeout
-        read_fd, write_fd = os.pipe()
-        config = {"file": str(Path(file).resolve()), "exercises": exercises, "seed": seed, "timeout": timeout,
-                  "memory_mb": memory_mb, "result_fd": write_fd}
-        env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1",
-                   PYTHONPATH=os.pathsep.join(filter(None, [_PACKAGE_ROOT, os.environ.get("PYTHONPATH")])))
-        command = [sys.executable, "-m", "mhaquiz.grader.worker", json.dumps(config)]
-        self.command_line = b"".join(os.fsencode(arg) + b"\0" for arg in command)
-        self.started = time.monotonic()
-        self.process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            pass_fds=(write_fd,), start_new_session=True, cwd=str(Path(file).resolve().parent), env=env,
-        )
-        os.close(write_fd)
-        self.result_pipe = os.fdopen(read_fd, "rb", buffering=0)
+        self.mode = mode
+        self.engine, self.reason = engines.choose(mode)
+        if mode == "bwrap" and self.engine.name != "bwrap":
+            raise MhaquizError("error.no_bwrap", reason=self.reason)
+        self.hostdir = Path(tempfile.mkdtemp(prefix="mhaquiz-run-"))
+        _copy_submission(self.submission, self.hostdir)
+        self._start()
 
-    def collect(self) -> RunOutcome:
-        outcome = RunOutcome()
-        results = bytearray()
+    # --- starting ------------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        result_read, result_write = os.pipe()
+        job_read, job_write = os.pipe()
+        status_read = status_write = None
+        pass_fds = [result_write]
+        if self.engine.name == "bwrap":
+            status_read, status_write = os.pipe()
+            pass_fds.append(status_write)
+        else:
+            _become_subreaper()
+        launch = self.engine.launch(self.hostdir, status_write)
+        self.workdir = launch.workdir
+        job = dict(self.job, result_fd=result_write, workdir=launch.workdir,
+                   submission=f"{launch.workdir}/{self.submission.name}", engine=self.engine.name,
+                   write_roots=[engines.SANDBOX_TMP] if self.engine.name == "bwrap" else [])
+        self.started = time.monotonic()
+        try:
+            self.process = subprocess.Popen(
+                launch.argv, stdin=job_read, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, pass_fds=pass_fds,
+                start_new_session=True, cwd=launch.cwd, env=launch.env)
+        finally:
+            for fd in (result_write, job_read, status_write):
+                if fd is not None:
+                    os.close(fd)
+        stat = _proc_stat(self.process.pid)
+        self.worker_start = stat[1] if stat else 0  # clock ticks since boot: its descendants start later
+        self.result_pipe = os.fdopen(result_read, "rb", buffering=0)
+        self.status_pipe = os.fdopen(status_read, "rb", buffering=0) if status_read is not None else None
+        payload = json.dumps(job).encode()
+        threading.Thread(target=_write_all, args=(job_write, payload), daemon=True, name="mhaquiz-job").start()
+
+    # --- collecting ----------------------------------------------------------------------------
+
+    def collect(self) -> RunFacts:
+        """Read until the worker is done, the deadline passes or a budget is spent; then kill and reap."""
+        facts = self._collect_once()
+        if self.engine.name == "bwrap" and facts.sandbox.get("setup_failed"):
+            reason = facts.sandbox["setup_failed"]
+            if self.mode == "bwrap":
+                self._cleanup()
+                raise MhaquizError("error.bwrap_failed", reason=reason)
+            self.engine, self.reason = engines.ProcessEngine(), f"bubblewrap could not start the sandbox: {reason}"
+            self._start()
+            facts = self._collect_once()
+        self._cleanup()
+        return facts
+
+    def _collect_once(self) -> RunFacts:
+        facts = RunFacts(sandbox=self.engine.describe() if self.reason is None else
+                         {**self.engine.describe(), "reason": self.reason}, workdir=self.workdir)
+        decoder = Decoder()
+        status_text = b""
+        result_bytes = 0
         deadline = self.started + self.timeout
         selector = selectors.DefaultSelector()
         selector.register(self.process.stdout, selectors.EVENT_READ, "output")
         selector.register(self.result_pipe, selectors.EVENT_READ, "results")
+        if self.status_pipe is not None:
+            selector.register(self.status_pipe, selectors.EVENT_READ, "status")
         try:
             while selector.get_map():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    outcome.timed_out = True
+                    facts.timed_out = True
                     break
-                # Wake now and then: a forked child may hold the pipes open after the worker is gone.
+                # Wake now and then: a leftover process may hold the pipes open after the worker is gone.
                 events = selector.select(timeout=min(remaining, 0.05))
                 for key, _ in events:
                     chunk = os.read(key.fileobj.fileno(), 65536)
                     if not chunk:
                         selector.unregister(key.fileobj)
                     elif key.data == "output":
-                        outcome.output_bytes += len(chunk)
-                        if len(outcome.output) < OUTPUT_KEPT:
-                            outcome.output += chunk[: OUTPUT_KEPT - len(outcome.output)]
-                    else:
-                        results += chunk
-                        outcome.corrupt_channel |= not _take_frames(results, outcome.frames)
-                if outcome.output_bytes > OUTPUT_LIMIT:
-                    outcome.output_limited = True
+                        facts.output_bytes += len(chunk)
+                        if len(facts.output) < OUTPUT_KEPT:
+                            facts.output += chunk[: OUTPUT_KEPT - len(facts.output)]
+                    elif key.data == "status":
+                        status_text = (status_text + chunk)[-65536:]
+                    elif facts.corrupt is None:
+                        result_bytes += len(chunk)
+                        try:
+                            if result_bytes > RESULT_BUDGET:
+                                raise ChannelError(f"more than {RESULT_BUDGET // (1024 * 1024)} MiB of results")
+                            decoder.feed(chunk)
+                        except ChannelError as error:
+                            facts.corrupt = str(error)
+                if facts.output_bytes > OUTPUT_LIMIT:
+                    facts.output_limited = True
+                    break
+                if facts.corrupt is not None:
                     break
                 if not events and self.process.poll() is not None:
-                    break  # the worker is gone and its pipes are quiet (a child may still hold them)
+                    break  # the worker is gone and its pipes are quiet (a leftover may still hold them)
         finally:
             selector.close()
-            outcome.elapsed = time.monotonic() - self.started
-            outcome.left_processes = self._kill_group(outcome.forked_pids)
-            outcome.returncode = self.process.wait()
-            self.process.stdout.close()
-            self.result_pipe.close()
-        return outcome
+            facts.elapsed = time.monotonic() - self.started
+            facts.killed_by_grader = self.process.poll() is None
+            facts.left_processes = self._stop()
+            status = _status(status_text + self._drain(self.status_pipe))
+            facts.exit = self.engine.decode(self.process.returncode, status)
+            if self.engine.name == "bwrap" and "child-pid" not in status and not facts.timed_out:
+                first = facts.output.decode("utf-8", "replace").strip().splitlines()
+                facts.sandbox["setup_failed"] = (first[0] if first else f"exit status {self.process.returncode}")[:300]
+        if facts.corrupt is None:
+            try:
+                facts.messages = decoder.finish()
+            except ChannelError as error:
+                facts.corrupt = str(error)
+        else:
+            facts.messages = decoder.messages
+        return facts
 
-    def _kill_group(self, forked_pids: List[int]) -> bool:
-        """SIGKILL everything in the worker's process group, and every child it reported forking (one that
-        left the group with setsid included); True if anything besides the worker was still there."""
-        pgid = self.process.pid
-        worker_alive = self.process.poll() is None
-        others = False
+    # --- stopping ------------------------------------------------------------------------------
+
+    def _stop(self) -> int:
+        """Kill the worker's process group (and, in the fallback, every escaped descendant); reap them all.
+        Returns how many processes besides the worker were still running."""
+        pid = self.process.pid
+        others = 0
+        finished = self.process.poll() is not None
+        if finished and _group_alive(pid):
+            others += 1
         try:
-            if not worker_alive:
-                os.killpg(pgid, 0)  # raises if the group is empty
-                others = True
-            os.killpg(pgid, signal.SIGKILL)
+            os.killpg(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-        for pid in forked_pids:
-            if self._is_fork_of_worker(pid):
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
-        return others
-
-    def _is_fork_of_worker(self, pid: int) -> bool:
-        """A reported pid is only trusted if it runs the worker's very command line (a fork keeps it), so a
-        forged report cannot make the grader kill some other process of the user's."""
         try:
-            return Path(f"/proc/{pid}/cmdline").read_bytes() == self.command_line
+            self.process.wait(timeout=KILL_WAIT)
+        except subprocess.TimeoutExpired:
+            pass
+        if self.engine.name == "process":
+            others = max(others, _kill_descendants(pid, self.worker_start))
+        for pipe in (self.process.stdout, self.result_pipe):
+            pipe.close()
+        return others if finished else 0
+
+    def _drain(self, pipe) -> bytes:
+        if pipe is None:
+            return b""
+        chunks = []
+        try:
+            os.set_blocking(pipe.fileno(), False)
+            while True:
+                chunk = os.read(pipe.fileno(), 65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        except (BlockingIOError, OSError):
+            pass
+        pipe.close()
+        self.status_pipe = None
+        return b"".join(chunks)
+
+    def _cleanup(self) -> None:
+        shutil.rmtree(self.hostdir, ignore_errors=True)
+
+
+def _copy_submission(submission: Path, hostdir: Path) -> None:
+    """The submission, and the .py files beside it (it may import them), into the private folder."""
+    shutil.copyfile(submission, hostdir / submission.name)
+    copied, size = 0, 0
+    try:
+        siblings = sorted(submission.parent.glob("*.py"))
+    except OSError:
+        return
+    for sibling in siblings:
+        if sibling.name == submission.name or not sibling.is_file() or sibling.is_symlink():
+            continue
+        try:
+            size += sibling.stat().st_size
+            if copied >= SIBLING_LIMIT or size > SIBLING_BYTES:
+                break
+            shutil.copyfile(sibling, hostdir / sibling.name)
+            copied += 1
         except OSError:
-            return False
+            continue
 
 
-def _take_frames(buffer: bytearray, frames: list) -> bool:
-    """Move complete frames from buffer into frames; False when the stream is not ours any more."""
-    while len(buffer) >= worker.HEADER.size:
-        kind, length = worker.HEADER.unpack_from(buffer)
-        if length > FRAME_LIMIT or kind not in b"SRMEFPD":
-            return False
-        end = worker.HEADER.size + length
-        if len(buffer) < end:
+def _write_all(fd: int, payload: bytes) -> None:
+    try:
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(fd, view):]
+    except OSError:  # the worker is gone (or never read its job)
+        pass
+    finally:
+        os.close(fd)
+
+
+def _status(text: bytes) -> dict:
+    """bwrap's --json-status-fd lines merged into one dict ({"child-pid": n}, then {"exit-code": n})."""
+    merged: dict = {}
+    for line in text.decode("utf-8", "replace").splitlines():
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            merged.update(value)
+    return merged
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
+def _become_subreaper() -> None:
+    """Orphaned descendants of ours are re-parented to us rather than to init, so they can be found."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the process-group kill is all there is
+        pass
+
+
+def _proc_stat(pid: int):
+    """(parent pid, start time in ticks) of a process, from /proc/<pid>/stat; None if it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rfind(")") + 2:].split()
+    return int(fields[1]), int(fields[19])
+
+
+def _kill_descendants(worker: int, worker_start: int) -> int:
+    """SIGKILL and reap every process descending from the worker, including orphans re-parented to us
+    (started no earlier than the worker); returns how many there were."""
+    me = os.getpid()
+    killed: set = set()
+    for _ in range(20):  # a few rounds: a process may fork while we look
+        try:
+            pids = [int(name) for name in os.listdir("/proc") if name.isdigit()]
+        except OSError:
+            return 0
+        parents = {pid: stat for pid in pids if (stat := _proc_stat(pid)) is not None}
+        ours = {worker}
+        changed = True
+        while changed:
+            changed = False
+            for pid, (ppid, start) in parents.items():
+                if pid in ours or pid == me:
+                    continue
+                if ppid in ours or (ppid == me and start >= worker_start and worker_start):
+                    ours.add(pid)
+                    changed = True
+        found = ours - {worker}
+        if not found:
             break
-        frames.append((kind, bytes(buffer[worker.HEADER.size:end])))
-        del buffer[:end]
-    return True
+        for pid in found:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            killed.add(pid)
+        time.sleep(0.01)
+    for pid in killed:
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+    return len(killed)

@@ -127,9 +127,9 @@ class Bank:
     def select(self, topic: str | None = None, difficulty: str | None = None) -> list[Question]:
         """The questions of `topic` and `difficulty`; an unknown value is a usage error listing the valid ones."""
         if topic is not None and topic not in self.topics:
-            raise MhaquizError(f"unknown topic {topic!r}; valid topics: {', '.join(self.topics)}")
+            raise MhaquizError("error.unknown_topic", topic=topic, valid=", ".join(self.topics))
         if difficulty is not None and difficulty not in DIFFICULTIES:
-            raise MhaquizError(f"unknown difficulty {difficulty!r}; valid: {', '.join(DIFFICULTIES)}")
+            raise MhaquizError("error.unknown_difficulty", difficulty=difficulty, valid=", ".join(DIFFICULTIES))
         return [
             question
             for question in self.questions
@@ -169,11 +169,8 @@ def load_bank(path: Path | None = None, strict: bool | None = None) -> Bank:
             problems.extend(file_problems)
             files_with_problems.add(file)
     if problems:
-        noun = "problem" if len(problems) == 1 else "problems"
-        raise MhaquizError(
-            f"the question bank {_display_path(root)} has {len(problems)} {noun} in {len(files_with_problems)} file(s):\n"
-            + "\n".join(problems)
-        )
+        raise MhaquizError("error.bank_problems", path=_display_path(root), count=len(problems),
+                           files=len(files_with_problems), problems="\n".join(problems))
     return Bank(questions, titles)
 
 
@@ -216,8 +213,8 @@ def _bank_files(root: Path) -> list[Path]:
         files = sorted(p for p in root.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
         if files:
             return files
-        raise MhaquizError(f"no .yaml question files in {_display_path(root)}")
-    raise MhaquizError(f"no such question bank: {root}")
+        raise MhaquizError("error.bank_empty", path=_display_path(root))
+    raise MhaquizError("error.no_bank", path=root)
 
 
 def _display_path(path: Path) -> str:
@@ -437,7 +434,7 @@ class _FileLoader:
             value = self._text_value(node, what)
             if value is None:
                 return None
-            return Text(zh=value) if contains_cjk(value) else Text(en=value)
+            return Text(zh=fold_cjk(value)) if contains_cjk(value) else Text(en=value)
         entries = self._mapping(node, f"{what} (with zh and en)" if self.strict else f"{what} (with zh and/or en)")
         if entries is None:
             return None
@@ -449,7 +446,7 @@ class _FileLoader:
                 continue
             value = self._text_value(entries[lang][1], f"{what}.{lang}")
             if value is not None:
-                values[lang] = value
+                values[lang] = fold_cjk(value) if lang == "zh" else value
         for key, (key_node, _) in entries.items():
             if key not in LANGS:
                 self.problem(key_node, f"{what}: unknown language {key!r} (zh and en)")
@@ -464,7 +461,7 @@ class _FileLoader:
         if isinstance(value, bool) or not isinstance(value, (str, int, float)) or not str(value).strip():
             self.problem(node, f"{what} must be non-empty text")
             return None
-        return fold_cjk(str(value))
+        return str(value)
 
     def _open_answer(self, node: yaml.Node, fields: dict, label: str) -> dict:
         answer = self._bilingual(fields["answer"][1], f"{label}: answer")

@@ -210,3 +210,157 @@ FORMULAS: dict[str, Callable[..., float]] = {
         central_difference_forwards,
     )
 }
+
+
+# --- normalization and LLM architecture ----------------------------------------------------
+
+
+def layernorm_param_count(d):
+    """LayerNorm parameters over d features with affine weight and bias: 2*d (PyTorch nn.LayerNorm: gamma and beta of normalized_shape)."""
+    return 2 * d
+
+
+def rmsnorm_prenorm_param_count(layers, d):
+    """RMSNorm gains of a Llama-style pre-norm decoder: (2*layers + 1)*d (attention_norm and ffn_norm per block plus the final norm; meta-llama/llama model.py)."""
+    return (2 * layers + 1) * d
+
+
+def layernorm_unbiased_shrink_factor(d):
+    """How many times smaller the outputs are when normalising by the unbiased std instead of the biased one (eps ignored): sqrt(d/(d-1)) (PyTorch LayerNorm uses the biased estimator)."""
+    if d < 2:
+        raise ValueError("layernorm_unbiased_shrink_factor needs d >= 2")
+    return math.sqrt(d / (d - 1))
+
+
+def deepnorm_alpha_decoder_only(layers):
+    """DeepNorm residual scale for an N-layer decoder-only model: alpha = (2N)^(1/4) (Wang et al. 2022, DeepNet, arXiv 2203.00555, Figure 2)."""
+    return (2.0 * layers) ** 0.25
+
+
+def glu_matched_hidden(d_ff):
+    """Hidden size of a three-matrix GLU-variant FFN matched to a two-matrix FFN: 2*d_ff/3 (Shazeer 2020, arXiv 2002.05202, §2 and §3.1: 3072 -> 2048)."""
+    if (2 * d_ff) % 3:
+        raise ValueError(f"2*d_ff/3 is not an integer for d_ff={d_ff}")
+    return 2 * d_ff // 3
+
+
+def swiglu_ffn_param_count(d, d_ff):
+    """SwiGLU FFN parameters without biases: 3*d*d_ff (W, V of d x d_ff and W2 of d_ff x d; Shazeer 2020, arXiv 2002.05202, Eq. 6)."""
+    return 3 * d * d_ff
+
+
+def llama_ffn_hidden_dim(dim, multiple_of=256):
+    """Llama SwiGLU hidden size: int(2*(4*dim)/3) rounded up to a multiple of multiple_of (meta-llama/llama model.py FeedForward; 4096 -> 11008)."""
+    hidden = int(2 * (4 * dim) / 3)
+    return multiple_of * ((hidden + multiple_of - 1) // multiple_of)
+
+
+def prefix_lm_allowed_entries(seq_len, prefix_len):
+    """True entries of a prefix-LM mask (fully visible over the prefix, causal after it): T(T+1)/2 + P(P-1)/2 (Raffel et al. 2020, T5, §3.2.1, Figure 3)."""
+    if not 0 <= prefix_len <= seq_len:
+        raise ValueError("prefix_lm_allowed_entries needs 0 <= prefix_len <= seq_len")
+    return seq_len * (seq_len + 1) // 2 + prefix_len * (prefix_len - 1) // 2
+
+
+FORMULAS.update(
+    {
+        f.__name__: f
+        for f in (
+            layernorm_param_count,
+            rmsnorm_prenorm_param_count,
+            layernorm_unbiased_shrink_factor,
+            deepnorm_alpha_decoder_only,
+            glu_matched_hidden,
+            swiglu_ffn_param_count,
+            llama_ffn_hidden_dim,
+            prefix_lm_allowed_entries,
+        )
+    }
+)
+
+
+# --- inference ----------------------------------------------------------------------------
+# Serving (prefill/decode, PagedAttention, chunked prefill, MLA) and RoPE context extension.
+
+
+def linear_arithmetic_intensity(tokens, d_in, d_out, bytes_per_value):
+    """FLOPs per byte of a linear layer on T tokens: 2*T*d_in*d_out / (bytes*(T*d_in + d_in*d_out + T*d_out)) (NVIDIA GPU Performance Background guide: 1024 -> 4096 layer in FP16, batch 512 -> 315, batch 1 -> 1)."""
+    if min(tokens, d_in, d_out, bytes_per_value) <= 0:
+        raise ValueError("linear_arithmetic_intensity needs positive sizes")
+    flops = 2 * tokens * d_in * d_out
+    moved = bytes_per_value * (tokens * d_in + d_in * d_out + tokens * d_out)
+    return flops / moved
+
+
+def paged_kv_blocks(seq_len, block_size):
+    """KV-cache blocks a sequence occupies under PagedAttention: ceil(seq_len / block_size) (vLLM blog 'Inside vLLM', 2025: 17 new tokens, 16 per block -> 2 blocks)."""
+    if seq_len < 0 or block_size <= 0:
+        raise ValueError("paged_kv_blocks needs seq_len >= 0 and block_size > 0")
+    return -(-seq_len // block_size)
+
+
+def chunked_prefill_allowed_entries(past_len, chunk_len):
+    """Allowed entries of the (chunk, past + chunk) causal mask where row i sees keys j <= past + i: chunk*past + chunk*(chunk+1)/2 (meta-llama/llama3 model.py, Transformer.forward)."""
+    if past_len < 0 or chunk_len < 0:
+        raise ValueError("chunked_prefill_allowed_entries needs non-negative lengths")
+    return chunk_len * past_len + chunk_len * (chunk_len + 1) // 2
+
+
+def mla_kv_cache_elements_per_token(d_c, d_rope, layers):
+    """MLA KV-cache elements per token over all layers: (d_c + d_h^R) * layers (DeepSeek-V2, arXiv 2405.04434, §2.1.3 and Table 1)."""
+    return (d_c + d_rope) * layers
+
+
+def mla_equivalent_gqa_groups(d_c, d_rope, d_head):
+    """GQA group count with the same KV cache as MLA: (d_c + d_h^R) / (2*d_h) (DeepSeek-V2, arXiv 2405.04434, Table 1: d_c = 4 d_h, d_h^R = d_h/2 -> 2.25 groups)."""
+    return (d_c + d_rope) / (2 * d_head)
+
+
+def kv_heads_to_mla_cache_ratio(kv_heads, d_head, d_c, d_rope):
+    """KV cache of an attention with n KV heads relative to MLA, per token and layer: 2*n*d_h / (d_c + d_h^R) (DeepSeek-V2, arXiv 2405.04434, Table 1)."""
+    return 2 * kv_heads * d_head / (d_c + d_rope)
+
+
+def pi_scaled_position(pos, train_len, target_len):
+    """Position Interpolation: position m is fed to RoPE as m * L / L' (Chen et al. 2023, arXiv 2306.15595, Figure 1: [0, 4096] squeezed into [0, 2048] for a 2048-token model)."""
+    if not (0 < train_len <= target_len and 0 <= pos <= target_len):
+        raise ValueError("pi_scaled_position needs 0 < train_len <= target_len and 0 <= pos <= target_len")
+    return pos * train_len / target_len
+
+
+def ntk_aware_base(base, scale, d):
+    """NTK-aware RoPE base for scale s and head dimension |D|: b' = b * s^(|D|/(|D|-2)) (Peng et al. 2023, YaRN, arXiv 2309.00071, §3.1 Definition 1 and Appendix A.1)."""
+    if d <= 2 or scale < 1:
+        raise ValueError("ntk_aware_base needs d > 2 and scale >= 1")
+    return base * scale ** (d / (d - 2))
+
+
+def yarn_attention_scale(scale):
+    """YaRN attention factor sqrt(1/t) = 0.1*ln(s) + 1 recommended for LLaMA / Llama 2 (Peng et al. 2023, YaRN, arXiv 2309.00071, §3.4; Appendix A.2: s = 8 -> about 1.208)."""
+    if scale < 1:
+        raise ValueError("yarn_attention_scale needs scale >= 1")
+    return 0.1 * math.log(scale) + 1
+
+
+def rope_wavelength(i, d, base=10000):
+    """Tokens for one full turn of RoPE pair i (1-based): 2*pi / theta_i = 2*pi * base^(2(i-1)/d) (YaRN, arXiv 2309.00071, §2.3; RoFormer §3.2.2)."""
+    return 2 * math.pi / rope_theta(i, d, base)
+
+
+FORMULAS.update(
+    {
+        f.__name__: f
+        for f in (
+            linear_arithmetic_intensity,
+            paged_kv_blocks,
+            chunked_prefill_allowed_entries,
+            mla_kv_cache_elements_per_token,
+            mla_equivalent_gqa_groups,
+            kv_heads_to_mla_cache_ratio,
+            pi_scaled_position,
+            ntk_aware_base,
+            yarn_attention_scale,
+            rope_wavelength,
+        )
+    }
+)
