@@ -21,3 +21,56 @@ def write(tmp_path: Path, name: str, source: str) -> Path:
     path = tmp_path / name
     path.write_text(source, encoding="utf-8")
     return path
+
+
+def grade_source(tmp_path: Path, exercise_id: str, source: str, name: str = "submission.py", **options):
+    """Grade `source` (written to tmp_path/name) as exercise `exercise_id`."""
+    from mhaquiz.grader.grade import grade_file
+
+    return grade_file(write(tmp_path, name, source), exercise_ids=[exercise_id], **options)
+
+
+# --- a worker simulated in-process: the channel frames a submission with a planted mistake would send ---
+
+
+def planted_frames(plan, mutant=None) -> bytes:
+    """The frames a worker sends for a submission that is the reference with `mutant` planted (the plain
+    reference when None): each case's outputs, or the exception where the bug cannot run."""
+    from mhaquiz.grader import channel
+    from mhaquiz.grader.diagnose import call, mutated_reference
+
+    module = plan.exercise.reference() if mutant is None else mutated_reference(plan.exercise, mutant)
+    assert module is not None, f"the reference lacks a helper {mutant.id} patches"
+    stream = b""
+    for case in plan.cases:
+        stream += channel.json_frame(b"S", {"exercise": plan.exercise.id, "case": case.name})
+        meta = {"exercise": plan.exercise.id, "case": case.name, "elapsed": 0.0, "bad_outputs": {}, "returned": None,
+                "error": None}
+        try:
+            outputs = call(module, case, mutant)
+        except Exception as error:  # noqa: BLE001  (this bug cannot take these shapes: a real one raises too)
+            meta["error"] = {"type": type(error).__name__, "message": str(error)[:200], "traceback": ""}
+            stream += channel.result_frame(meta, [])
+            continue
+        arrays = [(name, value.astype("float64") if value.dtype.kind in "biuf" else value)
+                  for name, value in sorted(outputs.items())]
+        stream += channel.result_frame(meta, arrays)
+    return stream + channel.json_frame(b"D", {})
+
+
+def judge_frames(plans, stream: bytes, source: str = "x = 1\n"):
+    """Judge a simulated run of `plans` from its channel bytes, as grade.judge does after a real one."""
+    import ast
+
+    from mhaquiz.grader import grade
+    from mhaquiz.grader.channel import Decoder
+    from mhaquiz.grader.engine import Exit
+    from mhaquiz.grader.report import GradeReport
+    from mhaquiz.grader.sandbox import RunFacts
+    from mhaquiz.grader.verdict import Verdict
+
+    decoder = Decoder()
+    decoder.feed(stream)
+    facts = RunFacts(messages=decoder.finish(), exit=Exit(code=0), sandbox={"engine": "process"})
+    report = GradeReport(file="submission.py", verdict=Verdict.PASSED, timeout=5.0, memory_mb=2048)
+    return grade.judge(report, plans, facts, ast.parse(source), source)

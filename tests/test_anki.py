@@ -1,5 +1,7 @@
 """Anki export: every test reads the written .apkg back (a zip holding an SQLite collection)."""
 
+import errno
+import html
 import json
 import os
 import random
@@ -144,7 +146,10 @@ def test_builtin_bank_exports_every_question_once_with_front_and_back(tmp_path):
         assert note["fields"]["Prompt"].strip(), question.id  # the front
         assert note["fields"]["Answer"].strip(), question.id  # the back
         assert note["fields"]["Lang"] == "both"
-        assert question.prompt("en").split("{")[0][:20].replace("&", "&amp;").replace("<", "&lt;") in note["fields"]["Prompt"]
+        if question.type != "numeric":  # numeric prompts are filled in: see the numeric tests
+            assert note["fields"]["Prompt"] == "".join(
+                f'<div class="text" lang="{tag}">{html.escape(question.prompt(lang).strip(), quote=False)}</div>'.replace("\n", "<br>")
+                for lang, tag in (("zh", "zh-Hans"), ("en", "en")))
 
 
 def test_note_types_have_the_documented_fields_and_a_front_back_template(tmp_path):
@@ -368,7 +373,7 @@ def test_a_directory_as_the_path_is_a_user_error(tmp_path):
     with pytest.raises(MhaquizError) as caught:
         export_deck(bank.questions, tmp_path)
     assert caught.value.key == "error.export_path"
-    assert caught.value.params == {"path": str(tmp_path), "reason": os.strerror(21)}  # EISDIR
+    assert caught.value.params == {"path": str(tmp_path), "reason": os.strerror(errno.EISDIR)}
 
 
 def test_a_missing_folder_is_a_user_error_and_leaves_nothing(tmp_path):
@@ -377,8 +382,19 @@ def test_a_missing_folder_is_a_user_error_and_leaves_nothing(tmp_path):
     with pytest.raises(MhaquizError) as caught:
         export_deck(bank.questions, target)
     assert caught.value.key == "error.export_path"
-    assert caught.value.params == {"path": str(target), "reason": os.strerror(2)}  # ENOENT
+    assert caught.value.params == {"path": str(target), "reason": os.strerror(errno.ENOENT)}
     assert not target.parent.exists()
+
+
+def test_a_file_in_place_of_the_folder_is_a_user_error(tmp_path):
+    bank = load_bank(write_bank(tmp_path, BILINGUAL_BANK))
+    not_a_folder = tmp_path / "notes.txt"
+    not_a_folder.write_text("keep me", encoding="utf-8")
+    with pytest.raises(MhaquizError) as caught:
+        export_deck(bank.questions, not_a_folder / "deck.apkg")
+    assert caught.value.key == "error.export_path"
+    assert caught.value.params == {"path": str(not_a_folder / "deck.apkg"), "reason": os.strerror(errno.ENOTDIR)}
+    assert not_a_folder.read_text(encoding="utf-8") == "keep me"
 
 
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root writes into read-only folders")
@@ -391,7 +407,7 @@ def test_an_unwritable_folder_is_a_user_error(tmp_path):
         with pytest.raises(MhaquizError) as caught:
             export_deck(bank.questions, folder / "deck.apkg")
         assert caught.value.key == "error.export_path"
-        assert caught.value.params == {"path": str(folder / "deck.apkg"), "reason": os.strerror(13)}  # EACCES
+        assert caught.value.params == {"path": str(folder / "deck.apkg"), "reason": os.strerror(errno.EACCES)}
     finally:
         folder.chmod(0o700)
     assert list(folder.iterdir()) == []

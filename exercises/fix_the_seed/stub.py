@@ -1,7 +1,8 @@
-"""修复原始材料里的多头注意力前向代码 / Repair the original material's multi-head attention forward.
+"""修复原始面试文章里的多头注意力前向代码 / Repair the multi-head attention forward of the interview article
+this quiz grew from.
 
-【中文】下面的 multi_head_attention 原样照录自一篇“Transformer 多头注意力面试题”文章（连同中文注释），
-错误一个没改：它跑不起来，而且就算跑起来也不是多头注意力。请把它修成符合 mhaquiz 约定的
+【中文】下面的 multi_head_attention 原样照录自原始面试文章（一篇“Transformer 多头注意力面试题”，mhaquiz 就是
+从它起步的），连同中文注释，错误一个没改：它跑不起来，而且就算跑起来也不是多头注意力。请把它修成符合 mhaquiz 约定的
 
     mha_forward(q, k, v, params, num_heads, mask=None)
 
@@ -10,12 +11,12 @@
 - dh = D // num_heads，第 h 个头使用投影后的第 h*dh:(h+1)*dh 列；分数乘以 1/sqrt(dh)；softmax 沿 key；
   各头按顺序拼接后 @ W_o + b_o。
 - mask：None 或可广播到 (B, Tq, Tk) 的布尔数组，True 表示“可以看”。没有 dropout：前向是确定的。
-- 返回 (B, Tq, D)，不要修改输入，不要在 batch、头或位置上写 Python 循环。
+- 返回 (B, Tq, D)，全程 float64；不要修改输入，不要在 batch、头或位置上写 Python 循环。
 可以在原函数上改，也可以重写；评测只调用 mha_forward。提示（mhaquiz hint fix_the_seed）会按发现的顺序逐个讲解它的错误。
 
-[English] multi_head_attention below is copied verbatim from an article of "Transformer multi-head attention
-interview questions" (Chinese comments included), every bug kept: it does not run, and if it did it would
-not be multi-head attention. Repair it into mhaquiz's
+[English] multi_head_attention below is copied verbatim from the interview article this quiz grew from
+("Transformer multi-head attention interview questions"), Chinese comments included, every bug kept: it
+does not run, and if it did it would not be multi-head attention. Repair it into mhaquiz's
 
     mha_forward(q, k, v, params, num_heads, mask=None)
 
@@ -26,7 +27,8 @@ not be multi-head attention. Repair it into mhaquiz's
   softmax over the keys; heads concatenated in order, then @ W_o + b_o.
 - mask: None or a boolean array broadcastable to (B, Tq, Tk), True = "may attend". No dropout: the forward
   is deterministic.
-- Return (B, Tq, D); do not modify the inputs; no Python loops over batch, heads or positions.
+- Return (B, Tq, D), float64 throughout; do not modify the inputs; no Python loops over batch, heads or
+  positions.
 Edit the function in place or start afresh; the grader calls mha_forward only. The hints
 (mhaquiz hint fix_the_seed) explain its bugs one by one, in the order you will meet them.
 """

@@ -1,9 +1,11 @@
-"""Checks for gqa_forward: grouped cases (1 < num_kv_heads < num_heads), MQA and MHA as the extremes."""
+"""Checks for gqa_forward: grouped cases (1 < num_kv_heads < num_heads), MQA and MHA as the extremes, and a
+general mask."""
 
 import numpy as np
 
 from mhaquiz.grader import inputs, mistakes
 from mhaquiz.grader.spec import Case, Mutant, Tolerance
+from mhaquiz.i18n import Text
 
 TOLERANCE = Tolerance()
 
@@ -17,21 +19,49 @@ def gqa_params(rng, D, num_heads, num_kv_heads):
     return params
 
 
-# name, what it exposes, (B, Tq, Tk, D, H, Hkv), mask kind, input scale, self-attention
+def _text(zh, en):
+    return Text(zh=zh, en=en)
+
+
+# name, label, what it exposes, (B, Tq, Tk, D, H, Hkv), mask kind, input scale, self-attention.
+# No two catalogued mistakes may coincide by arithmetic: B differs from H (but in the general-mask case, where a
+# mask without a head axis must line up silently), from sqrt(dh) and from dh (1/B against the scale mistakes);
+# H differs from dh (1/sqrt(D) = 1/dh) and Hkv from dh (1/sqrt(Hkv*dh) = 1/dh).
 _CASES = (
-    ("grouped cross-attention", "H=4 query heads share Hkv=2 KV heads; Tq != Tk", (2, 5, 7, 16, 4, 2), None, 1.0, False),
-    ("grouped causal", "groups of 3 (H=6, Hkv=2), self-attention with a causal mask", (2, 6, 6, 24, 6, 2), "causal", 1.0, True),
-    ("grouped padding", "groups of 2 (H=6, Hkv=3), (B, 1, Tk) padding mask", (2, 4, 7, 12, 6, 3), "padding", 1.0, False),
-    ("MQA", "num_kv_heads = 1: every query head shares one K/V head", (2, 5, 6, 12, 3, 1), None, 1.0, False),
-    ("MHA", "num_kv_heads = num_heads: plain multi-head attention", (2, 4, 6, 12, 3, 3), None, 1.0, False),
-    ("one query", "Tq = 1, a decoding step with H=8, Hkv=2", (3, 1, 5, 16, 8, 2), None, 1.0, False),
-    ("large logits", "inputs x100: a softmax without max-subtraction overflows", (2, 5, 6, 8, 4, 2), "causal", 100.0, False),
+    ("grouped cross-attention", _text("分组交叉注意力", "grouped cross-attention"),
+     _text("H=4 个 query 头共享 Hkv=2 个 KV 头；Tq != Tk", "H=4 query heads share Hkv=2 KV heads; Tq != Tk"),
+     (3, 5, 7, 20, 4, 2), None, 1.0, False),
+    ("grouped causal", _text("分组因果自注意力", "grouped causal"),
+     _text("每组 3 个头（H=6，Hkv=2），带因果 mask 的自注意力",
+           "groups of 3 (H=6, Hkv=2), self-attention with a causal mask"),
+     (3, 6, 6, 24, 6, 2), "causal", 1.0, True),
+    ("grouped padding", _text("分组 padding mask", "grouped padding"),
+     _text("每组 2 个头（H=6，Hkv=3），(B, 1, Tk) 的 padding mask",
+           "groups of 2 (H=6, Hkv=3), (B, 1, Tk) padding mask"),
+     (3, 4, 7, 12, 6, 3), "padding", 1.0, False),
+    ("MQA", _text("MQA", "MQA"),
+     _text("num_kv_heads = 1：所有 query 头共享同一个 K/V 头",
+           "num_kv_heads = 1: every query head shares one K/V head"),
+     (5, 5, 6, 12, 3, 1), None, 1.0, False),
+    ("MHA", _text("MHA", "MHA"),
+     _text("num_kv_heads = num_heads：普通的多头注意力", "num_kv_heads = num_heads: plain multi-head attention"),
+     (5, 4, 6, 12, 3, 3), None, 1.0, False),
+    ("one query", _text("单个 query", "one query"),
+     _text("Tq = 1，相当于解码的一步，H=8，Hkv=2", "Tq = 1, a decoding step with H=8, Hkv=2"),
+     (3, 1, 5, 40, 8, 2), None, 1.0, False),
+    ("large logits", _text("大 logits", "large logits"),
+     _text("输入乘 100：softmax 不减最大值就会溢出", "inputs x100: a softmax without max-subtraction overflows"),
+     (2, 5, 6, 12, 4, 2), "causal", 100.0, False),
+    ("general mask", _text("任意 mask", "general mask"),
+     _text("(B, Tq, Tk) 随机布尔 mask，不是 key 的前缀；B = H = 2，两个 query 头共享 Hkv=1 个 KV 头",
+           "a random (B, Tq, Tk) boolean mask, no prefix of the keys; B = H = 2, two query heads share Hkv=1"),
+     (2, 5, 6, 10, 2, 1), "random", 1.0, False),
 )
 
 
 def make_cases(seed):
     cases = []
-    for index, (name, about, (B, Tq, Tk, D, H, Hkv), mask_kind, scale, self_attention) in enumerate(_CASES):
+    for index, (name, label, about, (B, Tq, Tk, D, H, Hkv), mask_kind, scale, self_attention) in enumerate(_CASES):
         rng = np.random.default_rng([seed, 90, index])
         q = scale * rng.standard_normal((B, Tq, D))
         k = v = q
@@ -42,9 +72,12 @@ def make_cases(seed):
             mask = np.tril(np.ones((Tq, Tk), dtype=bool), Tk - Tq)
         elif mask_kind == "padding":
             mask = inputs.padding_mask([Tk] + [Tk - 3] * (B - 1), Tk)
+        elif mask_kind == "random":
+            mask = inputs.random_mask(rng, (B, Tq, Tk))
         args = {"q": q, "k": k, "v": v, "params": gqa_params(rng, D, H, Hkv), "num_heads": H,
                 "num_kv_heads": Hkv, "mask": mask}
-        cases.append(Case(name, about, "gqa_forward", args, shapes=f"B={B} Tq={Tq} Tk={Tk} D={D} H={H} Hkv={Hkv}"))
+        cases.append(Case(name, about, "gqa_forward", args, shapes=f"B={B} Tq={Tq} Tk={Tk} D={D} H={H} Hkv={Hkv}",
+                          label=label))
     return cases
 
 
@@ -66,10 +99,14 @@ def _scale_by_kv_width(args):
 
 
 GQA = (
-    Mutant("kv_heads_tiled", "KV heads tiled (query head h used KV head h % Hkv) instead of repeat_interleave (h // G)",
-           patch={"repeat_kv": _tile_kv}),
-    Mutant("scale_by_kv_width", "scores scaled by 1/sqrt(num_kv_heads*d_head), the unsplit K's width, not 1/sqrt(d_head)",
-           args_transform=_scale_by_kv_width),
+    Mutant("kv_heads_tiled",
+           Text(zh="KV 头用 tile 复制了（第 h 个 query 头用的是第 h % Hkv 个 KV 头），应为 repeat_interleave（h // G）",
+                en="KV heads tiled (query head h used KV head h % Hkv) instead of repeat_interleave (h // G)"),
+           patch={"repeat_kv": _tile_kv}, related=("eff-mqa-vs-gqa",)),
+    Mutant("scale_by_kv_width",
+           Text(zh="分数乘的是 1/sqrt(num_kv_heads*d_head)（未拆头的 K 的宽度），应为 1/sqrt(d_head)",
+                en="scores scaled by 1/sqrt(num_kv_heads*d_head), the unsplit K's width, not 1/sqrt(d_head)"),
+           args_transform=_scale_by_kv_width, related=("attn-scale-dmodel-bug", "shapes-d-head")),
 )
 
 MUTANTS = GQA + mistakes.FORWARD + mistakes.FORWARD_OUTPUT
@@ -82,5 +119,5 @@ def perf_case(seed):
     x = rng.standard_normal((B, T, D))
     args = {"q": x, "k": x, "v": x, "params": gqa_params(rng, D, H, Hkv), "num_heads": H, "num_kv_heads": Hkv,
             "mask": inputs.causal_mask(T)}
-    return Case("speed", "larger causal grouped self-attention", "gqa_forward", args,
-                shapes=f"B={B} T={T} D={D} H={H} Hkv={Hkv}")
+    about = Text(zh="更大的因果分组自注意力", en="larger causal grouped self-attention")
+    return Case("speed", about, "gqa_forward", args, shapes=f"B={B} T={T} D={D} H={H} Hkv={Hkv}")

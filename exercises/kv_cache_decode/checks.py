@@ -10,6 +10,7 @@ import numpy as np
 
 from mhaquiz.grader import inputs, mistakes
 from mhaquiz.grader.spec import Case, Mutant, Tolerance
+from mhaquiz.i18n import Text
 
 TOLERANCE = Tolerance()
 
@@ -43,18 +44,29 @@ def prompt_cache(prompt, params, num_heads):
     return {"k": split(prompt @ params["W_k"] + params["b_k"]), "v": split(prompt @ params["W_v"] + params["b_v"])}
 
 
-# name, what it exposes, (B, P prompt tokens, T new tokens, D, H), input scale
+def _text(zh, en):
+    return Text(zh=zh, en=en)
+
+
+# name, label, what it exposes, (B, P prompt tokens, T new tokens, D, H), input scale
 _CASES = (
-    ("empty cache", "decoding from an empty cache (None): must equal the causal mha_forward", (2, 0, 6, 12, 3), 1.0),
-    ("prefilled cache", "a 4-token prompt already cached: the first step has past keys to attend to", (2, 4, 5, 8, 2), 1.0),
-    ("many heads", "H = 4, a longer prompt, three new tokens", (3, 7, 3, 16, 4), 1.0),
-    ("large logits", "inputs x100: a softmax without max-subtraction overflows", (2, 3, 4, 8, 2), 100.0),
+    ("empty cache", _text("空缓存", "empty cache"),
+     _text("从空缓存（None）开始解码：结果必须等于因果的 mha_forward",
+           "decoding from an empty cache (None): must equal the causal mha_forward"), (2, 0, 6, 12, 3), 1.0),
+    ("prefilled cache", _text("预填充的缓存", "prefilled cache"),
+     _text("缓存里已有 4 个 prompt token：第一步就有过去的 key 可看",
+           "a 4-token prompt already cached: the first step has past keys to attend to"), (2, 4, 5, 8, 2), 1.0),
+    ("many heads", _text("更多的头", "many heads"),
+     _text("H = 4，prompt 更长，三个新 token", "H = 4, a longer prompt, three new tokens"), (3, 7, 3, 16, 4), 1.0),
+    ("large logits", _text("大 logits", "large logits"),
+     _text("输入乘 100：softmax 不减最大值就会溢出", "inputs x100: a softmax without max-subtraction overflows"),
+     (2, 3, 4, 8, 2), 100.0),
 )
 
 
 def make_cases(seed):
     cases = []
-    for index, (name, about, (B, P, T, D, H), scale) in enumerate(_CASES):
+    for index, (name, label, about, (B, P, T, D, H), scale) in enumerate(_CASES):
         rng = np.random.default_rng([seed, 80, index])
         params = inputs.mha_params(rng, D)
         prompt = scale * rng.standard_normal((B, P, D))
@@ -62,7 +74,7 @@ def make_cases(seed):
         cache = prompt_cache(prompt, params, H) if P else None
         args = {"x": x, "cache": cache, "params": params, "num_heads": H}
         cases.append(Case(name, about, "decode_step", args, shapes=f"B={B} cached={P} T={T} D={D} H={H}",
-                          driver=feed_tokens))
+                          driver=feed_tokens, label=label))
     return cases
 
 
@@ -105,14 +117,22 @@ def _causal_mask_in_step(ref):
 
 
 DECODE = (
-    Mutant("cache_not_appended", "cache replaced instead of appended to: each token attends to itself only",
-           patch={"append_to_cache": _replace_cache}),
-    Mutant("append_after_attending", "new key/value appended after attending: the token cannot see itself (off by one)",
-           patch={"decode_step": _append_after_attending}),
-    Mutant("cache_prepended", "new key/value prepended: the cache is in reverse time order",
-           patch={"append_to_cache": _prepend_to_cache}),
-    Mutant("causal_mask_in_step", "np.tril causal mask applied to the (1, t+1) step scores: only the first key is seen",
-           patch={"attention_weights": _causal_mask_in_step}),
+    Mutant("cache_not_appended",
+           Text(zh="缓存被替换了，而不是追加：每个 token 只看得到自己",
+                en="cache replaced instead of appended to: each token attends to itself only"),
+           patch={"append_to_cache": _replace_cache}, related=("eff-kv-cache-why",)),
+    Mutant("append_after_attending",
+           Text(zh="先做注意力、再把新的 key/value 追加进缓存：当前 token 看不到自己（差一位）",
+                en="new key/value appended after attending: the token cannot see itself (off by one)"),
+           patch={"decode_step": _append_after_attending}, related=("eff-kv-cache-why", "mask-off-by-one")),
+    Mutant("cache_prepended",
+           Text(zh="新的 key/value 加在了缓存的最前面：缓存成了按时间倒序",
+                en="new key/value prepended: the cache is in reverse time order"),
+           patch={"append_to_cache": _prepend_to_cache}, related=("eff-kv-cache-why",)),
+    Mutant("causal_mask_in_step",
+           Text(zh="在单步 (1, t+1) 的分数上套了 np.tril 因果 mask：只看得到第一个 key",
+                en="np.tril causal mask applied to the (1, t+1) step scores: only the first key is seen"),
+           patch={"attention_weights": _causal_mask_in_step}, related=("inf-chunk-mask", "mask-causal-construction")),
 )
 
 _FORWARD_USED = ("no_scale", "scale_by_d_model", "scale_by_d_head", "softmax_over_queries", "no_max_subtraction",
@@ -125,5 +145,5 @@ def perf_case(seed):
     rng = np.random.default_rng([seed, 80, 1000])
     B, T, D, H = 4, 16, 64, 8
     args = {"x": rng.standard_normal((B, T, D)), "cache": None, "params": inputs.mha_params(rng, D), "num_heads": H}
-    return Case("speed", "16 decoding steps from an empty cache", "decode_step", args,
-                shapes=f"B={B} T={T} D={D} H={H}", driver=feed_tokens)
+    about = Text(zh="从空缓存开始解码 16 步", en="16 decoding steps from an empty cache")
+    return Case("speed", about, "decode_step", args, shapes=f"B={B} T={T} D={D} H={H}", driver=feed_tokens)

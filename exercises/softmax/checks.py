@@ -4,6 +4,7 @@ import numpy as np
 
 from mhaquiz.grader import mistakes
 from mhaquiz.grader.spec import Case, Mutant, Tolerance
+from mhaquiz.i18n import Text
 
 TOLERANCE = Tolerance()
 
@@ -45,16 +46,23 @@ def _no_keepdims(ref):
 
 
 MUTANTS = mistakes.pick("no_max_subtraction") + (
-    Mutant("softmax_last_axis", "always normalised along the last axis, whatever `axis` says",
-           patch={"softmax": _softmax_over(lambda axis: -1)}),
-    Mutant("softmax_axis_0", "always normalised along axis 0, whatever `axis` says",
-           patch={"softmax": _softmax_over(lambda axis: 0)}),
-    Mutant("global_max_subtraction", "max taken over the whole array, not per slice: slices far below the "
-           "global max underflow to 0/0 = NaN", patch={"softmax": _global_max}),
-    Mutant("global_sum", "normalised by the sum of the whole array, not of each slice",
-           patch={"softmax": _global_sum}),
-    Mutant("no_keepdims", "max and sum taken without keepdims=True: they broadcast against the wrong axis",
-           patch={"softmax": _no_keepdims}),
+    Mutant("softmax_last_axis", Text(zh="不管 `axis` 是多少，总是沿最后一维归一化",
+                                     en="always normalised along the last axis, whatever `axis` says"),
+           patch={"softmax": _softmax_over(lambda axis: -1)}, related=("attn-softmax-axis",)),
+    Mutant("softmax_axis_0", Text(zh="不管 `axis` 是多少，总是沿第 0 维归一化",
+                                  en="always normalised along axis 0, whatever `axis` says"),
+           patch={"softmax": _softmax_over(lambda axis: 0)}, related=("attn-softmax-axis",)),
+    Mutant("global_max_subtraction",
+           Text(zh="减去的是整个数组的最大值，而不是每条切片各自的最大值：远低于全局最大值的切片下溢成 0/0 = NaN",
+                en="max taken over the whole array, not per slice: slices far below the global max underflow to "
+                   "0/0 = NaN"),
+           patch={"softmax": _global_max}, related=("bw-softmax-max-subtraction",)),
+    Mutant("global_sum", Text(zh="除以整个数组的和，而不是每条切片各自的和",
+                              en="normalised by the sum of the whole array, not of each slice"),
+           patch={"softmax": _global_sum}, related=("attn-softmax-axis",)),
+    Mutant("no_keepdims", Text(zh="求 max 和 sum 时没有加 keepdims=True：结果沿错误的轴广播",
+                               en="max and sum taken without keepdims=True: they broadcast against the wrong axis"),
+           patch={"softmax": _no_keepdims}, related=("attn-softmax-axis", "mask-padding-broadcast")),
 )
 
 
@@ -67,26 +75,48 @@ def make_cases(seed):
     masked[1, 3:] = -np.inf
     masked[3, :6] = -np.inf  # only the last entry left: probability exactly 1
     offsets = np.array([[0.0], [-1000.0], [800.0], [-3.0]])  # per-row shift: harmless, softmax is shift-invariant
+    # name, label, what it exposes, x, axis
     cases = [
-        ("matrix rows", "2-D, axis=-1: each row sums to 1", 3.0 * rng(0).standard_normal((3, 5)), -1),
-        ("matrix columns", "2-D, axis=0: each column sums to 1", 3.0 * rng(1).standard_normal((4, 6)), 0),
-        ("3-D, negative axis", "3-D, axis=-2: the middle axis", 3.0 * rng(2).standard_normal((2, 5, 3)), -2),
-        ("3-D, axis 0", "3-D, axis=0: the first axis", 3.0 * rng(3).standard_normal((3, 2, 4)), 0),
-        ("square matrix", "(5, 5), axis=-1: broadcasting without keepdims goes wrong silently here",
+        ("matrix rows", Text(zh="按行", en="matrix rows"),
+         Text(zh="二维，axis=-1：每行求和为 1", en="2-D, axis=-1: each row sums to 1"),
+         3.0 * rng(0).standard_normal((3, 5)), -1),
+        ("matrix columns", Text(zh="按列", en="matrix columns"),
+         Text(zh="二维，axis=0：每列求和为 1", en="2-D, axis=0: each column sums to 1"),
+         3.0 * rng(1).standard_normal((4, 6)), 0),
+        ("3-D, negative axis", Text(zh="三维，负的 axis", en="3-D, negative axis"),
+         Text(zh="三维，axis=-2：中间那一维", en="3-D, axis=-2: the middle axis"),
+         3.0 * rng(2).standard_normal((2, 5, 3)), -2),
+        ("3-D, axis 0", Text(zh="三维，axis 0", en="3-D, axis 0"),
+         Text(zh="三维，axis=0：第一维", en="3-D, axis=0: the first axis"),
+         3.0 * rng(3).standard_normal((3, 2, 4)), 0),
+        ("square matrix", Text(zh="方阵", en="square matrix"),
+         Text(zh="(5, 5)，axis=-1：不加 keepdims 的广播在这里会悄无声息地算错",
+              en="(5, 5), axis=-1: broadcasting without keepdims goes wrong silently here"),
          3.0 * rng(4).standard_normal((5, 5)), -1),
-        ("huge logits", "inputs x1000: exp without the max-subtraction overflows to inf/NaN",
+        ("huge logits", Text(zh="超大 logits", en="huge logits"),
+         Text(zh="输入乘 1000：不先减最大值，exp 就会溢出成 inf/NaN",
+              en="inputs x1000: exp without the max-subtraction overflows to inf/NaN"),
          1000.0 * rng(5).standard_normal((3, 8)), -1),
-        ("masked entries", "-inf entries get probability 0 (one row keeps a single entry)", masked, -1),
-        ("rows far apart", "rows offset by -1000..800: a global max underflows the low rows to 0/0",
+        ("masked entries", Text(zh="带 -inf 的遮挡", en="masked entries"),
+         Text(zh="-inf 的位置概率为 0（有一行只剩一个元素）",
+              en="-inf entries get probability 0 (one row keeps a single entry)"),
+         masked, -1),
+        ("rows far apart", Text(zh="各行偏移相差很大", en="rows far apart"),
+         Text(zh="各行整体平移 -1000 到 800：用全局最大值时，低的那几行会下溢成 0/0",
+              en="rows offset by -1000..800: a global max underflows the low rows to 0/0"),
          rng(7).standard_normal((4, 6)) + offsets, -1),
-        ("1-element axis", "(4, 1), axis=-1: a softmax over one entry is 1", rng(8).standard_normal((4, 1)), -1),
-        ("vector", "1-D, axis=0", 3.0 * rng(9).standard_normal(7), 0),
+        ("1-element axis", Text(zh="长度为 1 的轴", en="1-element axis"),
+         Text(zh="(4, 1)，axis=-1：只有一个元素的 softmax 就是 1", en="(4, 1), axis=-1: a softmax over one entry is 1"),
+         rng(8).standard_normal((4, 1)), -1),
+        ("vector", Text(zh="一维向量", en="vector"), Text(zh="一维，axis=0", en="1-D, axis=0"),
+         3.0 * rng(9).standard_normal(7), 0),
     ]
-    return [Case(name, about, "softmax", {"x": x, "axis": axis}, shapes=f"x {x.shape}, axis={axis}")
-            for name, about, x, axis in cases]
+    return [Case(name, about, "softmax", {"x": x, "axis": axis}, shapes=f"x {x.shape}, axis={axis}", label=label)
+            for name, label, about, x, axis in cases]
 
 
 def perf_case(seed):
     """Attention-sized scores, for the speed comparison with the reference."""
     x = 3.0 * np.random.default_rng([seed, 1000]).standard_normal((8, 8, 64, 64))
-    return Case("speed", "(B, H, T, T) scores", "softmax", {"x": x, "axis": -1}, shapes="x (8, 8, 64, 64), axis=-1")
+    return Case("speed", Text(zh="(B, H, T, T) 的分数", en="(B, H, T, T) scores"), "softmax", {"x": x, "axis": -1},
+                shapes="x (8, 8, 64, 64), axis=-1")

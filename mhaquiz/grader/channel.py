@@ -8,7 +8,7 @@ result (`R`), which is a u32 JSON length, the JSON meta and then the raw bytes o
 
     S  case start      {"exercise", "case"}
     R  case result     {"exercise", "case", "elapsed", "error", "outputs": [{"name", "dtype", "shape"}],
-                        "bad_outputs": {name: what it was}, "returned": [names] | null,
+                        "bad_outputs": {name: "type:<what it was>" | "size:<elements>"}, "returned": [names] | null,
                         "replaced": [input paths the call replaced in the dicts it was given]} + array bytes
     M  missing         {"exercise", "missing": [function names]}
     E  import failed   {"kind": "import" | "syntax", "error"}

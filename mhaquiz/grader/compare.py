@@ -1,8 +1,8 @@
 """Compare one output with its expected value and say precisely how it differs.
 
 Problems (the `problem` code of a failing OutputCheck; their words are `problem.<code>` in the catalogues):
-missing, type, shape, dtype, not_finite (NaN/inf where the reference is finite), values, precision (off,
-but only by float32-sized errors: see spec.PRECISION_RTOL), finite_differences, memory.
+missing, type, too_large, shape, dtype, not_finite (NaN/inf where the reference is finite), values, precision
+(off, but only by float32-sized errors: see spec.PRECISION_RTOL), finite_differences, no_gradient.
 """
 
 from __future__ import annotations

@@ -213,6 +213,7 @@ def judge(report: GradeReport, plans: List[Plan], facts: RunFacts, tree: ast.Mod
     if any(case.error and case.error["type"] == "MemoryError" for ex in report.exercises for case in ex.cases):
         run.setdefault(Verdict.MEMORY_LIMIT, None)
 
+    report.run_flags = ranked(run)
     flags = set(run) | {exercise.verdict for exercise in report.exercises}
     report.flags = ranked(flags - {Verdict.PASSED}) or [Verdict.PASSED]
     report.verdict = main(flags)
@@ -304,7 +305,7 @@ def _judge_exercise(plan: Plan, facts: RunFacts, messages, run: dict, tree, sour
     if any(item.failing for item in evidence):
         result.diagnosis = diagnose(exercise, evidence)
         result.heatmap = _heatmap(checks, evidence, result.cases)
-    result.diagnosis = missing_outputs(result.cases) + precision_finding(result.cases) + result.diagnosis
+    result.diagnosis = missing_outputs(result.cases) + result.diagnosis + precision_finding(result.cases)
     if result.heatmap is None and any(check.problem == "precision" for case in result.cases for check in case.outputs):
         result.heatmap = _heatmap(checks, _precision_evidence(plan, result.cases, messages), result.cases)
     return result
@@ -323,19 +324,30 @@ def _judge_case(plan: Plan, case, expected: Dict, frame, scale: float):
     result = CaseResult(case.name, case.title, case.about, case.shapes, Verdict.PASSED, elapsed=frame.elapsed)
     if frame.error:
         result.error = {**frame.error, "explanation": _explanation(frame.error)}
-        result.verdict = Verdict.INPUT_MODIFIED if frame.error["input_modified"] else Verdict.RUNTIME_ERROR
+        result.verdict = (Verdict.INPUT_MODIFIED if frame.error["input_modified"] else
+                          Verdict.MEMORY_LIMIT if frame.error["type"] == "MemoryError" else Verdict.RUNTIME_ERROR)
         return result, None
     submitted = {name: data.array() for name, data in frame.outputs.items() if name in expected}
     float32 = None
     for name, reference in expected.items():
         if name in frame.bad_outputs:
-            result.outputs.append(OutputCheck(name, False, "type", {"what": frame.bad_outputs[name]}))
+            kind, _, what = frame.bad_outputs[name].partition(":")
+            if kind == "size" and what.isdigit():
+                check = OutputCheck(name, False, "too_large", {"size": int(what), "expected": list(reference.shape)})
+            else:
+                check = OutputCheck(name, False, "type", {"what": what or kind})
+            result.outputs.append(check)
             continue
         check = compare_output(name, submitted.get(name), reference, plan.tolerance, scale)
         if check.problem == "values" and check.max_abs_err is not None and check.max_abs_err < float("inf"):
             float32 = float32 if float32 is not None else _float32_errors(plan, case, expected)
             check = compare_output(name, submitted[name], reference, plan.tolerance, scale, float32.get(name))
         result.outputs.append(check)
+    if any(check.problem not in (None, "precision") for check in result.outputs):
+        for check in result.outputs:  # beside a real mismatch, a small one is collateral, not a float32 slip
+            if check.problem == "precision":
+                check.problem = "values"
+                check.params.pop("rel", None)
     gradcheck = getattr(plan.exercise.checks(), "gradcheck", None)
     if case.gradcheck and gradcheck is not None:
         result.outputs.extend(gradcheck(case, submitted))

@@ -171,6 +171,7 @@ class GradeReport:
     detail: Optional[Message] = None  # one line saying why, when it did not pass
     where: Optional[Tuple[str, str]] = None  # (exercise, case) the verdict comes from
     flags: List[Verdict] = field(default_factory=list)  # every verdict that holds, in precedence order
+    run_flags: List[Verdict] = field(default_factory=list)  # those about the whole run (limits, crashes, ...)
     exercises: List[ExerciseResult] = field(default_factory=list)
     seed: int = 0
     timeout: float = 0.0
@@ -191,7 +192,8 @@ class GradeReport:
             "passed": self.passed, "verdict": self.verdict.value, "verdict_text": _neutral(_verdict_text(self.verdict)),
             "detail": self.detail.to_dict() if self.detail else None,
             "where": {"exercise": self.where[0], "case": self.where[1]} if self.where else None,
-            "flags": [flag.value for flag in self.flags], "file": self.file, "seed": self.seed,
+            "flags": [flag.value for flag in self.flags], "run_flags": [flag.value for flag in self.run_flags],
+            "file": self.file, "seed": self.seed,
             "timeout": self.timeout, "memory_mb": self.memory_mb, "seconds": round(self.seconds, 3),
             "sandbox": self.sandbox, "exercises": [exercise.to_dict() for exercise in self.exercises],
             "error": {key: _neutral(value) for key, value in self.error.items()} if self.error else None,
@@ -205,10 +207,13 @@ class GradeReport:
 
     def summaries(self):
         """(exercise id, passed, summary) per graded exercise, as the progress store records them: a failure
-        of the whole run (a time limit, a forbidden operation) counts against every exercise in it."""
+        of the whole run (a time limit, a forbidden operation) counts against every exercise in it; another
+        exercise's failure does not."""
+        from mhaquiz.grader.verdict import main
+
         for exercise in self.exercises:
             total = len(exercise.cases)
-            verdict = exercise.verdict if self.passed or not exercise.passed else self.verdict
+            verdict = main({*self.run_flags, exercise.verdict})
             yield exercise.id, verdict == Verdict.PASSED, {
                 "verdict": verdict.value, "cases_passed": exercise.cases_passed, "cases_total": total,
                 "score": exercise.cases_passed / total if total else 0.0, "file": self.file, "seed": self.seed,

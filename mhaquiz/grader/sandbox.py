@@ -39,6 +39,7 @@ RESULT_BUDGET = 64 * 1024 * 1024  # bytes the result channel may carry in a whol
 SIBLING_LIMIT = 64  # .py files next to the submission copied along (it may import them), at most
 SIBLING_BYTES = 1024 * 1024
 KILL_WAIT = 2.0  # seconds to wait for a killed process to be gone
+EXIT_WAIT = 0.5  # seconds to let a worker whose pipes have closed finish exiting before it counts as killed
 _PR_SET_CHILD_SUBREAPER = 36
 
 
@@ -172,6 +173,11 @@ class Sandbox:
         finally:
             selector.close()
             facts.elapsed = time.monotonic() - self.started
+            if not (facts.timed_out or facts.output_limited or facts.corrupt is not None):
+                try:  # its pipes are closed: it is exiting on its own (or a leftover holds nothing of ours)
+                    self.process.wait(timeout=max(0.0, min(EXIT_WAIT, deadline - time.monotonic())))
+                except subprocess.TimeoutExpired:
+                    pass
             facts.killed_by_grader = self.process.poll() is None
             facts.left_processes = self._stop()
             status = _status(status_text + self._drain(self.status_pipe))

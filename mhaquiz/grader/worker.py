@@ -31,6 +31,8 @@ PERF_ROUNDS = 5
 PERF_BUDGET = 0.05  # seconds of timing rounds after the first (fewer rounds when a call is slow)
 PERF_SLOW = 2.0  # seconds: a call slower than this is not timed again
 FILE_SIZE_LIMIT = 16 * 1024 * 1024  # bytes: the largest file the submission may write
+ARRAY_BUDGET = 32 * 1024 * 1024  # bytes of returned arrays sent in a whole run (the grader reads at most 64 MiB);
+# arrays beyond it are described ("array of N elements"), not sent: a wrong answer, not a broken channel
 READ_ONLY_MESSAGES = ("read-only", "cannot set WRITEABLE flag", "does not own its data")  # NumPy's words for a
 # write into an array that is not writeable: the inputs are the only such arrays a submission is given
 
@@ -265,6 +267,9 @@ def identities(value, prefix: str = "") -> dict:
     return {prefix: id(value)}
 
 
+_sent = [0]  # bytes of arrays sent so far in this run
+
+
 def pack_result(case_name: str, exercise_id: str, outputs, error, elapsed: float, replaced=()) -> bytes:
     """One case's frame: the returned arrays (those of a numeric dtype; others are described by type)."""
     import numpy as np
@@ -278,13 +283,14 @@ def pack_result(case_name: str, exercise_id: str, outputs, error, elapsed: float
                 array = np.array(array, copy=True, subok=False)
             kind = array.dtype.kind
         except BaseException:  # noqa: B036  (an object whose __array__ is the submission's code)
-            bad[name] = type(value).__name__[:100]
+            bad[name] = "type:" + type(value).__name__[:100]
             continue
         if kind not in "biuf" or array.dtype.str not in channel.DTYPES:
-            bad[name] = type(value).__name__[:100] if array.dtype == object else f"array of {array.dtype}"[:100]
-        elif array.size > channel.MAX_ELEMENTS:
-            bad[name] = f"array of {array.size} elements"
+            bad[name] = "type:" + (type(value).__name__[:100] if array.dtype == object else f"array of {array.dtype}"[:100])
+        elif array.size > channel.MAX_ELEMENTS or _sent[0] + array.nbytes > ARRAY_BUDGET:
+            bad[name] = f"size:{array.size}"
         else:
+            _sent[0] += array.nbytes
             arrays.append((name, np.ascontiguousarray(array)))
     meta = {"exercise": exercise_id, "case": case_name, "error": error, "elapsed": elapsed,
             "returned": None if outputs is None else [str(key)[:200] for key in list(outputs)[:64]], "bad_outputs": bad,
@@ -427,6 +433,9 @@ def main() -> None:
     if job.get("engine") != "bwrap":
         die_with_parent()
     run(job, out)
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):  # the submission may have replaced them
+        try:
+            stream.flush()
+        except BaseException:  # noqa: B036
+            pass
     os._exit(0)  # skip interpreter teardown: atexit handlers the submission registered do not run

@@ -98,22 +98,27 @@ class MultiHeadAttention:
 
 # --- adapter to the mhaquiz contract ------------------------------------------------------------------
 
-LAYER = MultiHeadAttention  # the float32 variant swaps this
-
-
 def _full_mask(mask, q, k):
     return None if mask is None else np.broadcast_to(mask, (q.shape[0], q.shape[1], k.shape[1]))
 
 
-def mha_forward(q, k, v, params, num_heads, mask=None):
-    return LAYER(params, num_heads).forward(q, k, v, _full_mask(mask, q, k))
+def forward_with(layer_class, q, k, v, params, num_heads, mask=None):
+    return layer_class(params, num_heads).forward(q, k, v, _full_mask(mask, q, k))
 
 
-def mha_backward(d_out, q, k, v, params, num_heads, mask=None):
-    layer = LAYER(params, num_heads)
+def backward_with(layer_class, d_out, q, k, v, params, num_heads, mask=None):
+    layer = layer_class(params, num_heads)
     layer.forward(q, k, v, _full_mask(mask, q, k))
     dq, dk, dv = layer.backward(d_out)
     grads = {"q": dq, "k": dk, "v": dv}
     for dense, name in ((layer.Q_linear, "q"), (layer.K_linear, "k"), (layer.V_linear, "v"), (layer.O_linear, "o")):
         grads["W_" + name], grads["b_" + name] = dense.grad_w, dense.grad_b
     return grads
+
+
+def mha_forward(q, k, v, params, num_heads, mask=None):
+    return forward_with(MultiHeadAttention, q, k, v, params, num_heads, mask)
+
+
+def mha_backward(d_out, q, k, v, params, num_heads, mask=None):
+    return backward_with(MultiHeadAttention, d_out, q, k, v, params, num_heads, mask)

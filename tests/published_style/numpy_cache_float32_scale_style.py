@@ -21,6 +21,9 @@ class Float32ScaleAttention(base.MultiHeadAttention):
         self.scale = np.sqrt(self.d_k).astype(np.float32)  # the repository's data_type=np.float32
 
 
-base.LAYER = Float32ScaleAttention
-mha_forward = base.mha_forward
-mha_backward = base.mha_backward
+def mha_forward(q, k, v, params, num_heads, mask=None):
+    return base.forward_with(Float32ScaleAttention, q, k, v, params, num_heads, mask)
+
+
+def mha_backward(d_out, q, k, v, params, num_heads, mask=None):
+    return base.backward_with(Float32ScaleAttention, d_out, q, k, v, params, num_heads, mask)

@@ -1,0 +1,112 @@
+"""The grader against implementations written in the styles of published attention code.
+
+Every module in tests/published_style/ reproduces how one published family writes multi-head attention
+(nn.Linear's (out, in) weights, masked_fill(mask == 0, -1e9), einsum, loops over heads, fused qkv
+projections, hand-written NumPy backward passes with caches, ...) plus a thin adapter to the mhaquiz
+contract. Each was checked against an independent PyTorch float64 oracle (F.scaled_dot_product_attention
+and autograd), so its TRUE outcome is known; the grader must reach it at every seed:
+
+- "passed":    correct up to float64 rounding -> the verdict is "passed";
+- "precision": correct except for a float32 constant (sqrt(d_head) rounded to float32: 1.7e-8 to 3.6e-8
+               relative, invisible when d_head is a power of 4) -> not passed, and the first diagnosis is
+               the mistake "precision";
+- a mistake id: a real bug the catalogue knows -> not passed, and that mistake is named first;
+- None:        a real bug the catalogue has no name for -> not passed (whatever the diagnosis).
+
+NOT_NAMED lists diagnoses that would be false for a module (shape coincidences: a bug that divides by the
+batch size B looks like `backward_scale_twice`, a division by sqrt(d_head), when B == 2 and d_head == 4).
+
+Only the table and the two small accessors below need to change when the grader's report changes.
+"""
+
+from pathlib import Path
+
+import pytest
+
+from mhaquiz.grader.grade import grade_file
+
+STYLE_DIR = Path(__file__).parent / "published_style"
+SEEDS = (0, 1, 2, 5, 8)
+FWD, BWD = "mha_forward", "mha_backward"
+PASSED, PRECISION, BUGGY = "passed", "precision", None
+
+# module -> {exercise: expected outcome}
+EXPECTED = {
+    # correct
+    "annotated_transformer_style": {FWD: PASSED, BWD: PASSED},
+    "labml_einsum_style": {FWD: PASSED},
+    "d2l_valid_lens_style": {FWD: PASSED},
+    "nanogpt_fused_qkv_style": {FWD: PASSED},
+    "picogpt_numpy_style": {FWD: PASSED},
+    "cs231n_style": {FWD: PASSED, BWD: PASSED},
+    "pytorch_nn_mha_style": {FWD: PASSED, BWD: PASSED},
+    "pytorch_functional_numpy_style": {FWD: PASSED},
+    "numpy_cache_backward_style": {FWD: PASSED, BWD: PASSED},
+    "numpyml_layer_style": {FWD: PASSED, BWD: PASSED},
+    "deepml_functions_style": {FWD: PASSED},
+    "sooftware_head_major_style": {FWD: PASSED},
+    # correct but for a float32 constant
+    "seq2seq_float32_scale_style": {FWD: PRECISION, BWD: PRECISION},
+    "cs231n_float32_scale_style": {FWD: PRECISION, BWD: PRECISION},
+    "numpy_cache_float32_scale_style": {FWD: PRECISION, BWD: PRECISION},
+    # real published bugs
+    "softmax_grad_divided_by_batch": {FWD: PASSED, BWD: BUGGY},
+    "param_grads_averaged_over_batch": {FWD: PASSED, BWD: BUGGY},
+    "mask_without_head_axis": {FWD: BUGGY},
+    "mask_batch_head_order": {FWD: BUGGY},
+    "causal_mask_hardwired": {FWD: BUGGY},
+    "mask_fill_minus_1e4": {FWD: BUGGY},
+    "key_length_from_query": {FWD: BUGGY},
+    "mask_not_supported": {FWD: "mask_ignored"},
+}
+
+# (module, exercise) -> mistakes that must not be named
+NOT_NAMED = {
+    ("softmax_grad_divided_by_batch", BWD): {"backward_scale_twice", "bias_grad_mean"},
+    ("param_grads_averaged_over_batch", BWD): {"backward_scale_twice", "bias_grad_mean"},
+    ("seq2seq_float32_scale_style", FWD): {"no_max_subtraction"},
+    ("seq2seq_float32_scale_style", BWD): {"no_max_subtraction"},
+    ("cs231n_float32_scale_style", FWD): {"no_max_subtraction"},
+    ("cs231n_float32_scale_style", BWD): {"no_max_subtraction"},
+    ("numpy_cache_float32_scale_style", FWD): {"no_max_subtraction"},
+    ("numpy_cache_float32_scale_style", BWD): {"no_max_subtraction"},
+}
+
+
+def verdict_of(report) -> str:
+    return report.verdict
+
+
+def mistakes_of(report) -> list:
+    """The diagnosed mistake ids of the (only) graded exercise, most important first."""
+    return [diagnosis.mistake for diagnosis in report.exercises[0].diagnosis] if report.exercises else []
+
+
+def _params():
+    for module, outcomes in EXPECTED.items():
+        for exercise, expected in outcomes.items():
+            for seed in SEEDS:
+                yield pytest.param(module, exercise, expected, seed, id=f"{module}-{exercise}-seed{seed}")
+
+
+def test_every_module_is_in_the_table():
+    assert sorted(path.stem for path in STYLE_DIR.glob("*.py")) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("module, exercise, expected, seed", list(_params()))
+def test_published_style(module, exercise, expected, seed):
+    path = STYLE_DIR / f"{module}.py"
+    if "import torch" in path.read_text(encoding="utf-8"):
+        pytest.importorskip("torch")
+    report = grade_file(path, [exercise], seed=seed, timeout=60.0)
+    verdict, mistakes = verdict_of(report), mistakes_of(report)
+    seen = f"verdict {verdict!r} ({report.detail}), diagnosis {mistakes}"
+
+    if expected == PASSED:
+        assert verdict == PASSED, f"a correct implementation must pass: {seen}"
+    else:
+        assert verdict != PASSED, f"expected {expected or 'a failure'}, but it passed"
+        if expected is not BUGGY:
+            assert mistakes[:1] == [expected], f"expected the mistake {expected!r} first: {seen}"
+    wrong = NOT_NAMED.get((module, exercise), set()) & set(mistakes)
+    assert not wrong, f"diagnosis {sorted(wrong)} is false for {module}: {seen}"
