@@ -33,9 +33,10 @@ def grade_source(tmp_path: Path, exercise_id: str, source: str, name: str = "sub
 # --- a worker simulated in-process: the channel frames a submission with a planted mistake would send ---
 
 
-def planted_frames(plan, mutant=None) -> bytes:
+def planted_frames(plan, mutant=None, raised: list = None) -> bytes:
     """The frames a worker sends for a submission that is the reference with `mutant` planted (the plain
-    reference when None): each case's outputs, or the exception where the bug cannot run."""
+    reference when None): each case's outputs, or the exception where the bug cannot run (the names of
+    those cases are appended to `raised`)."""
     from mhaquiz.grader import channel
     from mhaquiz.grader.diagnose import call, mutated_reference
 
@@ -51,6 +52,8 @@ def planted_frames(plan, mutant=None) -> bytes:
         except Exception as error:  # noqa: BLE001  (this bug cannot take these shapes: a real one raises too)
             meta["error"] = {"type": type(error).__name__, "message": str(error)[:200], "traceback": ""}
             stream += channel.result_frame(meta, [])
+            if raised is not None:
+                raised.append(case.name)
             continue
         arrays = [(name, value.astype("float64") if value.dtype.kind in "biuf" else value)
                   for name, value in sorted(outputs.items())]

@@ -25,13 +25,14 @@ def mutants():
 
 
 def evidence_of(report, the_plan):
-    """The diagnosis's evidence, rebuilt from a judged report (which outputs failed with a mismatch)."""
+    """The diagnosis's evidence, rebuilt from a judged report (which outputs failed with a mismatch, which passed)."""
     from mhaquiz.grader.compare import MISMATCH_PROBLEMS
 
     found = []
     for case, expected, result in zip(the_plan.cases, the_plan.expected, report.exercises[0].cases):
         failing = {check.name for check in result.outputs if not check.passed and check.problem in MISMATCH_PROBLEMS}
-        found.append((case, expected, failing))
+        passing = {check.name for check in result.outputs if check.passed and check.name in expected}
+        found.append((case, expected, failing, passing))
     return found
 
 
@@ -39,27 +40,29 @@ def evidence_of(report, the_plan):
 def test_planted_mistake_is_named_as_itself_and_by_no_other(exercise_id, mutant_id):
     the_plan = plan(exercise_id)
     mutant = next(m for m in the_plan.exercise.checks().MUTANTS if m.id == mutant_id)
-    report = judge_frames([the_plan], planted_frames(the_plan, mutant))
+    raised = []
+    report = judge_frames([the_plan], planted_frames(the_plan, mutant, raised))
     exercise = report.exercises[0]
-    assert report.verdict in (Verdict.WRONG_ANSWER, Verdict.RUNTIME_ERROR), report.detail
+    assert report.verdict == (Verdict.RUNTIME_ERROR if raised else Verdict.WRONG_ANSWER), report.detail
     assert any(case.verdict == Verdict.WRONG_ANSWER for case in exercise.cases), \
         f"{mutant_id}: no case returns a wrong answer, so it can never be named"
     assert exercise.diagnosis and exercise.diagnosis[0].mistake == mutant_id, [d.mistake for d in exercise.diagnosis]
     assert not any(d.mistake == "precision" for d in exercise.diagnosis), "a mistake must be more than a precision slip"
 
-    # No other catalogued mistake explains all of these failures: the cases tell each pair apart.
+    # No other catalogued mistake explains all of these failures without getting wrong an output the planted
+    # one gets right: the cases tell each pair apart.
     from mhaquiz.grader.diagnose import call, mutated_reference
     from mhaquiz.grader.spec import Tolerance
 
     module = mutated_reference(the_plan.exercise, mutant)
     evidence = []
-    for case, expected, failing in evidence_of(report, the_plan):
+    for case, expected, failing, passing in evidence_of(report, the_plan):
         try:
-            submitted = call(module, case, mutant) if failing else None
+            submitted = call(module, case, mutant)
         except Exception:  # noqa: BLE001
             submitted = None
         evidence.append(Evidence(case, expected, submitted, failing, Tolerance.scale(expected.values()),
-                                 grade._float32_errors(the_plan, case, expected) if failing else {}))
+                                 grade._float32_errors(the_plan, case, expected) if failing else {}, passing))
     own = explained_pairs(the_plan.exercise, mutant, evidence)
     assert own, f"{mutant_id} does not explain its own failures"
     for other in the_plan.exercise.checks().MUTANTS:

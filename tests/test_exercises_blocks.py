@@ -1,9 +1,9 @@
 """The building-block exercises: softmax, softmax_backward, attention, heads, attention_dropout.
 
 For each: the reference passes, every declared mutant is a one-edit buggy submission that fails with its
-mistake named, every mutant is told apart from the reference by the cases, the untouched stub fails
-cleanly, detection picks the right exercise, and (where torch is installed) the reference agrees with
-PyTorch.
+mistake named (tests/test_catalogue.py shows the cases tell every pair of mutants apart), the untouched
+stub is reported as not implemented, detection picks the right exercise, and (where torch is installed)
+the reference agrees with PyTorch.
 """
 
 import ast
@@ -12,9 +12,8 @@ import numpy as np
 import pytest
 
 from mhaquiz.grader import exercises as registry
-from mhaquiz.grader.compare import matches
-from mhaquiz.grader.diagnose import call, mutated_reference
-from mhaquiz.grader.grade import INPUT_MODIFIED, PASSED, RUNTIME_ERROR, WRONG_ANSWER, grade_file
+from mhaquiz.grader.grade import grade_file
+from mhaquiz.grader.verdict import Verdict
 from tests.helpers import reference_source, with_edits, write
 
 BLOCKS = ("softmax", "softmax_backward", "attention", "heads", "attention_dropout")
@@ -99,7 +98,7 @@ def test_exercise_folder_is_complete(exercise):
 @pytest.mark.parametrize("exercise", BLOCKS)
 def test_reference_passes_every_case(tmp_path, exercise):
     report = grade_source(tmp_path, exercise, reference_source(exercise), "ref.py")
-    assert report.verdict == PASSED, report.detail
+    assert report.verdict == Verdict.PASSED, report.detail
     assert [e.id for e in report.exercises] == [exercise]
     assert all(case.passed for case in report.exercises[0].cases)
 
@@ -108,7 +107,7 @@ def test_reference_passes_every_case(tmp_path, exercise):
 def test_untouched_stub_fails_cleanly(exercise):
     stub = registry.get_exercise(exercise).stub_path
     report = grade_file(stub, exercise_ids=[exercise])
-    assert report.verdict == RUNTIME_ERROR, report.detail
+    assert report.verdict == Verdict.NOT_IMPLEMENTED, report.detail
     result = report.exercises[0]
     assert result.cases and all(case.error["type"] == "NotImplementedError" for case in result.cases)
     assert result.diagnosis == []  # nothing was returned, so there is no mistake to name
@@ -125,42 +124,23 @@ def test_every_declared_mutant_has_a_buggy_submission(exercise):
 @pytest.mark.parametrize("exercise, mistake", BUG_CASES)
 def test_bug_is_named(tmp_path, exercise, mistake):
     report = grade_source(tmp_path, exercise, with_edits(reference_source(exercise), *BUGS[exercise][mistake]))
-    assert report.verdict == (RUNTIME_ERROR if mistake == "no_keepdims" else WRONG_ANSWER), report.detail
+    assert report.verdict == (Verdict.RUNTIME_ERROR if mistake == "no_keepdims" else Verdict.WRONG_ANSWER), report.detail
     assert report.exercises[0].diagnosis[0].mistake == mistake
-
-
-@pytest.mark.parametrize("exercise, mistake", BUG_CASES)
-def test_every_mutant_is_told_apart_by_some_case(exercise, mistake):
-    ex = registry.get_exercise(exercise)
-    checks = ex.checks()
-    mutant = next(m for m in checks.MUTANTS if m.id == mistake)
-    module = mutated_reference(ex, mutant)
-    assert module is not None, "the mutant patches a helper the reference lacks"
-    reference, tol, differing = ex.reference(), checks.TOLERANCE, []
-    for case in checks.make_cases(0):
-        expected = call(reference, case)
-        try:
-            got = call(module, case, mutant)
-        except Exception:
-            continue  # a mutant that raises is not something a submission can be matched against
-        floor = tol.floor(expected.values())
-        if not all(matches(got.get(name), value, tol, floor) for name, value in expected.items()):
-            differing.append(case.name)
-    assert differing, f"no case distinguishes {mistake} from the reference"
 
 
 def test_softmax_in_place_fails_as_input_modified(tmp_path):
     source = with_edits(reference_source("softmax"), ("shifted = x - x.max(axis=axis, keepdims=True)",
                                                       "x -= x.max(axis=axis, keepdims=True)\n    shifted = x"))
     report = grade_source(tmp_path, "softmax", source)
-    assert report.verdict == INPUT_MODIFIED
-    assert all(case.modified_inputs == ["x"] for case in report.exercises[0].cases)
+    assert report.verdict == Verdict.INPUT_MODIFIED
+    cases = report.exercises[0].cases
+    assert all(case.verdict == Verdict.INPUT_MODIFIED and "x -= x.max" in case.error["traceback"] for case in cases)
 
 
 def test_attention_returning_only_the_output_is_reported_missing(tmp_path):
     source = with_edits(reference_source("attention"), ("return weights @ v, weights", "return weights @ v"))
     report = grade_source(tmp_path, "attention", source)
-    assert report.verdict == WRONG_ANSWER
+    assert report.verdict == Verdict.WRONG_ANSWER
     problems = {check.name: check.problem for check in report.exercises[0].cases[0].outputs}
     assert problems == {"out": None, "weights": "missing"}
 
@@ -189,7 +169,7 @@ def detected(source):
 def test_a_file_defining_softmax_alone_is_graded_as_softmax(tmp_path):
     report = grade_file(write(tmp_path, "mine.py", reference_source("softmax")))
     assert [e.id for e in report.exercises] == ["softmax"]
-    assert report.verdict == PASSED
+    assert report.verdict == Verdict.PASSED
 
 
 @pytest.mark.parametrize("exercise", ["softmax_backward", "heads", "attention_dropout"])
@@ -201,7 +181,7 @@ def test_the_attention_reference_is_detected_as_attention(tmp_path):
     # It defines softmax too, a building block as well: today both are graded; both must pass.
     assert "attention" in detected(reference_source("attention"))
     report = grade_file(write(tmp_path, "mine.py", reference_source("attention")))
-    assert report.verdict == PASSED, report.detail
+    assert report.verdict == Verdict.PASSED, report.detail
 
 
 def test_mha_forward_with_its_helpers_is_detected_as_mha_forward_only():

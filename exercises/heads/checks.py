@@ -54,3 +54,10 @@ def make_cases(seed):
              {"x": rng(5).standard_normal((2, 7, 12)), "num_heads": 4}, shapes="x (2, 7, 12), H=4",
              driver=_round_trip, label=Text(zh="拆完再合", en="round trip")),
     ]
+
+
+def perf_case(seed):
+    """A split and merge round trip at attention size, for the speed comparison with the reference."""
+    x = np.random.default_rng([seed, 1000]).standard_normal((8, 128, 512))
+    return Case("speed", Text(zh="注意力规模下拆头再合并", en="split then merge at attention size"), "merge_heads",
+                {"x": x, "num_heads": 8}, shapes="x (8, 128, 512), H=8", driver=_round_trip)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import types
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
@@ -78,6 +78,7 @@ class Evidence:
     failing: Set[str]  # outputs that failed with a mismatch a mutant could explain
     scale: float
     float32_error: Dict[str, float]  # per output: how far the reference run in float32 lands
+    passing: Set[str] = field(default_factory=set)  # outputs the submission got right
 
 
 def mutant_outputs(exercise: Exercise, mutant: Mutant, case: Case) -> Optional[Dict[str, np.ndarray]]:
@@ -94,14 +95,19 @@ def mutant_outputs(exercise: Exercise, mutant: Mutant, case: Case) -> Optional[D
 
 def explained_pairs(exercise: Exercise, mutant: Mutant, evidence: Sequence[Evidence]) -> Set[Tuple[int, str]]:
     """The failing (case index, output) pairs this mutant explains: it differs from the reference there,
-    beyond any precision slip, and the submission matches it."""
+    beyond any precision slip, and the submission matches it. None at all when the mutant is contradicted:
+    it would get wrong an output the submission got right."""
     pairs = set()
     for index, item in enumerate(evidence):
-        if not item.failing or item.submitted is None:
+        if item.submitted is None or not (item.failing or item.passing):
             continue
         outputs = mutant_outputs(exercise, mutant, item.case)
         if outputs is None:
             continue
+        for name in item.passing:
+            if name in outputs and name in item.expected and differs(
+                    outputs[name], item.expected[name], item.scale, item.float32_error.get(name)):
+                return set()
         for name in item.failing:
             if name not in outputs or name not in item.expected:
                 continue

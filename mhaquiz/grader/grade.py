@@ -292,8 +292,9 @@ def _judge_exercise(plan: Plan, facts: RunFacts, messages, run: dict, tree, sour
         case_result, submitted = _judge_case(plan, case, expected, frame, scale)
         result.cases.append(case_result)
         failing = {check.name for check in case_result.outputs if not check.passed and check.problem in _mismatch()}
+        passing = {check.name for check in case_result.outputs if check.passed and check.name in expected}
         evidence.append(Evidence(case, expected, submitted, failing, scale, _float32_errors(plan, case, expected)
-                                 if failing else {}))
+                                 if failing else {}, passing))
     verdicts = {case.verdict for case in result.cases}
     result.verdict = main(verdicts)
     errors = [case.error for case in result.cases if case.error]

@@ -104,7 +104,7 @@ def _without_output_projection(outputs, case: Case):
     params = case.args["params"]
     out = outputs["out"]
     heads = np.linalg.solve(params["W_o"].T, (out - params["b_o"]).reshape(-1, out.shape[-1]).T).T
-    return {"out": heads.reshape(out.shape)}
+    return {**outputs, "out": heads.reshape(out.shape)}  # other outputs (a KV cache) are untouched
 
 
 def _scale_q_k_grads(factor_of_dh: Callable[[float], float]):
