@@ -1,12 +1,14 @@
 """The command line: a thin layer that parses options, calls the core, and maps errors to exit codes.
 
-Heavy modules (numpy, yaml, rich tables, the grader) are imported inside the commands that use them,
-so `mhaquiz --help` stays fast.
+Heavy modules (numpy, yaml, rich tables, the grader) are imported inside the commands that use them, so
+`mhaquiz --help` stays fast. Every text the learner reads comes from the message catalogues, in the language
+`--lang` or the locale asks for; `--help` follows the locale (typer builds it before options are read).
 """
 
 from __future__ import annotations
 
 import functools
+import shlex
 import sys
 from pathlib import Path
 from typing import Callable, List, Optional
@@ -15,15 +17,26 @@ import typer
 
 from mhaquiz import __version__
 from mhaquiz.errors import ExitCode, MhaquizError
+from mhaquiz.i18n import locale_language, t
+
+HELP_LANG = locale_language()
+
+
+def H(key: str) -> str:
+    """A help text from the catalogue of the locale's language."""
+    return t(f"help.{key}", HELP_LANG)
+
 
 app = typer.Typer(
     name="mhaquiz",
-    help="Practise the multi-head-attention part of an ML interview.",
+    help=H("app"),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+export_app = typer.Typer(help=H("export"), no_args_is_help=True)
+app.add_typer(export_app, name="export")
 
 
 def handle_errors(command: Callable) -> Callable:
@@ -32,8 +45,6 @@ def handle_errors(command: Callable) -> Callable:
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        from mhaquiz.i18n import t
-
         try:
             return command(*args, **kwargs)
         except MhaquizError as error:
@@ -55,9 +66,20 @@ def handle_errors(command: Callable) -> Callable:
 
 def _fallback_language(lang: Optional[str]) -> str:
     """--lang when it is a valid one, else the locale's (the error may be about --lang itself)."""
-    from mhaquiz.i18n import LANGUAGES, locale_language
+    from mhaquiz.i18n import LANGUAGES
 
     return lang if lang in LANGUAGES else locale_language()
+
+
+def _language(lang: Optional[str]) -> str:
+    """`--lang` if given (zh or en), else the locale's language."""
+    from mhaquiz.i18n import LANGUAGES
+
+    if lang is None:
+        return locale_language()
+    if lang not in LANGUAGES:
+        raise MhaquizError("error.unknown_language", value=lang, valid=", ".join(LANGUAGES))
+    return lang
 
 
 def _print_version(value: bool) -> None:
@@ -68,36 +90,85 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(
-        False, "--version", callback=_print_version, is_eager=True, help="Show the version and exit."
-    ),
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True, help=H("opt.version")),
 ) -> None:
-    """Practise the multi-head-attention part of an ML interview.
-
-    Exit status: 0 success, 1 a checked thing failed, 2 usage error, 130 interrupted.
-    """
+    pass
 
 
-@app.command()
-@handle_errors
+_root.__doc__ = H("app")
+
+LANG_OPTION = typer.Option(None, "--lang", help=H("opt.lang"))
+JSON_OPTION = typer.Option(False, "--json", help=H("opt.json"))
+BANK_OPTION = typer.Option(None, "--bank", help=H("opt.bank"))
+DIR_OPTION = typer.Option(Path("."), "--dir", help=H("opt.dir"))
+SEED_OPTION = typer.Option(0, help=H("opt.seed"))
+TIMEOUT_OPTION = typer.Option(5.0, help=H("opt.timeout"))
+MEMORY_OPTION = typer.Option(2048, help=H("opt.memory"))
+SANDBOX_OPTION = typer.Option("auto", envvar="MHAQUIZ_SANDBOX", help=H("opt.sandbox"))
+RECORD_TIMEOUT = 2.0  # seconds to wait for a locked store when recording a grade (then warn)
+
+
+def _command(name: Optional[str] = None, **kwargs):
+    """app.command with its help text from the catalogue (`help.<name>`)."""
+    def decorate(function: Callable) -> Callable:
+        key = name or function.__name__
+        return app.command(name, help=H(key), **kwargs)(handle_errors(function))
+
+    return decorate
+
+
+def _open_store(lang: Optional[str] = None, timeout: Optional[float] = None):
+    """The progress store, warning on stderr when an unreadable database file had to be moved aside."""
+    from mhaquiz.store import Store
+
+    store = Store.open(timeout=timeout)
+    if store.moved_aside is not None:
+        typer.echo(t("warning.moved_aside", _fallback_language(lang), path=store.path, moved=store.moved_aside), err=True)
+    return store
+
+
+def _quote(path) -> str:
+    """A path as it can be pasted into a shell."""
+    return shlex.quote(str(path))
+
+
+def _interactive() -> bool:
+    """Whether we may ask a yes/no question (stdin is a terminal)."""
+    return sys.stdin.isatty()
+
+
+YES_WORDS = {"y", "yes", "是", "好", "确定", "对"}
+NO_WORDS = {"", "n", "no", "否", "不", "不要", "取消"}
+
+
+def _confirm(question: str, reason: str, yes: bool, lang: str) -> bool:
+    """True with --yes; else ask in a terminal (y/yes/是 or n/no/否; Enter means no); piped without --yes is a
+    usage error (nobody to ask)."""
+    if yes:
+        return True
+    if not _interactive():
+        raise MhaquizError("error.confirm_piped", reason=reason)
+    while True:
+        answer = input(f"{question} [{t('yes_no', lang)}] ").strip().lower()
+        if answer in YES_WORDS or answer in NO_WORDS:
+            return answer in YES_WORDS
+        typer.echo(t("yes_no_again", lang))
+
+
+# --- grading ---------------------------------------------------------------------------------------
+
+
+@_command()
 def grade(
-    file: Path = typer.Argument(..., help="Your NumPy solution, e.g. mha.py."),
-    exercise: Optional[List[str]] = typer.Option(
-        None, "--exercise", "-e", help="Exercise id to grade (repeatable). Default: detected from the functions FILE defines."
-    ),
-    json_output: bool = typer.Option(False, "--json", help="Print one JSON document on stdout instead of the report."),
-    seed: int = typer.Option(0, help="Seed for the generated test cases."),
-    timeout: float = typer.Option(5.0, help="Wall-clock limit in seconds for running your code."),
-    memory: int = typer.Option(2048, help="Address-space limit for your code, in MiB."),
-    sandbox: str = typer.Option("auto", envvar="MHAQUIZ_SANDBOX", help="auto (bubblewrap when installed), bwrap (refuse without it) or process."),
-    lang: Optional[str] = typer.Option(None, "--lang", help="zh or en. Default: from the locale."),
+    file: Path = typer.Argument(..., help=H("arg.file")),
+    exercise: Optional[List[str]] = typer.Option(None, "--exercise", "-e", help=H("opt.exercise")),
+    json_output: bool = JSON_OPTION,
+    seed: int = SEED_OPTION,
+    timeout: float = TIMEOUT_OPTION,
+    memory: int = MEMORY_OPTION,
+    sandbox: str = SANDBOX_OPTION,
+    lang: Optional[str] = LANG_OPTION,
 ) -> None:
-    """Run FILE in a sandbox and check it against the reference, case by case.
-
-    Example: mhaquiz grade mha.py --exercise mha_backward
-
-    Exit status: 0 every check passed, 1 the submission failed, 2 usage error.
-    """
     from mhaquiz.grader.grade import start_grading
 
     language = _language(lang)
@@ -108,102 +179,111 @@ def grade(
         sys.stdout.write(report.to_json() + "\n")
     else:
         from mhaquiz.console import make_console
-        from mhaquiz.grader.render import render
 
-        render(report, make_console(), language)
+        console = make_console()
+        _show_report(report, console, language)
     _record_grades(report, language)
+    if not json_output:
+        _suggest_next(report, console, language)
     raise typer.Exit(int(ExitCode.OK if report.passed else ExitCode.FAILED))
 
 
-def _record_grades(report, lang: str) -> None:
+def _show_report(report, console, lang: str) -> None:
+    from mhaquiz.grader.render import render
+
+    render(report, console, lang)
+
+
+def _record_grades(report, lang: str, context: Optional[str] = None) -> None:
     """Keep the result in the progress store; a store problem is a warning, never a lost verdict."""
-    from mhaquiz.i18n import t
     from mhaquiz.practice import record_report
 
     try:
         with _open_store(lang, timeout=RECORD_TIMEOUT) as store:
-            record_report(store, report)
+            record_report(store, report, context)
     except MhaquizError as error:
         typer.echo(t("warning.not_recorded", lang, reason=error.text(lang)), err=True)
 
 
-def _language(lang: Optional[str]) -> str:
-    """`--lang` if given (zh or en), else the locale's language."""
-    from mhaquiz.i18n import LANGUAGES, locale_language
+def _suggest_next(report, console, lang: str) -> None:
+    """After a pass: the next exercise to practise; after a failure: where the hints are."""
+    from rich.text import Text
 
-    if lang is None:
-        return locale_language()
-    if lang not in LANGUAGES:
-        raise MhaquizError("error.unknown_language", lang=lang, valid=", ".join(LANGUAGES))
-    return lang
+    from mhaquiz.practice import next_exercise, statuses
 
-
-RECORD_TIMEOUT = 2.0  # seconds to wait for a locked store when recording a grade (then warn)
-
-
-def _open_store(lang: Optional[str] = None, timeout: Optional[float] = None):
-    """The progress store, warning on stderr when an unreadable database file had to be moved aside."""
-    from mhaquiz.i18n import t
-    from mhaquiz.store import Store
-
-    store = Store.open(timeout=timeout)
-    if store.moved_aside is not None:
-        typer.echo(t("warning.moved_aside", _fallback_language(lang), path=store.path, moved=store.moved_aside), err=True)
-    return store
+    if not report.exercises:
+        return
+    if not report.passed:
+        console.print(Text(t("grade_stuck", lang, id=report.exercises[0].id), style="dim"))
+        return
+    try:
+        with _open_store(lang, timeout=RECORD_TIMEOUT) as store:
+            upcoming = next_exercise(statuses(store), after=report.exercises[-1].id)
+    except MhaquizError:
+        return
+    key = "grade_next_due" if upcoming and upcoming.is_due else "grade_next"
+    console.print(Text(t(key, lang, id=upcoming.id) if upcoming else t("list_all_passed", lang), style="bold"))
 
 
-BANK_HELP = "A .yaml file or a folder of them to use instead of the built-in question bank."
+@_command()
+def doctor(json_output: bool = JSON_OPTION, lang: Optional[str] = LANG_OPTION) -> None:
+    from mhaquiz.doctor import diagnose_setup
+
+    language = _language(lang)
+    facts = diagnose_setup()
+    if json_output:
+        import json
+
+        sys.stdout.write(json.dumps(facts, ensure_ascii=False, indent=2) + "\n")
+        return
+    from mhaquiz.console import make_console
+    from mhaquiz.doctor import render_doctor
+
+    render_doctor(make_console(), facts, language)
 
 
-@app.command()
-@handle_errors
+# --- questions -------------------------------------------------------------------------------------
+
+
+@_command()
 def ask(
-    count: int = typer.Option(10, "--count", "-n", min=1, help="Most questions to ask this session."),
-    topic: Optional[str] = typer.Option(None, "--topic", "-t", help="Only this topic (see `mhaquiz questions`)."),
-    difficulty: Optional[str] = typer.Option(None, "--difficulty", "-d", help="Only easy, medium or hard questions."),
-    seed: Optional[int] = typer.Option(None, help="Seed for the numbers drawn in generated questions (and cram order)."),
-    lang: Optional[str] = typer.Option(None, "--lang", help="zh or en. Default: from the locale (zh for zh_*)."),
-    cram: bool = typer.Option(False, "--cram", help="Practise any question now, without changing the schedule."),
-    bank: Optional[Path] = typer.Option(None, "--bank", help=BANK_HELP),
+    count: int = typer.Option(10, "--count", "-n", min=1, help=H("opt.count")),
+    topic: Optional[str] = typer.Option(None, "--topic", "-t", help=H("opt.topic")),
+    difficulty: Optional[str] = typer.Option(None, "--difficulty", "-d", help=H("opt.difficulty")),
+    seed: Optional[int] = typer.Option(None, help=H("opt.ask_seed")),
+    lang: Optional[str] = LANG_OPTION,
+    cram: bool = typer.Option(False, "--cram", help=H("opt.cram")),
+    bank: Optional[Path] = BANK_OPTION,
 ) -> None:
-    """Answer questions: the due ones first, then new ones. Every answer is saved as it is given.
-
-    Multiple-choice and numeric answers are marked at once; for an open question you see the reference
-    and rate yourself Again / Hard / Good / Easy. With stdin piped, one answer per line.
-
-    Example: mhaquiz ask --topic masking --count 5 --lang zh
-
-    Exit status: 0 done (or input ended), 2 usage error, 130 interrupted (answers so far are kept).
-    """
     from mhaquiz.console import make_console
     from mhaquiz.quiz.bank import load_bank
     from mhaquiz.quiz.session import Session, summarize
     from mhaquiz.quiz.ui import Terminal
 
     language = _language(lang)
-    questions = load_bank(bank).select(topic, difficulty)
-    terminal = Terminal(make_console(), language)
-    with _open_store() as store:
+    loaded = load_bank(bank)
+    questions = loaded.select(topic, difficulty)
+    titles = {slug: loaded.topic_title(slug, language) for slug in loaded.topics}
+    terminal = Terminal(make_console(), language, topic_titles=titles)
+    with _open_store(language) as store:
         result = Session(store, terminal, cram=cram, seed=seed).run(questions, count)
         summarize(result, terminal, str(store.path))
     if result.interrupted:
         raise KeyboardInterrupt
 
 
-@app.command("questions")
-@handle_errors
+@_command("questions")
 def list_questions(
-    topic: Optional[str] = typer.Option(None, "--topic", "-t", help="Only this topic."),
-    bank: Optional[Path] = typer.Option(None, "--bank", help=BANK_HELP),
-    json_output: bool = typer.Option(False, "--json", help="Print a JSON array on stdout instead of the table."),
+    topic: Optional[str] = typer.Option(None, "--topic", "-t", help=H("opt.topic")),
+    bank: Optional[Path] = BANK_OPTION,
+    json_output: bool = JSON_OPTION,
+    lang: Optional[str] = LANG_OPTION,
 ) -> None:
-    """List the question bank (and check it: a broken bank exits 2 naming each file and line).
-
-    Example: mhaquiz questions --topic masking --json
-    """
     from mhaquiz.quiz.bank import load_bank
 
-    selected = load_bank(bank).select(topic)
+    language = _language(lang)
+    loaded = load_bank(bank)
+    selected = loaded.select(topic)
     if json_output:
         import json
 
@@ -212,27 +292,23 @@ def list_questions(
     from mhaquiz.console import make_console
     from mhaquiz.quiz.report import render_questions
 
-    render_questions(make_console(), selected, _language(None))
+    render_questions(make_console(), selected, language, loaded)
 
 
-@app.command()
-@handle_errors
+@_command()
 def stats(
-    json_output: bool = typer.Option(False, "--json", help="Print one JSON object on stdout instead of the report."),
-    bank: Optional[Path] = typer.Option(None, "--bank", help=BANK_HELP),
+    json_output: bool = JSON_OPTION,
+    bank: Optional[Path] = BANK_OPTION,
+    lang: Optional[str] = LANG_OPTION,
 ) -> None:
-    """Show your progress: answers, accuracy, mastery per topic, what is due, leeches, exercises.
-
-    Example: mhaquiz stats --json
-    """
-    from datetime import datetime, timezone
-
+    from mhaquiz import clock
     from mhaquiz.quiz.bank import load_bank
     from mhaquiz.quiz.stats import collect_stats
 
+    language = _language(lang)
     loaded = load_bank(bank)
-    with _open_store() as store:
-        report = collect_stats(store, loaded, datetime.now(timezone.utc))
+    with _open_store(language) as store:
+        report = collect_stats(store, loaded, clock.now())
     if json_output:
         import json
 
@@ -241,41 +317,42 @@ def stats(
     from mhaquiz.console import make_console
     from mhaquiz.quiz.report import render_stats
 
-    render_stats(make_console(), report, _language(None))
+    render_stats(make_console(), report, language)
+
+
+@export_app.command("anki", help=H("export_anki"))
+@handle_errors
+def export_anki(
+    file: Path = typer.Argument(..., help=H("arg.apkg")),
+    lang: str = typer.Option("both", "--lang", help=H("opt.anki_lang")),
+    bank: Optional[Path] = BANK_OPTION,
+) -> None:
+    from mhaquiz.anki import export_deck
+    from mhaquiz.quiz.bank import load_bank
+
+    language = _fallback_language(lang if lang in ("zh", "en") else None)
+    if lang not in ("zh", "en", "both"):
+        raise MhaquizError("error.unknown_language", value=lang, valid="zh, en, both")
+    if file.suffix != ".apkg":
+        file = file.with_name(file.name + ".apkg")
+    loaded = load_bank(bank)
+    titles = {slug: loaded.topic_titles[slug] for slug in loaded.topics if slug in loaded.topic_titles}
+    summary = export_deck(loaded.questions, file, lang=lang, topic_titles=titles)
+    typer.echo(t("anki_done", language, path=summary.path, notes=summary.notes, open=summary.per_type.get("open", 0),
+                 mcq=summary.per_type.get("mcq", 0), numeric=summary.per_type.get("numeric", 0)))
+    if summary.other_language:
+        typer.echo(t("anki_other_language", language, count=len(summary.other_language)))
 
 
 # --- the practice loop (core: mhaquiz/practice.py, mhaquiz/interview.py) ---------------------------
 
-DIR_HELP = "Folder for the exercise file <ID>.py. Default: the current directory."
 
-
-def _interactive() -> bool:
-    """Whether we may ask a yes/no question (stdin is a terminal)."""
-    return sys.stdin.isatty()
-
-
-def _confirm(question: str, reason: str, yes: bool) -> bool:
-    """True with --yes; else ask in a terminal; piped without --yes is a usage error (nobody to ask)."""
-    if yes:
-        return True
-    if not _interactive():
-        raise MhaquizError(f"{reason}; stdin is not a terminal, so I cannot ask: pass --yes to go ahead")
-    return typer.confirm(question, default=False)
-
-
-@app.command("list")
-@handle_errors
-def list_exercises(
-    json_output: bool = typer.Option(False, "--json", help="Print a JSON array on stdout instead of the table."),
-    lang: Optional[str] = typer.Option(None, "--lang", help="zh or en. Default: from the locale."),
-) -> None:
-    """List every exercise in learning order: not started / attempted / passed, and your best result.
-
-    Example: mhaquiz list --json
-    """
+@_command("list")
+def list_exercises(json_output: bool = JSON_OPTION, lang: Optional[str] = LANG_OPTION) -> None:
     from mhaquiz.practice import statuses
 
-    with _open_store() as store:
+    language = _language(lang)
+    with _open_store(language) as store:
         rows = statuses(store)
     if json_output:
         import json
@@ -285,145 +362,123 @@ def list_exercises(
     from mhaquiz.console import make_console
     from mhaquiz.practice_view import render_list
 
-    render_list(make_console(), rows, _language(lang))
+    render_list(make_console(), rows, language)
 
 
-@app.command()
-@handle_errors
-def start(
-    exercise_id: str = typer.Argument(..., metavar="ID", help="The exercise (see `mhaquiz list`)."),
-    directory: Path = typer.Option(Path("."), "--dir", help=DIR_HELP),
-    force: bool = typer.Option(False, "--force", help="Overwrite an existing <ID>.py with the stub."),
-    lang: Optional[str] = typer.Option(None, "--lang", help="zh or en. Default: from the locale."),
-) -> None:
-    """Write the exercise's stub to DIR/<ID>.py and show its task. Never overwrites without --force.
-
-    Example: mhaquiz start mha_forward --dir ~/practice --lang zh
-
-    Exit status: 0 written, 2 unknown exercise or the file already exists.
-    """
+def _show_task(exercise, lang: str) -> None:
+    """The exercise's task: Markdown in a terminal, the text as written when piped."""
     from rich.markdown import Markdown
     from rich.text import Text
 
     from mhaquiz.console import make_console
-    from mhaquiz.i18n import t
+
+    console = make_console()
+    prompt = exercise.prompt(lang)
+    console.print(Markdown(prompt) if console.is_terminal else Text(prompt.rstrip()), soft_wrap=not console.is_terminal)
+    console.print()
+
+
+@_command()
+def start(
+    exercise_id: str = typer.Argument(..., metavar="ID", help=H("arg.id")),
+    directory: Path = DIR_OPTION,
+    force: bool = typer.Option(False, "--force", help=H("opt.force")),
+    lang: Optional[str] = LANG_OPTION,
+) -> None:
     from mhaquiz.practice import start as start_exercise
 
     language = _language(lang)
-    exercise, path = start_exercise(exercise_id, directory, force=force)
-    console = make_console()
-    prompt = exercise.prompt(language)
-    console.print(Markdown(prompt) if console.is_terminal else Text(prompt.rstrip()), soft_wrap=not console.is_terminal)
-    console.print()
-    console.print(Text(t("start_wrote", language, path=path, id=exercise.id), style="bold"), soft_wrap=not console.is_terminal)
+    with _open_store(language) as store:
+        started = start_exercise(exercise_id, directory, force=force, store=store)
+    _show_task(started.exercise, language)
+    path, exercise_id = _quote(started.path), started.exercise.id
+    if started.action == "kept":
+        typer.echo(t("start_kept", language, path=path))
+    elif started.kept_as is not None:
+        typer.echo(t("start_renewed", language, path=path, kept=_quote(started.kept_as)))
+    typer.echo(t("start_next", language, path=path, id=exercise_id))
 
 
-@app.command()
-@handle_errors
-def hint(
-    exercise_id: str = typer.Argument(..., metavar="ID", help="The exercise."),
-    lang: Optional[str] = typer.Option(None, "--lang", help="zh or en. Default: from the locale."),
-) -> None:
-    """Reveal the exercise's next hint (and the ones shown before). Progress is remembered.
+@_command()
+def task(exercise_id: str = typer.Argument(..., metavar="ID", help=H("arg.id")), lang: Optional[str] = LANG_OPTION) -> None:
+    from mhaquiz.grader.exercises import get_exercise
 
-    Example: mhaquiz hint mha_forward
-    """
+    language = _language(lang)
+    exercise = get_exercise(exercise_id)
+    _show_task(exercise, language)
+    typer.echo(t("task_start", language, id=exercise.id))
+
+
+@_command()
+def hint(exercise_id: str = typer.Argument(..., metavar="ID", help=H("arg.id")), lang: Optional[str] = LANG_OPTION) -> None:
     from mhaquiz.console import make_console
     from mhaquiz.practice import reveal_hint, title
     from mhaquiz.practice_view import render_hints
 
     language = _language(lang)
-    with _open_store() as store:
+    with _open_store(language) as store:
         reveal = reveal_hint(store, exercise_id, language)
     render_hints(make_console(), reveal, title(reveal.exercise, language), language)
 
 
-@app.command()
-@handle_errors
+@_command()
 def solution(
-    exercise_id: str = typer.Argument(..., metavar="ID", help="The exercise."),
-    yes: bool = typer.Option(False, "--yes", "-y", help="Show it even if you have not passed yet, without asking."),
-    lang: Optional[str] = typer.Option(None, "--lang", help="zh or en. Default: from the locale."),
+    exercise_id: str = typer.Argument(..., metavar="ID", help=H("arg.id")),
+    yes: bool = typer.Option(False, "--yes", "-y", help=H("opt.yes_solution")),
+    lang: Optional[str] = LANG_OPTION,
 ) -> None:
-    """Show the reference solution, highlighted. Before you pass the exercise it asks first.
-
-    Piped, the source alone goes to stdout: mhaquiz solution ID --yes > reference.py
-
-    Example: mhaquiz solution mha_forward
-
-    Exit status: 0 shown, 1 declined, 2 unknown exercise, or not passed yet and not a terminal without --yes.
-    """
     from mhaquiz.console import make_console
     from mhaquiz.grader.exercises import get_exercise
-    from mhaquiz.i18n import t
     from mhaquiz.practice import has_passed, solution_source, title
     from mhaquiz.practice_view import render_solution
 
     language = _language(lang)
     exercise = get_exercise(exercise_id)
-    with _open_store() as store:
+    with _open_store(language) as store:
         passed = has_passed(store, exercise.id)
     if not passed and not _confirm(t("solution_confirm", language, id=exercise.id),
-                                f"you have not passed {exercise.id} yet", yes):
+                                   t("reason_not_passed", language, id=exercise.id), yes, language):
         typer.echo(t("cancelled", language), err=True)
         raise typer.Exit(int(ExitCode.FAILED))
-    source = solution_source(exercise)
     header = t("solution_header", language, title=title(exercise, language), path=f"solutions/{exercise.id}.py")
-    render_solution(make_console(), source, header)
+    render_solution(make_console(), solution_source(exercise), header)
 
 
-@app.command()
-@handle_errors
+@_command()
 def reset(
-    exercise_id: str = typer.Argument(..., metavar="ID", help="The exercise."),
-    directory: Path = typer.Option(Path("."), "--dir", help=DIR_HELP),
-    yes: bool = typer.Option(False, "--yes", "-y", help="Overwrite without asking."),
-    lang: Optional[str] = typer.Option(None, "--lang", help="zh or en. Default: from the locale."),
+    exercise_id: str = typer.Argument(..., metavar="ID", help=H("arg.id")),
+    directory: Path = DIR_OPTION,
+    yes: bool = typer.Option(False, "--yes", "-y", help=H("opt.yes_reset")),
+    lang: Optional[str] = LANG_OPTION,
 ) -> None:
-    """Rewrite DIR/<ID>.py with the original stub and start the hints again. Your grades are kept.
-
-    Example: mhaquiz reset mha_forward --yes
-
-    Exit status: 0 done, 1 declined, 2 unknown exercise, or not a terminal without --yes.
-    """
     from mhaquiz.grader.exercises import get_exercise
-    from mhaquiz.i18n import t
     from mhaquiz.practice import exercise_file
     from mhaquiz.practice import reset as reset_exercise
 
     language = _language(lang)
     path = exercise_file(get_exercise(exercise_id), directory)
-    if path.exists() and not _confirm(t("reset_confirm", language, path=path),
-                                         f"{path} exists and would be overwritten", yes):
+    if path.exists() and not _confirm(t("reset_confirm", language, path=_quote(path)),
+                                      t("reason_exists", language, path=_quote(path)), yes, language):
         typer.echo(t("cancelled", language), err=True)
         raise typer.Exit(int(ExitCode.FAILED))
-    with _open_store() as store:
-        _, path = reset_exercise(store, exercise_id, directory)
-    typer.echo(t("reset_done", language, path=path))
+    with _open_store(language) as store:
+        started = reset_exercise(store, exercise_id, directory)
+    typer.echo(t("reset_done", language, path=_quote(started.path)))
+    if started.kept_as is not None:
+        typer.echo(t("reset_kept", language, kept=_quote(started.kept_as)))
 
 
-@app.command()
-@handle_errors
+@_command()
 def watch(
-    file: Path = typer.Argument(..., help="Your solution file, e.g. mha_forward.py."),
-    exercise: Optional[List[str]] = typer.Option(
-        None, "--exercise", "-e", help="Exercise id to grade (repeatable). Default: detected, as `grade` does."),
-    seed: int = typer.Option(0, help="Seed for the generated test cases."),
-    timeout: float = typer.Option(5.0, help="Wall-clock limit in seconds for each run of your code."),
-    memory: int = typer.Option(2048, help="Address-space limit for your code, in MiB."),
-    stop_after: Optional[float] = typer.Option(
-        None, "--stop-after", min=0, help="Stop by itself after this many seconds (for scripts and tests)."),
-    lang: Optional[str] = typer.Option(None, "--lang", help="zh or en. Default: from the locale."),
+    file: Path = typer.Argument(..., help=H("arg.watch_file")),
+    exercise: Optional[List[str]] = typer.Option(None, "--exercise", "-e", help=H("opt.exercise")),
+    seed: int = SEED_OPTION,
+    timeout: float = TIMEOUT_OPTION,
+    memory: int = MEMORY_OPTION,
+    sandbox: str = SANDBOX_OPTION,
+    stop_after: Optional[float] = typer.Option(None, "--stop-after", min=0, help=H("opt.stop_after")),
+    lang: Optional[str] = LANG_OPTION,
 ) -> None:
-    """Grade FILE now and again every time you save it (the screen is cleared first). Ctrl-C stops.
-
-    Each run is recorded like `mhaquiz grade`.
-
-    Example: mhaquiz watch mha_forward.py
-
-    Exit status: 130 stopped with Ctrl-C; with --stop-after, that of the last grade (0 passed, 1 failed);
-    2 usage error.
-    """
     from datetime import datetime
 
     from rich.text import Text
@@ -431,15 +486,17 @@ def watch(
     from mhaquiz.console import make_console
     from mhaquiz.grader.exercises import get_exercise
     from mhaquiz.grader.grade import check_limits, grade_file
-    from mhaquiz.grader.report import render
-    from mhaquiz.i18n import t
     from mhaquiz.practice import watch_file
 
     language = _language(lang)
-    check_limits(timeout, memory)  # up front: a bad limit would otherwise fail every re-grade
+    check_limits(timeout, memory, sandbox)  # up front: a bad limit would otherwise fail every re-grade
     ids = [get_exercise(exercise_id).id for exercise_id in exercise] if exercise else None  # checked once, up front
+    if file.is_dir():
+        raise MhaquizError("error.is_directory", path=file)
     if not file.parent.is_dir():
-        raise MhaquizError(f"no such directory: {file.parent}")
+        raise MhaquizError("error.no_such_directory", path=file.parent)
+    if not file.exists():
+        raise MhaquizError("error.watch_missing", path=_quote(file))
     console = make_console()
     last = {"passed": False}
 
@@ -449,17 +506,18 @@ def watch(
         else:
             console.print(Text(t("watch_regrading", language, time=datetime.now().strftime("%H:%M:%S"), path=file)))
         if not file.is_file():
-            console.print(Text(t("watch_missing", language, path=file), style="yellow"))
+            console.print(Text(t("watch_gone", language, path=file), style="yellow"))
             last["passed"] = False
         else:
             try:
-                report = grade_file(file, exercise_ids=ids, seed=seed, timeout=timeout, memory_mb=memory)
-            except MhaquizError as error:  # not UTF-8 for the moment, say: keep watching
-                console.print(Text(f"Error: {error.message}", style="red"))
+                report = grade_file(file, exercise_ids=ids, seed=seed, timeout=timeout, memory_mb=memory,
+                                    sandbox=sandbox)
+            except MhaquizError as error:  # unreadable for the moment, say: keep watching
+                console.print(Text(t("error.prefix", language, message=error.text(language)), style="red"))
                 last["passed"] = False
             else:
-                render(report, console)
-                _record_grades(report)
+                _show_report(report, console, language)
+                _record_grades(report, language)
                 last["passed"] = report.passed
         console.print(Text(t("watch_watching", language, path=file), style="dim"))
 
@@ -467,40 +525,42 @@ def watch(
     raise typer.Exit(int(ExitCode.OK if last["passed"] else ExitCode.FAILED))
 
 
-@app.command()
-@handle_errors
+@_command()
 def interview(
-    minutes: float = typer.Option(30.0, "--minutes", "-m", help="Time allowed for the whole interview."),
-    questions: int = typer.Option(3, "--questions", "-n", min=0, help="How many conceptual questions."),
-    exercise: Optional[str] = typer.Option(
-        None, "--exercise", "-e", help="The coding exercise. Default: a seeded pick among those not passed yet."),
-    directory: Path = typer.Option(Path("."), "--dir", help="Folder for the exercise file interview_<ID>.py."),
-    lang: Optional[str] = typer.Option(None, "--lang", help="zh or en. Default: from the locale."),
-    seed: Optional[int] = typer.Option(None, help="Seed for the questions, the exercise picked and its cases."),
-    bank: Optional[Path] = typer.Option(None, "--bank", help=BANK_HELP),
+    minutes: float = typer.Option(30.0, "--minutes", "-m", help=H("opt.minutes")),
+    questions: int = typer.Option(3, "--questions", "-n", min=0, help=H("opt.questions")),
+    exercise: Optional[str] = typer.Option(None, "--exercise", "-e", help=H("opt.interview_exercise")),
+    directory: Path = DIR_OPTION,
+    lang: Optional[str] = LANG_OPTION,
+    seed: Optional[int] = typer.Option(None, help=H("opt.interview_seed")),
+    bank: Optional[Path] = BANK_OPTION,
 ) -> None:
-    """A timed mock interview: a few conceptual questions, then one coding exercise, then your score.
-
-    The questions (multiple choice and numeric) may take a third of the time; the exercise is written to
-    a new file interview_<ID>.py; type `done` when finished (or the time runs out) and it is graded.
-    Answers are kept as cram: your review schedule is not changed. With stdin piped, one line per answer.
-
-    Example: mhaquiz interview --minutes 20 --lang zh
-
-    Exit status: 0 finished (whatever the score), 2 usage error, 130 interrupted (answers so far kept).
-    """
     from mhaquiz.console import make_console
     from mhaquiz.interview import TimedTerminal, run_interview
     from mhaquiz.quiz.bank import load_bank
 
     language = _language(lang)
-    bank_questions = load_bank(bank).select()
-    terminal = TimedTerminal(make_console(), language)
-    with _open_store() as store:
-        run_interview(store, terminal, bank_questions, minutes=minutes, question_count=questions,
-                               directory=directory, exercise_id=exercise, seed=seed)
+    loaded = load_bank(bank)
+    titles = {slug: loaded.topic_title(slug, language) for slug in loaded.topics}
+    terminal = TimedTerminal(make_console(), language, topic_titles=titles)
+    with _open_store(language) as store:
+        run_interview(store, terminal, loaded.select(), minutes=minutes, question_count=questions,
+                      directory=directory, exercise_id=exercise, seed=seed)
+
+
+def _localize_help() -> None:
+    """typer's own help words (panel titles, the usage hint) in the locale's language, where typer allows."""
+    if HELP_LANG == "en":
+        return
+    import typer.rich_utils as rich_utils
+
+    for name in ("OPTIONS_PANEL_TITLE", "COMMANDS_PANEL_TITLE", "ARGUMENTS_PANEL_TITLE", "ERRORS_PANEL_TITLE",
+                 "ABORTED_TEXT", "RICH_HELP", "DEFAULT_STRING", "REQUIRED_LONG_STRING", "ENVVAR_STRING"):
+        setattr(rich_utils, name, t(f"typer.{name}", HELP_LANG))
 
 
 def main() -> None:
     """Console-script entry point."""
+    if {"-h", "--help"} & set(sys.argv[1:]) or len(sys.argv) == 1:
+        _localize_help()
     app(prog_name="mhaquiz")

@@ -1,9 +1,12 @@
 """`mhaquiz interview`: a timed mock interview, a few conceptual questions and then one coding exercise.
 
 - The clock: `minutes` in all. The questions may use up to a third of it (QUESTION_SHARE); once that is
-  gone no further question is asked, and whatever they leave goes to the exercise. The exercise ends when
-  the learner types `done` (or `完成`), when input ends, or when the time is up: the file is then graded as
-  it is.
+  gone no further question is asked (a prompt waiting for an answer stops at that moment), and whatever
+  they leave goes to the exercise. The exercise ends when the learner types `done` (or `完成`), when input
+  ends, or when the time is up: the file is then graded as it is. Every header and prompt shows the time
+  left.
+- Ctrl-C ends the interview with its summary (what was done so far).
+- A stub left untouched is "not attempted" (no points, and no grade recorded), not a failure.
 - The questions are the bank's objectively marked ones (multiple choice and numeric), so the score is not
   self-assessed. They go through the quiz engine (`Session`, the terminal's piped mode) in cram mode: every
   answer is recorded in the store's history, but the review schedule is left alone.
@@ -40,17 +43,45 @@ OBJECTIVE_TYPES = ("mcq", "numeric")
 
 
 class TimedTerminal(Terminal):
-    """The quiz terminal, refusing to ask for more input once `deadline` (on `clock`) has passed."""
+    """The quiz terminal with a clock: the time left in every header and prompt, and no input accepted once
+    `deadline` (on `clock`) has passed, even while waiting at a prompt."""
 
-    deadline: Optional[float] = None
+    deadline: Optional[float] = None  # the questions' deadline, while they run
+    end: Optional[float] = None  # the interview's end
     clock: Callable[[], float] = staticmethod(time.monotonic)
     timed_out: bool = False
+    reader: Optional[object] = None  # practice.LineReader over stdin (or what a test gives), for timed reads
+
+    def left(self) -> str:
+        limit = self.end if self.end is not None else self.deadline
+        return t("iv_left", self.lang, left=_clock_text(max(0.0, limit - self.clock()))) if limit is not None else ""
+
+    def show_question(self, asked, index: int, total: int, reason: str) -> None:
+        super().show_question(asked, index, total, reason)
+        if self.end is not None:
+            self.message(self.left(), "dim")
 
     def read_line(self, label: str) -> str:
         if self.deadline is not None and self.clock() >= self.deadline:
             self.timed_out = True
             raise EOFError  # the session stops quietly, as at the end of input
-        return super().read_line(label)
+        if self.deadline is None:
+            return super().read_line(label)
+        prompt = f"{label} ({self.left()})"
+        if self.interactive:
+            self.console.print(f"{prompt} › ", end="", markup=False, highlight=False)
+        line = self.reader.get(self.deadline, self.clock)
+        if line is None:  # the time ran out at the prompt
+            self.timed_out = True
+            if self.interactive:
+                self.console.print()
+            raise EOFError
+        if line == "":
+            raise EOFError
+        answer = line.rstrip("\r\n")
+        if not self.interactive:
+            self.message(f"{prompt} › {answer}")
+        return answer
 
 
 @dataclass
@@ -65,7 +96,7 @@ class InterviewResult:
     questions_timed_out: bool = False
     exercise_id: str = ""
     file: str = ""
-    verdict: str = ""
+    verdict: str = ""  # a verdict id, or "not_attempted" / "not_graded"
     detail: str = ""
     passed: bool = False
     cases_passed: int = 0
@@ -143,11 +174,11 @@ def run_interview(
     exercise_id: Optional[str] = None,
     seed: Optional[int] = None,
     clock: Callable[[], float] = time.monotonic,
-    read_line: Optional[Callable[[], str]] = None,
+    read_line: Optional[Callable[[], str]] = None,  # where "done" is read from (tests); default: the terminal's
     grade_timeout: float = 5.0,
 ) -> InterviewResult:
     """Run the whole interview through `terminal`; KeyboardInterrupt propagates (answers so far are kept)."""
-    from mhaquiz.practice import fresh_file, title, wait_for_line
+    from mhaquiz.practice import LineReader, fresh_file, title
     from mhaquiz.quiz.session import Session
 
     if minutes <= 0:
@@ -156,54 +187,74 @@ def run_interview(
     rng = random.Random(seed)
     objective = [question for question in questions if question.type in OBJECTIVE_TYPES]
     exercise = pick_exercise(store, exercise_id, rng)  # validated before the clock starts
+    fresh_file(exercise, directory, "interview_")  # the folder too: a usage error before the clock starts
     result = InterviewResult(minutes=minutes, exercise_id=exercise.id)
     start = clock()
     deadline = start + minutes * 60
+    terminal.clock, terminal.end = clock, deadline
+    if terminal.reader is None:
+        terminal.reader = LineReader(sys.stdin.readline)
+    done_reader = LineReader(read_line) if read_line is not None else terminal.reader
 
     terminal.message(t("iv_title", lang), "bold")
     terminal.message(t("iv_intro", lang, questions=min(question_count, len(objective)), minutes=f"{minutes:g}"))
+    try:
+        # --- the questions: quiz engine, cram mode, cut off at their share of the time -------------
+        if question_count > 0 and objective:
+            terminal.deadline = start + minutes * 60 * QUESTION_SHARE
+            session = Session(store, terminal, cram=True, seed=seed).run(objective, question_count)
+            terminal.deadline = None
+            result.questions_planned = session.planned
+            result.questions_asked = len(session.outcomes)
+            result.questions_right = sum(outcome.correct for outcome in session.outcomes)
+            result.missed = [outcome.title for outcome in session.outcomes if not outcome.correct]
+            result.questions_timed_out = terminal.timed_out
+            if session.interrupted:
+                raise KeyboardInterrupt
+            if terminal.timed_out:
+                terminal.warn(t("iv_time_up_questions", lang))
 
-    # --- the questions: quiz engine, cram mode, cut off at their share of the time -------------
-    if question_count > 0 and objective:
-        terminal.deadline, terminal.clock = start + minutes * 60 * QUESTION_SHARE, clock
-        session = Session(store, terminal, cram=True, seed=seed).run(objective, question_count)
-        terminal.deadline = None
-        if session.interrupted:
-            raise KeyboardInterrupt
-        result.questions_planned = session.planned
-        result.questions_asked = len(session.outcomes)
-        result.questions_right = sum(outcome.correct for outcome in session.outcomes)
-        result.missed = [outcome.question_id for outcome in session.outcomes if not outcome.correct]
-        result.questions_timed_out = terminal.timed_out
-        if terminal.timed_out:
-            terminal.warn(t("iv_time_up_questions", lang))
-
-    # --- the exercise: write the stub, wait for "done" or the clock, grade -----------------------
-    target = fresh_file(exercise, directory, "interview_")
-    target.write_text(exercise.stub_path.read_text(encoding="utf-8"), encoding="utf-8")
-    result.file = str(target)
-    terminal.message("")
-    terminal.message(t("iv_coding", lang, title=title(exercise, lang)), "bold cyan")
-    terminal.message(exercise.prompt(lang).rstrip())
-    terminal.message("")
-    terminal.message(t("iv_file", lang, path=target, left=_clock_text(max(0.0, deadline - clock()))), "bold")
-    result.coding_timed_out = _wait_for_done(terminal, deadline, clock, read_line or sys.stdin.readline, wait_for_line)
-    if result.coding_timed_out:
-        terminal.warn(t("iv_time_up", lang))
-    result.seconds_used = clock() - start
-
-    _grade(store, terminal, result, target, exercise.id, seed, grade_timeout)
+        # --- the exercise: write the stub, wait for "done" or the clock, grade -----------------------
+        target = fresh_file(exercise, directory, "interview_")
+        target.write_text(exercise.stub_path.read_text(encoding="utf-8"), encoding="utf-8")
+        result.file = str(target)
+        terminal.message("")
+        terminal.message(t("iv_coding", lang, title=title(exercise, lang)), "bold cyan")
+        _show_prompt(terminal, exercise.prompt(lang))
+        terminal.message(t("iv_file", lang, path=target, left=_clock_text(max(0.0, deadline - clock()))), "bold")
+        result.coding_timed_out = _wait_for_done(terminal, deadline, clock, done_reader)
+        if result.coding_timed_out:
+            terminal.warn(t("iv_time_up", lang))
+        result.seconds_used = clock() - start
+        _grade(store, terminal, result, target, exercise.id, seed, grade_timeout)
+    except KeyboardInterrupt:
+        result.seconds_used = clock() - start
+        if not result.verdict:
+            result.verdict = "interrupted"
+        show_summary(terminal, result)
+        raise
     show_summary(terminal, result)
     return result
 
 
-def _wait_for_done(terminal: TimedTerminal, deadline: float, clock, read_line, wait_for_line) -> bool:
+def _show_prompt(terminal: TimedTerminal, prompt: str) -> None:
+    """The exercise's task as `start` shows it: Markdown in a terminal, the text as written when piped."""
+    if terminal.fancy:
+        from rich.markdown import Markdown
+
+        terminal.console.print(Markdown(prompt))
+    else:
+        terminal.message(prompt.rstrip())
+    terminal.message("")
+
+
+def _wait_for_done(terminal: TimedTerminal, deadline: float, clock, reader) -> bool:
     """Read lines until "done", the end of input, or the deadline; True if the time ran out."""
-    label = t("iv_done_prompt", terminal.lang)
     while True:
+        label = f"{t('iv_done_prompt', terminal.lang)} ({terminal.left()})"
         if terminal.interactive:
             terminal.console.print(f"{label} › ", end="", markup=False, highlight=False)
-        line = wait_for_line(read_line, deadline, clock)
+        line = reader.get(deadline, clock)
         if line is None:
             if terminal.interactive:
                 terminal.console.print()
@@ -219,21 +270,27 @@ def _wait_for_done(terminal: TimedTerminal, deadline: float, clock, read_line, w
 def _grade(store: "Store", terminal: TimedTerminal, result: InterviewResult, target: Path, exercise_id: str,
            seed: Optional[int], timeout: float) -> None:
     from mhaquiz.grader.grade import grade_file
-    from mhaquiz.grader.report import render
+    from mhaquiz.grader.render import render
+    from mhaquiz.practice import is_untouched_stub, record_report
 
+    lang = terminal.lang
+    if is_untouched_stub(target, exercise_id):  # nothing written: not attempted, nothing to grade or record
+        result.verdict = "not_attempted"
+        return
     try:
         report = grade_file(target, exercise_ids=[exercise_id], seed=seed or 0, timeout=timeout)
-    except MhaquizError as error:  # the file was deleted or is not UTF-8: a failed exercise, not a crash
-        result.verdict, result.detail = "not graded", error.message
-        terminal.warn(error.message)
+    except MhaquizError as error:  # the file was deleted, say: a failed exercise, not a crash
+        result.verdict, result.detail = "not_graded", error.text(lang)
+        terminal.warn(error.text(lang))
         return
-    render(report, terminal.console)
-    result.verdict, result.detail, result.passed = report.verdict, report.detail, report.passed
-    for graded_id, passed, summary in report.summaries():
+    render(report, terminal.console, lang)
+    result.verdict, result.passed = report.verdict.value, report.passed
+    result.detail = report.detail.text(lang) if report.detail else ""
+    for graded_id, _, summary in report.summaries():
         if graded_id == exercise_id:
             result.cases_passed = summary.get("cases_passed", 0)
             result.cases_total = summary.get("cases_total", 0)
-        store.record_grade(graded_id, passed, {**summary, "context": "interview"})
+    record_report(store, report, context="interview")
 
 
 def show_summary(terminal: Terminal, result: InterviewResult) -> None:
@@ -242,8 +299,11 @@ def show_summary(terminal: Terminal, result: InterviewResult) -> None:
     if result.questions_planned:
         lines.append(t("iv_summary_questions", lang, right=result.questions_right, asked=result.questions_asked,
                        planned=result.questions_planned))
-    lines.append(t("iv_summary_exercise", lang, id=result.exercise_id, verdict=result.verdict,
-                   passed=result.cases_passed, total=result.cases_total))
+    if result.verdict in ("not_attempted", "interrupted", "not_graded", ""):
+        lines.append(t(f"iv_exercise_{result.verdict or 'interrupted'}", lang, id=result.exercise_id))
+    else:
+        lines.append(t("iv_summary_exercise", lang, id=result.exercise_id, verdict=t(f"verdict.{result.verdict}", lang),
+                       passed=result.cases_passed, total=result.cases_total))
     lines.append(t("iv_summary_time", lang, used=_clock_text(result.seconds_used),
                    allowed=_clock_text(result.seconds_allowed), over=t("iv_over_time", lang) if result.over_time else ""))
     lines.append(t("iv_summary_score", lang, score=result.score, q_points=result.question_points,

@@ -4,8 +4,14 @@
 - Status, from the progress store's grades: "not started" (never graded), "attempted" (graded, never
   passed), "passed" (passed at least once). The best result is the store's best attempt (passed first, then
   the most cases passed, then the latest) with the date it was graded.
+- Practising again: a passed exercise has an FSRS schedule over its grade outcomes (`exercise_cards`): the
+  first pass schedules it (Good); when it is due, the next grade reviews it (passed: Good; failed: Again,
+  so it comes back soon); grades while it is not due leave the schedule alone. `start` on a due exercise
+  puts the earlier file aside and writes a fresh stub.
+- A named mistake brings the questions it relates to forward in `ask` (store `boosts`).
 - Files are only ever written as `<directory>/<id>.py` where `id` is a registered exercise's id (which the
-  registry restricts to `[a-z][a-z0-9_]*`): a user's string is never turned into a path unchecked.
+  registry restricts to `[a-z][a-z0-9_]*`): a user's string is never turned into a path unchecked. A file
+  of the learner's is never overwritten: it is renamed aside (`<id>.<date-time>.py`) first.
 - Hints are progressive: the store remembers how many of an exercise's hints were shown; `reset` sets that
   back to zero and keeps every grade.
 
@@ -21,6 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, List, Optional
 
+from mhaquiz import clock
 from mhaquiz.errors import MhaquizError
 from mhaquiz.grader.exercises import Exercise, curriculum, get_exercise
 
@@ -69,6 +76,8 @@ class ExerciseStatus:
     last_graded_at: Optional[datetime]
     hints_shown: int
     hints_total: int
+    due: Optional[datetime] = None  # when a passed exercise is to be practised again
+    is_due: bool = False
 
     def to_dict(self) -> dict:
         return {
@@ -77,12 +86,15 @@ class ExerciseStatus:
             "best_graded_at": self.best_graded_at.isoformat() if self.best_graded_at else None,
             "last_graded_at": self.last_graded_at.isoformat() if self.last_graded_at else None,
             "hints_shown": self.hints_shown, "hints_total": self.hints_total,
+            "due": self.due.isoformat() if self.due else None, "is_due": self.is_due,
         }
 
 
-def statuses(store: "Store") -> List[ExerciseStatus]:
-    """Every exercise in learning order with its status, best result and hints shown."""
+def statuses(store: "Store", now: Optional[datetime] = None) -> List[ExerciseStatus]:
+    """Every exercise in learning order with its status, best result, hints shown and when it is due."""
+    now = now or clock.now()
     progress = store.exercise_progress()
+    cards = store.exercise_cards()
     rows = []
     for position, exercise in enumerate(curriculum(), start=1):
         record = progress.get(exercise.id)
@@ -98,6 +110,8 @@ def statuses(store: "Store") -> List[ExerciseStatus]:
             last_graded_at=record.last_graded_at if record else None,
             hints_shown=min(store.hints_shown(exercise.id), len(hints(exercise, "en"))),
             hints_total=len(hints(exercise, "en")),
+            due=cards[exercise.id].due if exercise.id in cards else None,
+            is_due=exercise.id in cards and cards[exercise.id].due <= now,
         ))
     return rows
 
@@ -109,9 +123,16 @@ def totals(rows: Iterable[ExerciseStatus]) -> dict:
     return {"passed": count[PASSED], "attempted": count[ATTEMPTED], "not_started": count[NOT_STARTED], "total": len(rows)}
 
 
-def next_exercise(rows: Iterable[ExerciseStatus]) -> Optional[ExerciseStatus]:
-    """The first exercise in learning order not passed yet."""
-    return next((row for row in rows if row.status != PASSED), None)
+def next_exercise(rows: Iterable[ExerciseStatus], after: Optional[str] = None) -> Optional[ExerciseStatus]:
+    """The exercise to practise next: one due for practice again first, then the first in learning order
+    not passed yet (after `after`, the one just passed, when given)."""
+    rows = list(rows)
+    due = [row for row in rows if row.is_due and row.id != after]
+    if due:
+        return min(due, key=lambda row: row.due)
+    ids = [row.id for row in rows]
+    start = ids.index(after) + 1 if after in ids else 0
+    return next((row for row in rows[start:] + rows[:start] if row.status != PASSED and row.id != after), None)
 
 
 def has_passed(store: "Store", exercise_id: str) -> bool:
@@ -122,13 +143,19 @@ def has_passed(store: "Store", exercise_id: str) -> bool:
 # --- start, reset, solution -----------------------------------------------------------------
 
 
-def exercise_file(exercise: Exercise, directory: Path) -> Path:
-    """Where an exercise's working file lives: `<directory>/<id>.py` (the id is a registered one)."""
-    return _directory(directory) / f"{exercise.id}.py"
+def exercise_file(exercise: Exercise, directory: Path, create: bool = False) -> Path:
+    """Where an exercise's working file lives: `<directory>/<id>.py` (the id is a registered one); with
+    `create`, the folder is made if missing."""
+    return _directory(directory, create) / f"{exercise.id}.py"
 
 
-def _directory(directory: Path) -> Path:
-    directory = Path(directory)
+def _directory(directory: Path, create: bool = False) -> Path:
+    directory = Path(directory).expanduser()
+    if create and not directory.exists():
+        try:
+            directory.mkdir(parents=True)
+        except OSError as error:
+            raise MhaquizError("error.cannot_write", path=directory, reason=error.strerror or str(error)) from None
     if not directory.exists():
         raise MhaquizError("error.no_such_directory", path=directory)
     if not directory.is_dir():
@@ -136,23 +163,62 @@ def _directory(directory: Path) -> Path:
     return directory
 
 
-def start(exercise_id: str, directory: Path, force: bool = False) -> tuple[Exercise, Path]:
-    """Write the exercise's stub to `<directory>/<id>.py`; refuse to overwrite an existing file unless `force`."""
+@dataclass(frozen=True)
+class Started:
+    """What `start` did: `written` (a new stub), `kept` (the file exists: left as it is), `renewed` (the
+    exercise was due for practice again, or --force: the earlier file put aside as `kept_as`, a fresh stub)."""
+
+    exercise: Exercise
+    path: Path
+    action: str
+    kept_as: Optional[Path] = None
+
+
+def start(exercise_id: str, directory: Path, force: bool = False, store: Optional["Store"] = None,
+          now: Optional[datetime] = None) -> Started:
+    """Write the exercise's stub to `<directory>/<id>.py` (creating the folder). An existing file is left
+    alone, unless the exercise is due for practice again (per `store`) or `force`: then it is put aside and a
+    fresh stub written. Never overwrites the learner's work."""
     exercise = get_exercise(exercise_id)  # unknown or path-like ids: usage error listing the valid ones
-    target = exercise_file(exercise, directory)
-    if target.exists() and not force:
-        raise MhaquizError("error.exists", path=target)
+    target = exercise_file(exercise, directory, create=True)
+    if target.is_symlink() or (target.exists() and not target.is_file()):
+        raise MhaquizError("error.not_regular", path=target)
+    if not target.exists():
+        _write_stub(exercise, target)
+        return Started(exercise, target, "written")
+    due = store is not None and any(row.id == exercise.id and row.is_due for row in statuses(store, now))
+    if not (force or due):
+        return Started(exercise, target, "kept")
+    kept_as = put_aside(target, now)
     _write_stub(exercise, target)
-    return exercise, target
+    return Started(exercise, target, "renewed", kept_as)
 
 
-def reset(store: "Store", exercise_id: str, directory: Path) -> tuple[Exercise, Path]:
-    """Rewrite the stub over `<directory>/<id>.py` and forget the hints shown; the grades are kept."""
+def put_aside(path: Path, now: Optional[datetime] = None) -> Path:
+    """Rename the learner's file to `<stem>.<date-time>.py` beside it (a number added if taken)."""
+    stamp = (now or clock.now()).astimezone().strftime("%Y%m%d-%H%M%S")
+    candidate, number = path.with_name(f"{path.stem}.{stamp}{path.suffix}"), 2
+    while candidate.exists():
+        candidate = path.with_name(f"{path.stem}.{stamp}-{number}{path.suffix}")
+        number += 1
+    try:
+        path.rename(candidate)
+    except OSError as error:
+        raise MhaquizError("error.cannot_write", path=candidate, reason=error.strerror or str(error)) from None
+    return candidate
+
+
+def reset(store: "Store", exercise_id: str, directory: Path) -> Started:
+    """Put the learner's `<directory>/<id>.py` aside, write the stub there again and forget the hints shown;
+    the grades are kept."""
     exercise = get_exercise(exercise_id)
     target = exercise_file(exercise, directory)
+    if target.is_symlink() or (target.exists() and not target.is_file()):
+        raise MhaquizError("error.not_regular", path=target)
+    kept_as = put_aside(target) if target.exists() else None
     _write_stub(exercise, target)
     store.set_hints_shown(exercise.id, 0)
-    return exercise, target
+    return Started(exercise, target, "renewed" if kept_as else "written", kept_as)
 
 
 def fresh_file(exercise: Exercise, directory: Path, prefix: str) -> Path:
@@ -175,13 +241,30 @@ def _write_stub(exercise: Exercise, target: Path) -> None:
         raise MhaquizError("error.cannot_write", path=target, reason=error.strerror or str(error)) from None
 
 
-def record_report(store: "Store", report) -> None:
-    """Record each exercise a grade covered. A stub graded untouched (the file is still the stub as written,
-    every case raising NotImplementedError) is not an attempt, and is not recorded."""
+def record_report(store: "Store", report, context: Optional[str] = None, now: Optional[datetime] = None) -> None:
+    """Record each exercise a grade covered, with what follows from it: the exercise's practice schedule,
+    the mistakes named, and the questions those bring forward in `ask`. A stub graded untouched (the file
+    is still the stub as written) is not an attempt, and is not recorded."""
+    from mhaquiz.quiz.schedule import Rating, review
+
+    now = now or clock.now()
+    cards = store.exercise_cards()
+    findings = {exercise.id: exercise.diagnosis for exercise in report.exercises}
     for exercise_id, passed, summary in report.summaries():
         if summary["verdict"] == "not_implemented" and is_untouched_stub(Path(report.file), exercise_id):
             continue
-        store.record_grade(exercise_id, passed, summary)
+        card = cards.get(exercise_id)
+        new_card = None
+        if card is None and passed:
+            new_card = review(None, exercise_id, Rating.Good, now)
+        elif card is not None and card.due <= now:
+            new_card = review(card, exercise_id, Rating.Good if passed else Rating.Again, now)
+        diagnoses = findings.get(exercise_id, [])
+        mistakes = [(d.mistake, {"zh": d.title.zh, "en": d.title.en}) for d in diagnoses]
+        boosts = [(question_id, d.mistake) for d in diagnoses for question_id in d.related]
+        if context:
+            summary = {**summary, "context": context}
+        store.record_grade(exercise_id, passed, summary, graded_at=now, card=new_card, mistakes=mistakes, boosts=boosts)
 
 
 def is_untouched_stub(path: Path, exercise_id: str) -> bool:
@@ -281,28 +364,53 @@ def watch_file(
             timer.cancel()
 
 
-def wait_for_line(read_line: Callable[[], str], deadline: float, clock: Callable[[], float] = time.monotonic) -> Optional[str]:
-    """A line from `read_line()` (run in a daemon thread), or None if `deadline` (on `clock`) comes first.
+class LineReader:
+    """Lines from `read_line()`, read one at a time on request by one background thread, so that waiting for
+    a line can stop at a deadline without losing the line typed later (it is kept for the next wait), and
+    nothing is read ahead that nobody asked for."""
 
-    The end of input is returned as "" (what `readline()` returns).
-    """
-    box: list = []
-    done = threading.Event()
+    def __init__(self, read_line: Callable[[], str]):
+        import queue
 
-    def reader() -> None:
-        try:
-            box.append(read_line())
-        except BaseException as error:  # EOFError, a closed stream: the end of input
-            box.append(error)
-        done.set()
+        self.read_line = read_line
+        self.lines: "queue.Queue" = queue.Queue()
+        self.requests = threading.Semaphore(0)
+        self.asked = False  # a line has been requested and not delivered yet
+        self.thread: Optional[threading.Thread] = None
 
-    threading.Thread(target=reader, daemon=True, name="mhaquiz-input").start()
-    while not done.is_set():
-        left = deadline - clock()
-        if left <= 0:
-            return None
-        done.wait(min(left, 0.25))
-    value = box[0]
-    if isinstance(value, KeyboardInterrupt):
-        raise value
-    return "" if isinstance(value, BaseException) else value
+    def _pump(self) -> None:
+        while True:
+            self.requests.acquire()
+            try:
+                line = self.read_line()
+            except BaseException as error:  # noqa: B036  (EOFError, a closed stream: the end of input)
+                line = error
+            self.asked = False
+            self.lines.put(line)
+            if isinstance(line, BaseException) or line == "":
+                return
+
+    def get(self, deadline: float, clock: Callable[[], float] = time.monotonic) -> Optional[str]:
+        """The next line, "" at the end of input, or None if `deadline` (on `clock`) comes first."""
+        import queue
+
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._pump, daemon=True, name="mhaquiz-input")
+            self.thread.start()
+        if self.lines.empty() and not self.asked:
+            self.asked = True
+            self.requests.release()
+        while True:
+            left = deadline - clock()
+            if left <= 0:
+                return None
+            try:
+                value = self.lines.get(timeout=min(left, 0.25))
+            except queue.Empty:
+                continue
+            if isinstance(value, KeyboardInterrupt):
+                raise value
+            if isinstance(value, BaseException) or value == "":
+                self.lines.put("")  # the end stays the end for every later read
+                return ""
+            return value

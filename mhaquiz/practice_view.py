@@ -30,20 +30,53 @@ def best_text(best: Optional[dict], when, lang: str) -> str:
     return t("best_score", lang, score=best.get("verdict", "?"), date=date)
 
 
+def due_text(row: ExerciseStatus, lang: str, now=None) -> str:
+    """"due now" / "in 3d" for a passed exercise's next practice; "" for the others."""
+    if row.due is None:
+        return ""
+    if row.is_due:
+        return t("ex_due_now", lang)
+    from mhaquiz import clock
+    from mhaquiz.i18n import format_interval
+
+    return t("ex_due_in", lang, when=format_interval((row.due - (now or clock.now())).total_seconds(), lang))
+
+
+# Columns of the terminal table, least important last: a narrow terminal drops them from the end before it
+# would cut an id (the id is what the learner types next).
+_COLUMNS = ("#", "col_exercise", "col_status", "col_due", "col_best", "col_hints", "col_title")
+
+
 def render_list(console: "Console", rows: List[ExerciseStatus], lang: str) -> None:
     count = totals(rows)
     console.print(Text(t("list_title", lang, **{k: count[k] for k in ("passed", "attempted", "total")}), style="bold"))
     if console.is_terminal:
-        table = Table(box=None, pad_edge=False, header_style="bold")
-        for key in ("#", "col_exercise", "col_title", "col_status", "col_best", "col_hints"):
-            table.add_column("#" if key == "#" else t(key, lang), justify="right" if key == "#" else "left")
+        from rich.cells import cell_len
+
+        cells = []
         for row in rows:
-            table.add_row(
-                str(row.position), row.id, Text(row.title[lang]),
-                Text(t(f"ex_status_{row.status}", lang), style=STATUS_STYLE.get(row.status, "dim")),
-                best_text(row.best, row.best_graded_at, lang),
-                f"{row.hints_shown}/{row.hints_total}" if row.hints_total else "",
-            )
+            cells.append({
+                "#": str(row.position), "col_exercise": row.id,
+                "col_status": Text(t(f"ex_status_{row.status}", lang), style=STATUS_STYLE.get(row.status, "dim")),
+                "col_due": Text(due_text(row, lang), style="bold yellow" if row.is_due else "dim"),
+                "col_best": best_text(row.best, row.best_graded_at, lang),
+                "col_hints": f"{row.hints_shown}/{row.hints_total}" if row.hints_total else "",
+                "col_title": Text(row.title[lang]),
+            })
+        headers = {key: "#" if key == "#" else t(key, lang) for key in _COLUMNS}
+
+        def width(key):
+            return max([cell_len(headers[key])] + [cell_len(str(cell[key])) for cell in cells])
+
+        shown = list(_COLUMNS)
+        while len(shown) > 2 and sum(width(key) + 2 for key in shown) > console.width:
+            shown.pop()  # the least important column goes first; # and the id always stay
+        table = Table(box=None, pad_edge=False, header_style="bold")
+        for key in shown:
+            table.add_column(headers[key], justify="right" if key == "#" else "left",
+                             no_wrap=key in ("#", "col_exercise"), overflow="fold" if key == "col_title" else "ellipsis")
+        for cell in cells:
+            table.add_row(*(cell[key] for key in shown))
         console.print(table)
     else:
         from rich.cells import cell_len
@@ -53,13 +86,17 @@ def render_list(console: "Console", rows: List[ExerciseStatus], lang: str) -> No
         for row in rows:
             status = t(f"ex_status_{row.status}", lang)
             parts = [f"{row.position:>2}. {row.id:<{width}}", status + " " * (status_width - cell_len(status))]
-            best = best_text(row.best, row.best_graded_at, lang)
-            if best:
-                parts.append(best)
+            for extra in (due_text(row, lang), best_text(row.best, row.best_graded_at, lang)):
+                if extra:
+                    parts.append(extra)
             parts.append(row.title[lang])
             console.print(Text("  ".join(parts)), soft_wrap=True)
     upcoming = next_exercise(rows)
-    console.print(Text(t("list_next", lang, id=upcoming.id) if upcoming else t("list_all_passed", lang), style="dim"))
+    if upcoming is None:
+        console.print(Text(t("list_all_passed", lang), style="dim"))
+    else:
+        key = "grade_next_due" if upcoming.is_due else "list_next"
+        console.print(Text(t(key, lang, id=upcoming.id), style="dim"))
 
 
 def render_hints(console: "Console", reveal: HintReveal, title: str, lang: str) -> None:
@@ -73,9 +110,11 @@ def render_hints(console: "Console", reveal: HintReveal, title: str, lang: str) 
         console.print(Text(text, style="" if newest or not console.is_terminal else "dim"), soft_wrap=not console.is_terminal)
         console.print()
     if not reveal.new:
-        console.print(Text(t("hint_none_left", lang, total=reveal.total), style="yellow"))
+        console.print(Text(t("hint_none_left", lang, total=reveal.total, id=reveal.exercise.id), style="yellow"))
     elif reveal.left:
         console.print(Text(t("hint_more_left", lang, left=reveal.left, id=reveal.exercise.id), style="dim"))
+    else:
+        console.print(Text(t("hint_last", lang, id=reveal.exercise.id), style="dim"))
 
 
 def render_solution(console: "Console", source: str, header: str) -> None:
@@ -85,7 +124,7 @@ def render_solution(console: "Console", source: str, header: str) -> None:
         from rich.syntax import Syntax
 
         console.print(Text(header, style="bold"))
-        console.print(Syntax(source, "python", line_numbers=True, word_wrap=False))
+        console.print(Syntax(source, "python", line_numbers=True, word_wrap=True))  # wrapped, never cropped
     else:
         import sys
 

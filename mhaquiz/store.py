@@ -7,7 +7,9 @@
   timestamp and a fresh one is started; `Store.moved_aside` says where it went so the CLI can warn.
 
 Tables: `cards` (the scheduler's state per question), `reviews` (every answer), `grades` (every grader run
-of an exercise), `hints_shown` (how many hints of an exercise the learner has seen).
+of an exercise), `hints_shown` (how many hints of an exercise the learner has seen), `exercise_cards` (the
+scheduler's state per passed exercise: when to practise it again), `mistakes` (every classic mistake the
+grader named), `boosts` (questions a named mistake brought forward in `ask`, until answered).
 """
 
 from __future__ import annotations
@@ -67,6 +69,39 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
                 count INTEGER NOT NULL
             )""",
         ],
+    ),
+    (
+        "003_exercise_reviews_mistakes_boosts",
+        [
+            """CREATE TABLE exercise_cards (
+                exercise_id TEXT PRIMARY KEY,
+                state INTEGER NOT NULL,
+                step INTEGER,
+                stability REAL,
+                difficulty REAL,
+                due TEXT NOT NULL,
+                last_review TEXT,
+                reps INTEGER NOT NULL,
+                lapses INTEGER NOT NULL
+            )""",
+            """CREATE TABLE mistakes (
+                id INTEGER PRIMARY KEY,
+                exercise_id TEXT NOT NULL,
+                mistake_id TEXT NOT NULL,
+                title TEXT NOT NULL,
+                graded_at TEXT NOT NULL
+            )""",
+            """CREATE TABLE boosts (
+                question_id TEXT PRIMARY KEY,
+                mistake_id TEXT NOT NULL,
+                created_at TEXT NOT NULL
+            )""",
+        ],
+    ),
+    (
+        "004_exercise_fix_the_seed_renamed_repair_article_code",
+        [f"UPDATE {table} SET exercise_id = 'repair_article_code' WHERE exercise_id = 'fix_the_seed'"
+         for table in ("grades", "hints_shown", "exercise_cards", "mistakes")],
     ),
 ]
 
@@ -165,7 +200,8 @@ class Store:
         return _card(row) if row else None
 
     def record_review(self, review: ReviewRecord, card: CardRecord | None) -> None:
-        """Save an answer and (unless cramming, when `card` is None) the question's new schedule, atomically."""
+        """Save an answer and (unless cramming, when `card` is None) the question's new schedule, atomically;
+        an answered question is no longer brought forward by a mistake."""
         with self._transaction():
             self.connection.execute(
                 "INSERT INTO reviews (question_id, topic, rating, correct, answer, cram, reviewed_at)"
@@ -174,11 +210,8 @@ class Store:
                  int(review.cram), _to_text(review.reviewed_at)),
             )
             if card is not None:
-                self.connection.execute(
-                    f"INSERT OR REPLACE INTO cards ({_CARD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (card.question_id, card.state, card.step, card.stability, card.difficulty, _to_text(card.due),
-                     _to_text(card.last_review) if card.last_review else None, card.reps, card.lapses),
-                )
+                self._put_card("cards", "question_id", card)
+            self.connection.execute("DELETE FROM boosts WHERE question_id = ?", (review.question_id,))
 
     def review_totals(self) -> dict[str, tuple[int, int]]:
         """(answers, correct answers) per topic."""
@@ -187,14 +220,43 @@ class Store:
 
     # --- exercises -----------------------------------------------------------------------
 
-    def record_grade(self, exercise_id: str, passed: bool, summary: dict, graded_at: datetime | None = None) -> None:
-        """Save one grader run. `summary` is any JSON object; a numeric "score" in it ranks attempts."""
+    def record_grade(self, exercise_id: str, passed: bool, summary: dict, graded_at: datetime | None = None,
+                     card: CardRecord | None = None, mistakes: tuple = (), boosts: tuple = ()) -> None:
+        """Save one grader run, atomically with what it changes: the exercise's practice schedule (`card`,
+        keyed by exercise id), the mistakes the grader named, and the questions they bring forward (`boosts`:
+        (question id, mistake id) pairs); `mistakes` are (mistake id, {zh, en} title) pairs. `summary` is any
+        JSON object; a numeric "score" in it ranks attempts."""
         graded_at = graded_at or datetime.now(timezone.utc)
+        stamp = _to_text(graded_at)
         with self._transaction():
             self.connection.execute(
                 "INSERT INTO grades (exercise_id, passed, summary, graded_at) VALUES (?, ?, ?, ?)",
-                (exercise_id, int(passed), json.dumps(summary, ensure_ascii=False), _to_text(graded_at)),
+                (exercise_id, int(passed), json.dumps(summary, ensure_ascii=False), stamp),
             )
+            if card is not None:
+                self._put_card("exercise_cards", "exercise_id", card)
+            self.connection.executemany(
+                "INSERT INTO mistakes (exercise_id, mistake_id, title, graded_at) VALUES (?, ?, ?, ?)",
+                [(exercise_id, mistake_id, json.dumps(title, ensure_ascii=False), stamp) for mistake_id, title in mistakes])
+            self.connection.executemany(
+                "INSERT OR REPLACE INTO boosts (question_id, mistake_id, created_at) VALUES (?, ?, ?)",
+                [(question_id, mistake_id, stamp) for question_id, mistake_id in boosts])
+
+    def exercise_cards(self) -> dict[str, CardRecord]:
+        """Every passed exercise's practice schedule, by exercise id (in `CardRecord.question_id`)."""
+        rows = self.connection.execute(f"SELECT {_CARD_COLUMNS.replace('question_id', 'exercise_id')} FROM exercise_cards")
+        return {row[0]: _card(row) for row in rows}
+
+    def mistake_counts(self) -> list[tuple[str, str, dict, int]]:
+        """(exercise id, mistake id, its {zh, en} title, times named), most frequent first."""
+        rows = self.connection.execute(
+            "SELECT exercise_id, mistake_id, MAX(title), COUNT(*) FROM mistakes GROUP BY exercise_id, mistake_id"
+            " ORDER BY COUNT(*) DESC, exercise_id, mistake_id")
+        return [(exercise_id, mistake_id, json.loads(title), count) for exercise_id, mistake_id, title, count in rows]
+
+    def boosts(self) -> dict[str, str]:
+        """Questions brought forward by a named mistake: question id -> mistake id."""
+        return dict(self.connection.execute("SELECT question_id, mistake_id FROM boosts ORDER BY created_at"))
 
     def exercise_progress(self) -> dict[str, ExerciseProgress]:
         """Per exercise graded at least once: attempts, passed ever, and the best attempt's summary
@@ -234,6 +296,14 @@ class Store:
             )
 
     # --- plumbing ------------------------------------------------------------------------
+
+    def _put_card(self, table: str, key: str, card: CardRecord) -> None:
+        columns = _CARD_COLUMNS.replace("question_id", key)
+        self.connection.execute(
+            f"INSERT OR REPLACE INTO {table} ({columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (card.question_id, card.state, card.step, card.stability, card.difficulty, _to_text(card.due),
+             _to_text(card.last_review) if card.last_review else None, card.reps, card.lapses),
+        )
 
     def _transaction(self) -> "_Transaction":
         return _Transaction(self.connection)

@@ -237,7 +237,7 @@ def test_all_problems_of_a_file_are_listed_at_once(tmp_path):
     with pytest.raises(MhaquizError) as caught:
         load_bank(folder)
     summary, *problems = caught.value.message.splitlines()
-    assert "4 problems in 2 file(s)" in summary
+    assert "has 4 problem(s) in 2 file(s):" in summary
     assert [p.split(":")[1] for p in problems if "topic.yaml" in p] == ["5", "20", "24"]
 
 

@@ -1,4 +1,4 @@
-"""The advanced exercises: kv_cache_decode, gqa_forward and fix_the_seed.
+"""The advanced exercises: kv_cache_decode, gqa_forward and repair_article_code.
 
 For each: the reference passes, one-edit buggy variants fail with their exact verdict and their mistake
 named, the untouched stub is reported as such (tests/test_catalogue.py shows every declared mutant is told
@@ -21,7 +21,7 @@ from mhaquiz.grader.grade import grade_file
 from mhaquiz.grader.verdict import Verdict
 from tests.helpers import reference_source, with_edits, write
 
-ADVANCED = ("kv_cache_decode", "gqa_forward", "fix_the_seed")
+ADVANCED = ("kv_cache_decode", "gqa_forward", "repair_article_code")
 SEED_FILE = Path("/work/shared/seed/000_0f4f85e4664851a0.txt")
 
 # The head split and merge edits, the same in every reference that keeps these helpers.
@@ -74,7 +74,7 @@ BUGS = {
         "weights_transposed": WEIGHTS_T,  # crashes on the grouped cases (W_k is not square); named on MHA
         "no_output_projection": [('return heads @ params["W_o"] + params["b_o"]', "return heads")],
     },
-    "fix_the_seed": {
+    "repair_article_code": {
         "scale_by_seq_len": [("dh = Q.shape[-1]", "dh = K.shape[-2]")],  # the seed's k.shape[1]
         "single_head": [('    assert D % num_heads == 0, "D must be divisible by num_heads"\n', "    num_heads = 1\n")],
         "input_projections_missing": [(f'{x} @ params["W_{x}"] + params["b_{x}"]', x) for x in "qkv"],
@@ -135,7 +135,7 @@ def test_untouched_stub_fails_cleanly(tmp_path, exercise_id, where):
     report = grade_file(stub, exercise_ids=[exercise_id])
     assert report.error is None  # it imports fine: no syntax or import error
     result = report.exercises[0]
-    if exercise_id == "fix_the_seed":  # the article's code defines multi_head_attention, not mha_forward
+    if exercise_id == "repair_article_code":  # the article's code defines multi_head_attention, not mha_forward
         assert report.verdict == Verdict.MISSING_FUNCTION and result.missing == ["mha_forward"]
         return
     assert report.verdict == Verdict.NOT_IMPLEMENTED
@@ -305,26 +305,26 @@ def test_gqa_matches_pytorch_sdpa_enable_gqa(gqa, case_index):
                                err_msg=case.name)
 
 
-# --- fix_the_seed ---------------------------------------------------------------------------------------
+# --- repair_article_code ---------------------------------------------------------------------------------------
 
-def test_fix_the_seed_reference_equals_mha_forward(mha_forward):
-    repaired = get_exercise("fix_the_seed").reference().mha_forward
+def test_repair_article_code_reference_equals_mha_forward(mha_forward):
+    repaired = get_exercise("repair_article_code").reference().mha_forward
     for name, _, _, _, args in inputs.mha_cases(8):
         np.testing.assert_allclose(repaired(*args.values()), mha_forward(*args.values()), rtol=1e-12, atol=1e-12,
                                    err_msg=name)
 
 
-def test_fix_the_seed_requires_mha_forward_and_is_never_auto_detected():
-    exercise = get_exercise("fix_the_seed")
+def test_repair_article_code_requires_mha_forward_and_is_never_auto_detected():
+    exercise = get_exercise("repair_article_code")
     assert exercise.functions == ("mha_forward",)
     assert exercise.meta["auto_detect"] is False
     names = registry.defined_names(ast.parse(reference_source("mha_forward")))
     detected = [e.id for e in registry.detect(names)]
-    assert "mha_forward" in detected and "fix_the_seed" not in detected
+    assert "mha_forward" in detected and "repair_article_code" not in detected
 
 
-def test_fix_the_seed_stub_is_the_seed_verbatim():
-    stub = get_exercise("fix_the_seed").stub_path.read_text(encoding="utf-8")
+def test_repair_article_code_stub_is_the_seed_verbatim():
+    stub = get_exercise("repair_article_code").stub_path.read_text(encoding="utf-8")
     for bug in ("np.softmax(attention_scores, axis=1)", "np.random.dropout(mask, dropout_rate)", "k.T",
                 "np.dot(context_vector, heads.T)", "# 生成mask，防止梯度消失"):
         assert bug in stub
@@ -341,7 +341,7 @@ def test_fix_the_seed_stub_is_the_seed_verbatim():
 def test_exercise_metadata(exercise_id):
     exercise = get_exercise(exercise_id)
     meta = exercise.meta
-    assert meta["order"] == {"kv_cache_decode": 80, "gqa_forward": 90, "fix_the_seed": 100}[exercise_id]
+    assert meta["order"] == {"kv_cache_decode": 80, "gqa_forward": 90, "repair_article_code": 100}[exercise_id]
     assert meta["title"]["zh"] and meta["title"]["en"]
     assert 3 <= len(meta["hints"]) <= 6 and all(hint["zh"] and hint["en"] for hint in meta["hints"])
     for lang in ("zh", "en"):

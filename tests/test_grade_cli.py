@@ -125,8 +125,8 @@ def test_relative_path_with_a_folder(tmp_path, monkeypatch):
 
 
 def test_an_exercise_graded_only_when_named_is_named_by_the_file_name(tmp_path):
-    fixed = reference_source("fix_the_seed")
-    by_name = runner.invoke(app, ["grade", str(write(tmp_path, "fix_the_seed.py", fixed)), "--json"])
+    fixed = reference_source("repair_article_code")
+    by_name = runner.invoke(app, ["grade", str(write(tmp_path, "repair_article_code.py", fixed)), "--json"])
     other_name = runner.invoke(app, ["grade", str(write(tmp_path, "mine.py", fixed)), "--json"])
-    assert [e["id"] for e in json.loads(by_name.stdout)["exercises"]] == ["fix_the_seed"]
+    assert [e["id"] for e in json.loads(by_name.stdout)["exercises"]] == ["repair_article_code"]
     assert [e["id"] for e in json.loads(other_name.stdout)["exercises"]] == ["mha_forward"]

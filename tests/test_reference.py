@@ -69,7 +69,7 @@ def test_reference_does_not_modify_inputs(forward, backward):
 
 
 def test_large_logits_stay_finite(forward):
-    name, _, _, args = next(case for case in inputs.mha_cases(0) if case[0] == "large logits")
+    name, _, _, _, args = next(case for case in inputs.mha_cases(0) if case[0] == "large logits")
     assert np.isfinite(forward(*args.values())).all()
 
 
@@ -96,7 +96,7 @@ def torch_mha(torch, q, k, v, params, H, mask):
 @pytest.mark.parametrize("case_index", range(len(inputs.mha_cases(0))))
 def test_reference_matches_pytorch_forward_and_autograd(forward, backward, case_index):
     torch = pytest.importorskip("torch")
-    name, _, _, args = inputs.mha_cases(3)[case_index]
+    name, _, _, _, args = inputs.mha_cases(3)[case_index]
     q, k, v, params, H, mask = args.values()
     out, tensors = torch_mha(torch, q, k, v, params, H, mask)
     np.testing.assert_allclose(forward(q, k, v, params, H, mask), out.detach().numpy(), rtol=1e-9, atol=1e-9)

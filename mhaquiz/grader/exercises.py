@@ -62,6 +62,11 @@ class Exercise:
         return yaml.safe_load((self.folder / "exercise.yaml").read_text(encoding="utf-8")) or {}
 
     @property
+    def aliases(self) -> tuple:
+        """Former ids of this exercise (exercise.yaml `aliases`): still accepted everywhere."""
+        return tuple(self.meta.get("aliases") or ())
+
+    @property
     def title(self) -> Text:
         """The exercise's title, {zh, en} from exercise.yaml (the id when missing)."""
         title = self.meta.get("title") or {}
@@ -108,7 +113,7 @@ def provide_checks(sources: Dict[str, Tuple[str, str]]) -> None:
 
 def checks_module(exercise_id: str) -> ModuleType:
     """An exercise's checks.py as a module, imported once: from its folder, or (in the worker) from the source
-    the job carried. A checks.py may use another exercise's checks through this (fix_the_seed does)."""
+    the job carried. A checks.py may use another exercise's checks through this (repair_article_code does)."""
     name = f"mhaquiz_checks_{exercise_id}"
     if name in _modules:
         return _modules[name]
@@ -163,10 +168,15 @@ def curriculum() -> List[Exercise]:
 
 
 def get_exercise(exercise_id: str) -> Exercise:
-    """The exercise with this id; an unknown (or path-like) id is a usage error listing the valid ones."""
+    """The exercise with this id (or a former id of it, its `aliases`); an unknown (or path-like) id is a
+    usage error listing the valid ones."""
     known = {exercise.id: exercise for exercise in all_exercises()}
+    for exercise in all_exercises():
+        for alias in exercise.aliases:
+            known.setdefault(alias, exercise)
     if exercise_id not in known:
-        raise MhaquizError("error.unknown_exercise", id=exercise_id, valid=", ".join(sorted(known)))
+        valid = ", ".join(sorted(exercise.id for exercise in all_exercises()))
+        raise MhaquizError("error.unknown_exercise", id=exercise_id, valid=valid)
     return known[exercise_id]
 
 
@@ -188,11 +198,13 @@ def detect(names: FrozenSet[str], file_stem: str = "") -> List[Exercise]:
     """The exercises whose functions are all defined.
 
     An exercise marked `auto_detect: false` is graded only when named: by --exercise, or by the file's name
-    (fix_the_seed.py, as `mhaquiz start` writes it). When several match, those drop out, and so do building
+    (repair_article_code.py, as `mhaquiz start` writes it, or a former id's name). When several match, those
+    drop out, and so do building
     blocks (softmax, ... which bigger submissions define as helpers): of those alone, the latest wins.
     """
     found = [exercise for exercise in all_exercises() if set(exercise.functions) <= names]
-    named = [exercise for exercise in found if exercise.id == file_stem and not exercise.meta.get("auto_detect", True)]
+    named = [exercise for exercise in found if file_stem in (exercise.id, *exercise.aliases)
+             and not exercise.meta.get("auto_detect", True)]
     if named:
         return named
     if len(found) > 1:

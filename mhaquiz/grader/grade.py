@@ -52,6 +52,7 @@ class Plan:
     cases: list
     expected: List[Dict]
     tolerance: Tolerance
+    seed: int = 0
 
 
 @dataclass
@@ -159,7 +160,7 @@ def _plan(exercise: registry.Exercise, seed: int) -> Plan:
     checks = exercise.checks()
     cases = checks.make_cases(seed)
     reference = exercise.reference()
-    return Plan(exercise, cases, [call(reference, case) for case in cases], getattr(checks, "TOLERANCE", Tolerance()))
+    return Plan(exercise, cases, [call(reference, case) for case in cases], getattr(checks, "TOLERANCE", Tolerance()), seed)
 
 
 def _syntax_error(report: GradeReport, error: Exception, path: Path) -> GradeReport:
@@ -301,7 +302,7 @@ def _judge_exercise(plan: Plan, facts: RunFacts, messages, run: dict, tree, sour
     if errors and all(error["type"] == "NotImplementedError" for error in errors) and not any(c.passed for c in result.cases):
         result.verdict = Verdict.NOT_IMPLEMENTED
     if result.passed:
-        _check_memory(result, checks, messages.perf.get(exercise.id), plan.exercise.id)
+        _check_memory(result, checks, messages.perf.get(exercise.id), plan.seed)
         result.efficiency = _efficiency(exercise, checks, messages.perf.get(exercise.id), measuring, tree, source)
     if any(item.failing for item in evidence):
         result.diagnosis = diagnose(exercise, evidence)
@@ -443,12 +444,12 @@ def _efficiency(exercise, checks, perf: Optional[dict], measuring: bool, tree, s
     return efficiency
 
 
-def _check_memory(result: ExerciseResult, checks, perf: Optional[dict], exercise_id: str) -> None:
+def _check_memory(result: ExerciseResult, checks, perf: Optional[dict], seed: int) -> None:
     """For exercises that bound memory (`memory_limit(case)` in checks.py): the peak of one call."""
     limit_of = getattr(checks, "memory_limit", None)
     if limit_of is None:
         return
-    case = checks.memory_case(0)
+    case = checks.memory_case(seed)
     peak = (perf or {}).get("peak_bytes") or {}
     limit = int(limit_of(case))
     result.memory = {"shapes": case.shapes, "limit": limit, "peak": peak.get("submission"),

@@ -1,8 +1,10 @@
 """Putting a question to the learner and marking what they typed.
 
-- mcq: letters in any form ("a,c", "ac", "A C", "a，c"); marked right only when the set matches exactly.
-- numeric: "1050624", "1,050,624", "1 050 624", "1.05e6", "1.05M", "105万", "1/8", "2^20", with or without
-  the unit; right when within the question's relative tolerance (0 = exact).
+- mcq: letters in any form ("a,c", "ac", "A C", "a，c") or their numbers ("2" for b, "1,3"); marked right
+  only when the set matches exactly.
+- numeric: "1050624", "1,050,624", "1 050 624", "1.05e6", "1.05M", "1.05 million", "105万", "1/8", "2^20",
+  with or without a unit or counter word after it ("8256个", "64 MiB", "32倍"); right when within the
+  question's relative tolerance (0 = exact).
 - open: not marked; key points are highlighted when the answer covers them, by a deliberately simple
   overlap heuristic (see `key_point_coverage`), and the learner rates themselves.
 """
@@ -19,10 +21,11 @@ from mhaquiz.quiz.bank import LANGS, Question, Text, fill_numeric
 # The share of a key point's tokens an answer must contain to cover it: a Chinese paraphrase shares about
 # 40% of the character bigrams, an unrelated answer stays under about 15%.
 KEY_POINT_THRESHOLD = 0.35
-MULTIPLIERS = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12, "万": 1e4, "亿": 1e8}
+MULTIPLIERS = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12, "万": 1e4, "亿": 1e8,
+               "thousand": 1e3, "million": 1e6, "billion": 1e9, "千": 1e3}
 _NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?"
 _NUMBER_FORMS = (
-    re.compile(rf"(?P<value>{_NUMBER})(?P<suffix>[kmbgt万亿]?)"),
+    re.compile(rf"(?P<value>{_NUMBER})(?P<suffix>[kmbgt万亿千]?|thousand|million|billion)"),
     re.compile(rf"(?P<numerator>{_NUMBER})/(?P<denominator>{_NUMBER})"),
     re.compile(rf"(?P<base>{_NUMBER})(?:\^|\*\*)(?P<exponent>{_NUMBER})"),
 )
@@ -41,38 +44,56 @@ class Asked:
 
     question: Question
     prompt: Text
-    explanation: Text
+    explanation: Text | None
     params: dict = field(default_factory=dict)
     expected: float | None = None
+    lang: str = "en"  # the language the question is asked in (its own, when it has only one)
 
 
-def instantiate(question: Question, rng: random.Random) -> Asked:
+def instantiate(question: Question, rng: random.Random, lang: str = "en") -> Asked:
     """Draw one value for each list parameter of a numeric question and compute its answer."""
     if question.numeric is None:
-        return Asked(question, question.prompt, question.explanation)
+        return Asked(question, question.prompt, question.explanation, lang=lang)
     params = {
         name: rng.choice(value) if isinstance(value, tuple) else value
         for name, value in question.numeric.params.items()
     }
     prompt, explanation, expected = fill_numeric(question, params)
-    return Asked(question, prompt, explanation, params, expected)
+    return Asked(question, prompt, explanation, params, expected, lang)
 
 
 def parse_choices(text: str, valid: set[str] | dict) -> frozenset[str] | None:
-    """The choice letters in `text`, or None when it holds anything but letters of `valid`."""
-    letters = re.sub(r"[\s,;/、]", "", unicodedata.normalize("NFKC", text).lower())
-    if not letters or any(letter not in valid for letter in letters):
+    """The choice letters in `text` (letters, or numbers 1..n standing for the n choices in order), or None
+    when it holds anything else."""
+    cleaned = re.sub(r"[\s,;/、，]", "", unicodedata.normalize("NFKC", text).lower())
+    letters = list(valid)
+    if cleaned.isdigit():
+        if any(not 1 <= int(digit) <= len(letters) for digit in cleaned):
+            return None
+        cleaned = "".join(letters[int(digit) - 1] for digit in cleaned)
+    if not cleaned or any(letter not in valid for letter in cleaned):
         return None
-    return frozenset(letters)
+    return frozenset(cleaned)
+
+
+_TRAILING_WORD = re.compile(r"(?<=[\d.])\s*(?P<word>[^\W\d_]+)$")  # "8256个", "64 MiB", "1.05 million"
 
 
 def parse_number(text: str, unit: Text | None = None) -> float | None:
     """The number in `text` (forms in the module docstring), or None when it is not one."""
     cleaned = unicodedata.normalize("NFKC", text).strip().lower()
     for word in (unit.zh, unit.en) if unit else ():
-        word = unicodedata.normalize("NFKC", word).lower()
+        word = unicodedata.normalize("NFKC", word or "").lower().strip()
         if word and cleaned.endswith(word):
-            cleaned = cleaned[: -len(word)]
+            cleaned = cleaned[: -len(word)].rstrip()
+    trailing = _TRAILING_WORD.search(cleaned)
+    if trailing and trailing["word"] not in MULTIPLIERS and not (len(trailing["word"]) == 1 and trailing["word"] in "kmbgt"):
+        word = trailing["word"]
+        # a counter or unit word (个, 倍, MiB, parameters); a multiplier stuck to it is kept: "1.05万个"
+        if word[0] in MULTIPLIERS and word[1:] and not word[1:].isascii():
+            cleaned = cleaned[: trailing.start("word") + 1]
+        else:
+            cleaned = cleaned[: trailing.start()]
     cleaned = _SEPARATORS.sub("", cleaned.lstrip("~≈"))
     plain, fraction, power = (form.fullmatch(cleaned) for form in _NUMBER_FORMS)
     try:

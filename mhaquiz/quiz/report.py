@@ -17,21 +17,29 @@ if TYPE_CHECKING:
 BAR_WIDTH = 10
 
 
-def render_questions(console: "Console", questions: list["Question"], lang: str) -> None:
-    """A table per topic: id, difficulty, type and the prompt's first line."""
+def render_questions(console: "Console", questions: list["Question"], lang: str, bank=None) -> None:
+    """A table per topic (its name in `lang`, its id for --topic): id, difficulty, type and the prompt's first
+    line (a numeric question shown with its first drawn numbers, not its placeholders)."""
+    import random
+
+    from mhaquiz.quiz.marking import instantiate
+
     console.print(RichText(t("questions_title", lang, count=len(questions)), style="bold"))
     topics = sorted({question.topic for question in questions})
     for topic in topics:
-        table = Table(title=topic, title_justify="left", title_style="bold cyan")
+        name = bank.topic_title(topic, lang) if bank is not None else topic
+        table = Table(title=f"{name} (--topic {topic})" if name != topic else topic, title_justify="left",
+                      title_style="bold cyan")
         table.add_column(t("col_id", lang), no_wrap=True)
         table.add_column(t("col_difficulty", lang))
         table.add_column(t("col_type", lang))
         table.add_column(t("col_prompt", lang), ratio=1, overflow="fold")
         for question in questions:
             if question.topic == topic:
+                asked = instantiate(question, random.Random(0), question.language_for(lang))
                 table.add_row(
                     question.id, t(f"difficulty_{question.difficulty}", lang), t(f"type_{question.type}", lang),
-                    RichText(question.prompt(lang).strip().splitlines()[0]),
+                    RichText(asked.prompt(asked.lang).strip().splitlines()[0]),
                 )
         console.print(table)
 
@@ -51,7 +59,7 @@ def render_stats(console: "Console", stats: dict, lang: str) -> None:
         bar = RichText("█" * filled, style="green").append("░" * (BAR_WIDTH - filled), style="dim")
         bar.append(f" {mastery:.0%}")
         topic_accuracy = "—" if topic["accuracy"] is None else f"{topic['accuracy']:.0%}"
-        table.add_row(topic["topic"], bar, f"{topic['learned']}/{topic['questions']}",
+        table.add_row(topic["title"][lang] if topic.get("title") else topic["topic"], bar, f"{topic['learned']}/{topic['questions']}",
                       f"{topic['seen']}/{topic['questions']}", topic_accuracy)
     console.print(table)
     if stats["leeches"]:
@@ -73,3 +81,11 @@ def render_stats(console: "Console", stats: dict, lang: str) -> None:
             when = exercise.get("best_graded_at")
             best = best_text(exercise["best"], datetime.fromisoformat(when) if when else None, lang)
             console.print(RichText(line + (" · " + t("stats_best", lang, best=best) if best else "")))
+        due = stats.get("exercises_due") or {}
+        if due.get("today") or due.get("week"):
+            console.print(RichText(t("stats_exercises_due", lang, today=due.get("today", 0), week=due.get("week", 0))))
+    if stats.get("mistakes"):
+        console.print(RichText(t("stats_mistakes", lang), style="bold"))
+        for mistake in stats["mistakes"]:
+            console.print(RichText(t("stats_mistake", lang, count=mistake["count"], title=mistake["title"][lang],
+                                     exercise=mistake["exercise"])))

@@ -1,7 +1,8 @@
 """Spaced repetition with FSRS (the `fsrs` package, v6), behind the few functions the quiz needs.
 
-- Which questions a session asks (`plan_session`): the due ones first, most overdue first, then new ones
-  (easy before hard, topics interleaved), capped at `count`. Cram mode takes any question, shuffled.
+- Which questions a session asks (`plan_session`): first those a mistake named by the grader brought forward
+  (`boosts`), then the due ones, most overdue first, then new ones (easy before hard, topics interleaved),
+  capped at `count`. Cram mode takes any question, shuffled.
 - What a rating does (`review`) and what each rating would do (`preview`), so each button can say when the
   question comes back. Objective questions are rated for the learner: right = Good, wrong = Again.
 - Fuzzing is off: intervals are exactly what the buttons promised.
@@ -29,7 +30,8 @@ _SCHEDULER = Scheduler(enable_fuzzing=False)
 
 @dataclass(frozen=True)
 class PlannedQuestion:
-    """A question chosen for this session, and why: "due", "new" or "cram"."""
+    """A question chosen for this session, and why: "boost", "due", "new", "cram" or "again" (rated Again
+    earlier in this session and due again)."""
 
     question: Question
     reason: str
@@ -42,18 +44,25 @@ def plan_session(
     count: int,
     cram: bool = False,
     rng: random.Random | None = None,
+    boosts: dict[str, str] | None = None,
 ) -> list[PlannedQuestion]:
-    """Up to `count` questions: due (most overdue first), then new; or, cramming, any of them shuffled."""
+    """Up to `count` questions: brought forward by a mistake (in the order the mistakes were named), then due
+    (most overdue first), then new; or, cramming, any of them shuffled."""
     if cram:
         chosen = list(questions)
         (rng or random.Random()).shuffle(chosen)
         return [PlannedQuestion(question, "cram") for question in chosen[:count]]
+    by_id = {question.id: question for question in questions}
+    boosted = [by_id[question_id] for question_id in (boosts or {}) if question_id in by_id]
+    taken = {question.id for question in boosted}
     due = sorted(
-        (question for question in questions if question.id in cards and cards[question.id].due <= now),
+        (question for question in questions
+         if question.id in cards and cards[question.id].due <= now and question.id not in taken),
         key=lambda question: cards[question.id].due,
     )
-    new = _interleave_new([question for question in questions if question.id not in cards])
-    planned = [PlannedQuestion(q, "due") for q in due] + [PlannedQuestion(q, "new") for q in new]
+    new = _interleave_new([question for question in questions if question.id not in cards and question.id not in taken])
+    planned = ([PlannedQuestion(q, "boost") for q in boosted] + [PlannedQuestion(q, "due") for q in due]
+               + [PlannedQuestion(q, "new") for q in new])
     return planned[:count]
 
 

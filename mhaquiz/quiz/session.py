@@ -1,18 +1,24 @@
 """One `mhaquiz ask` session: plan the questions, ask each, mark or let the learner rate, save at once.
 
-Ratings (FSRS): an mcq or numeric answer is marked for the learner, right = Good, wrong = Again;
-an open answer is rated by the learner (Again / Hard / Good / Easy) after seeing the reference.
-Every answer is saved the moment it is given; the end of piped input or Ctrl-C stops the session with
-nothing lost but the answer being typed.
+Ratings (FSRS): an mcq or numeric answer is marked for the learner, right = Good, wrong = Again; an empty
+answer means "I don't know" (Again); an open answer is rated by the learner (Again / Hard / Good / Easy)
+after seeing the reference.
+- Every answer is saved the moment it is given. The end of piped input or Ctrl-C stops the session with
+  nothing lost but the answer being typed; an open answer already compared with the reference but not yet
+  rated is saved as Again (it comes back soon, which is what a learner who stopped there needs).
+- A question rated Again comes back later in the same session once it is due again (FSRS's learning steps:
+  a minute for a new card); those still waiting when the session ends are listed with when they are due.
+- A question written in one language only is asked in that language, whatever the session's language.
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta
 from typing import Callable
 
+from mhaquiz import clock
 from mhaquiz.i18n import format_interval, t
 from mhaquiz.quiz.bank import Question
 from mhaquiz.quiz.marking import Asked, covered_key_points, instantiate, number_matches, parse_choices, parse_number
@@ -20,9 +26,11 @@ from mhaquiz.quiz.schedule import PlannedQuestion, Rating, next_due, plan_sessio
 from mhaquiz.quiz.ui import Terminal, parse_rating
 from mhaquiz.store import ReviewRecord, Store
 
+AGAIN_WINDOW = timedelta(minutes=15)  # a question rated Again and due within this is kept for this session
+
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return clock.now()
 
 
 @dataclass
@@ -32,6 +40,7 @@ class Outcome:
     question_id: str
     rating: Rating
     correct: bool
+    title: str = ""  # the prompt's first line, as the summary shows it
 
 
 @dataclass
@@ -43,6 +52,8 @@ class SessionResult:
     outcomes: list[Outcome] = field(default_factory=list)
     interrupted: bool = False  # Ctrl-C
     next_due: datetime | None = None  # set when nothing was due
+    waiting: list[tuple[str, datetime]] = field(default_factory=list)  # rated Again, due after the session
+    ended_at: datetime | None = None
 
 
 class Session:
@@ -65,62 +76,93 @@ class Session:
         self.clock = clock
 
     def run(self, questions: list[Question], count: int) -> SessionResult:
-        """Ask up to `count` of `questions`; returns at the end, at the end of input, or on Ctrl-C."""
+        """Ask up to `count` of `questions` (plus those rated Again, once due); returns at the end, at the
+        end of input, or on Ctrl-C."""
         now = self.clock()
         cards = self.store.cards()
-        plan = plan_session(questions, cards, now, count, cram=self.cram, rng=self.rng)
+        boosts = None if self.cram else self.store.boosts()
+        plan = plan_session(questions, cards, now, count, cram=self.cram, rng=self.rng, boosts=boosts)
         result = SessionResult(planned=len(plan), started_at=now)
         if not plan:
             result.next_due = next_due(cards, {q.id for q in questions})
             return result
+        queue = list(plan)
+        again: list[tuple[datetime, Question]] = []
         try:
-            for index, planned in enumerate(plan, start=1):
-                result.outcomes.append(self._ask(planned, index, len(plan)))
+            while queue or again:
+                now = self.clock()
+                ready = [item for item in again if item[0] <= now]
+                if ready:
+                    item = min(ready, key=lambda pair: pair[0])
+                    again.remove(item)
+                    planned = PlannedQuestion(item[1], "again")
+                elif queue:
+                    planned = queue.pop(0)
+                else:
+                    break
+                outcome, due = self._ask(planned, len(result.outcomes) + 1, len(plan) + len(again))
+                result.outcomes.append(outcome)
+                if outcome.rating == Rating.Again and due is not None and due - self.clock() <= AGAIN_WINDOW:
+                    again.append((due, planned.question))
         except EOFError:
             pass
         except KeyboardInterrupt:
             result.interrupted = True
+        result.waiting = [(question.id, due) for due, question in sorted(again, key=lambda pair: pair[0])]
+        result.ended_at = self.clock()
         return result
 
-    def _ask(self, planned: PlannedQuestion, index: int, total: int) -> Outcome:
+    def _ask(self, planned: PlannedQuestion, index: int, total: int) -> tuple[Outcome, datetime | None]:
         question = planned.question
-        asked = instantiate(question, self.rng)
+        lang = question.language_for(self.lang)
+        asked = instantiate(question, self.rng, lang)
         self.terminal.show_question(asked, index, total, planned.reason)
         card = self.store.card(question.id)  # read now: another session may have answered it meanwhile
+        title = first_line(asked.prompt(lang))
         if question.type == "open":
             answer = self.terminal.read_line(t("answer_prompt", self.lang))
             self.terminal.show_open_review(asked, answer, covered_key_points(answer, question.key_points))
-            rating = self._read_rating(card)
+            try:
+                rating = self._read_rating(card)
+            except (KeyboardInterrupt, EOFError):  # compared but not rated: kept, as Again
+                self._record(question, card, Rating.Again, False, answer)
+                raise
             correct = rating != Rating.Again
         else:
-            answer, correct = self._read_marked(asked)
+            answer, correct, value = self._read_marked(asked)
             rating = Rating.Good if correct else Rating.Again
+        new_card = self._record(question, card, rating, correct, answer)
+        if question.type != "open":
+            self.terminal.show_marked(asked, correct, answer, value)
+        now = self.clock()
+        self.terminal.show_next(format_interval((new_card.due - now).total_seconds(), self.lang) if new_card else None)
+        return Outcome(question.id, rating, correct, title), new_card.due if new_card else None
+
+    def _record(self, question: Question, card, rating: Rating, correct: bool, answer: str):
         now = self.clock()
         new_card = None if self.cram else review(card, question.id, rating, now)
         self.store.record_review(
-            ReviewRecord(question.id, question.topic, int(rating), correct, answer, self.cram, now), new_card
-        )
-        if question.type != "open":
-            self.terminal.show_marked(asked, correct)
-        self.terminal.show_next(format_interval((new_card.due - now).total_seconds(), self.lang) if new_card else None)
-        return Outcome(question.id, rating, correct)
+            ReviewRecord(question.id, question.topic, int(rating), correct, answer, self.cram, now), new_card)
+        return new_card
 
-    def _read_marked(self, asked: Asked) -> tuple[str, bool]:
-        """Read an mcq or numeric answer until it parses (an empty line means "I don't know": wrong)."""
+    def _read_marked(self, asked: Asked) -> tuple[str, bool, object]:
+        """Read an mcq or numeric answer until it parses; an empty line means "I don't know" (wrong).
+        Returns the text, whether it is right, and what it was read as (choice letters or a number)."""
         question = asked.question
         while True:
             answer = self.terminal.read_line(t("answer_prompt", self.lang)).strip()
             if not answer:
-                return answer, False
+                return answer, False, None
             if question.type == "mcq":
                 chosen = parse_choices(answer, question.choices)
                 if chosen is not None:
-                    return answer, chosen == question.correct_choices
-                self.terminal.warn(t("invalid_choice", self.lang, choices=", ".join(question.choices)))
+                    return answer, chosen == question.correct_choices, chosen
+                self.terminal.warn(t("invalid_choice", self.lang, choices=", ".join(question.choices),
+                                     digits=f"1-{len(question.choices)}"))
             else:
                 number = parse_number(answer, question.numeric.unit)
                 if number is not None:
-                    return answer, number_matches(number, asked.expected, question.numeric.tolerance)
+                    return answer, number_matches(number, asked.expected, question.numeric.tolerance), number
                 self.terminal.warn(t("invalid_number", self.lang, text=answer))
 
     def _read_rating(self, card) -> Rating:
@@ -140,6 +182,12 @@ class Session:
             self.terminal.warn(t("invalid_rating", self.lang))
 
 
+def first_line(text: str, width: int = 48) -> str:
+    """A prompt's first line, cut to `width` characters (an ellipsis when cut)."""
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
 def summarize(result: SessionResult, terminal: Terminal, saved_to: str) -> None:
     """The end-of-session summary (or, when nothing was due, when to come back)."""
     lang = terminal.lang
@@ -153,10 +201,20 @@ def summarize(result: SessionResult, terminal: Terminal, saved_to: str) -> None:
     ratings: dict[int, int] = {}
     for outcome in result.outcomes:
         ratings[int(outcome.rating)] = ratings.get(int(outcome.rating), 0) + 1
+    missed, seen = [], set()
+    for outcome in result.outcomes:
+        if not outcome.correct and outcome.question_id not in seen:
+            seen.add(outcome.question_id)
+            missed.append(outcome.title)
+    waiting = None
+    if result.waiting:
+        wait = max(0.0, (result.waiting[0][1] - (result.ended_at or clock.now())).total_seconds())
+        waiting = t("summary_waiting", lang, count=len(result.waiting), when=format_interval(wait, lang))
     terminal.show_summary(
         answered=len(result.outcomes),
         recalled=sum(outcome.correct for outcome in result.outcomes),
         ratings=ratings,
-        missed=[outcome.question_id for outcome in result.outcomes if not outcome.correct],
+        missed=missed,
         saved_to=saved_to,
+        waiting=waiting,
     )

@@ -7,7 +7,9 @@
 - due_today (until local midnight, overdue included) and due_this_week (the next 7 days).
 - leeches: questions lapsed at least LEECH_LAPSES times.
 - exercises: per exercise graded (in learning order), its attempts, whether it passed, its best result
-  and when that was graded; exercise_totals: passed / attempted / not started / total over the registry.
+  and when that was graded, when it is due for practice again; exercise_totals: passed / attempted / not
+  started / total over the registry; exercises_due: passed exercises due today / this week.
+- mistakes: the classic mistakes the grader named most often (at most MISTAKES_SHOWN), with their titles.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from datetime import datetime, timedelta
 from mhaquiz.quiz.bank import Bank
 from mhaquiz.quiz.schedule import LEECH_LAPSES, is_learned, is_leech
 from mhaquiz.store import Store
+
+
+MISTAKES_SHOWN = 5
 
 
 def collect_stats(store: Store, bank: Bank, now: datetime) -> dict:
@@ -37,23 +42,26 @@ def collect_stats(store: Store, bank: Bank, now: datetime) -> dict:
         "due_today": sum(1 for q in in_bank if cards[q.id].due <= end_of_today),
         "due_this_week": sum(1 for q in in_bank if cards[q.id].due <= week_end),
         "topics": [_topic_stats(topic, bank, cards, totals.get(topic, (0, 0))) for topic in bank.topics],
+        "mistakes": [{"exercise": exercise_id, "mistake": mistake_id, "title": title, "count": count}
+                     for exercise_id, mistake_id, title, count in store.mistake_counts()[:MISTAKES_SHOWN]],
         "leech_threshold": LEECH_LAPSES,
         "leeches": [
-            {"id": q.id, "topic": q.topic, "lapses": cards[q.id].lapses, "prompt": {"zh": q.prompt.zh, "en": q.prompt.en}}
+            {"id": q.id, "topic": q.topic, "lapses": cards[q.id].lapses, "prompt": {"zh": q.prompt("zh"), "en": q.prompt("en")}}
             for q in in_bank
             if is_leech(cards[q.id])
         ],
-        **_exercise_stats(store),
+        **_exercise_stats(store, now, end_of_today, week_end),
     }
 
 
-def _exercise_stats(store: Store) -> dict:
+def _exercise_stats(store: Store, now: datetime, end_of_today: datetime, week_end: datetime) -> dict:
     """"exercises": every exercise graded at least once, in learning order (ids no longer in the registry
     last); "exercise_totals": passed / attempted / not started out of the registry's exercises."""
     from mhaquiz.practice import curriculum, statuses, totals
 
     progress = store.exercise_progress()
-    rows = statuses(store)
+    rows = statuses(store, now)
+    dues = {row.id: row.due for row in rows}
     order = {exercise.id: position for position, exercise in enumerate(curriculum())}
     titles = {row.id: row.title for row in rows}
     graded = sorted(progress.values(), key=lambda p: (order.get(p.exercise_id, len(order)), p.exercise_id))
@@ -67,10 +75,13 @@ def _exercise_stats(store: Store) -> dict:
                 "best": record.best,
                 "best_graded_at": (record.best_graded_at or record.last_graded_at).isoformat(),
                 "last_graded_at": record.last_graded_at.isoformat(),
+                "due": dues[record.exercise_id].isoformat() if dues.get(record.exercise_id) else None,
             }
             for record in graded
         ],
         "exercise_totals": totals(rows),
+        "exercises_due": {"today": sum(1 for due in dues.values() if due and due <= end_of_today),
+                          "week": sum(1 for due in dues.values() if due and due <= week_end)},
     }
 
 
@@ -78,8 +89,10 @@ def _topic_stats(topic: str, bank: Bank, cards: dict, totals: tuple[int, int]) -
     questions = [q for q in bank.questions if q.topic == topic]
     learned = sum(1 for q in questions if is_learned(cards.get(q.id)))
     count, correct = totals
+    title = bank.topic_titles.get(topic)
     return {
         "topic": topic,
+        "title": {"zh": title("zh"), "en": title("en")} if title else None,
         "questions": len(questions),
         "seen": sum(1 for q in questions if q.id in cards),
         "learned": learned,

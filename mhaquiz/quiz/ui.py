@@ -41,9 +41,11 @@ def parse_rating(text: str) -> int | None:
 class Terminal:
     """Everything the quiz shows and reads, in one language."""
 
-    def __init__(self, console: "Console", lang: str, interactive: bool | None = None):
+    def __init__(self, console: "Console", lang: str, interactive: bool | None = None,
+                 topic_titles: dict[str, str] | None = None):
         self.console = console
         self.lang = lang
+        self.topic_titles = topic_titles or {}
         self.interactive = sys.stdin.isatty() if interactive is None else interactive
         self.fancy = console.is_terminal
         if self.interactive:
@@ -78,15 +80,19 @@ class Terminal:
         self.message(text, "yellow")
 
     def show_question(self, asked: Asked, index: int, total: int, reason: str) -> None:
-        question = asked.question
+        question, lang = asked.question, asked.lang
         header = t(
-            "question_header", self.lang, index=index, total=total, topic=question.topic,
+            "question_header", self.lang, index=index, total=total, topic=self.topic_title(question.topic),
             difficulty=t(f"difficulty_{question.difficulty}", self.lang), type=t(f"type_{question.type}", self.lang),
         ) + f" · {t(f'status_{reason}', self.lang)}"
-        body = [RichText(asked.prompt(self.lang))]
+        body = [RichText(asked.prompt(lang))]
         if question.type == "mcq":
-            body.append(RichText("\n".join(f"  {key}) {text(self.lang)}" for key, text in question.choices.items())))
-        hint = t(f"{question.type}_hint", self.lang)
+            body.append(RichText("\n".join(f"  {key}) {text(lang)}" for key, text in question.choices.items())))
+        if question.type == "numeric":
+            body.append(RichText(self._precision(question), style="bold"))
+        if lang != self.lang:
+            body.insert(0, RichText(t(f"only_in_{lang}", self.lang), style="yellow"))
+        hint = self._hint(question)
         if self.fancy:
             self._print()
             self._print(Panel(Group(*body), title=header, title_align="left", subtitle=hint, border_style="cyan"))
@@ -97,38 +103,67 @@ class Terminal:
                 self._print(part)
             self._print(RichText(f"({hint})", style="dim"))
 
-    def show_marked(self, asked: Asked, correct: bool) -> None:
-        """The verdict on an mcq or numeric answer, the right answer, the explanation and the source."""
-        question = asked.question
-        verdict = RichText(t("correct" if correct else "wrong", self.lang), style="bold green" if correct else "bold red")
+    def topic_title(self, topic: str) -> str:
+        """A topic's name in the session's language (set by the caller from the bank; the slug otherwise)."""
+        return self.topic_titles.get(topic, topic) if self.topic_titles else topic
+
+    def _precision(self, question) -> str:
+        tolerance = question.numeric.tolerance
+        if not tolerance:
+            return t("precision_exact", self.lang)
+        return t("precision_relative", self.lang, tolerance=f"{tolerance * 100:g}%")
+
+    def _hint(self, question) -> str:
         if question.type == "mcq":
-            expected = ", ".join(
-                f"{key}) {question.choices[key](self.lang)}" for key in sorted(question.correct_choices)
-            )
+            return t("mcq_hint", self.lang, last=len(question.choices))
+        if question.type == "numeric":
+            return t("numeric_hint_exact" if not question.numeric.tolerance else "numeric_hint", self.lang)
+        return t("open_hint", self.lang)
+
+    def show_marked(self, asked: Asked, correct: bool, answer: str = "", value=None) -> None:
+        """The verdict on an mcq or numeric answer, what the answer was read as, the right answer, the
+        explanation and the source."""
+        question, lang = asked.question, asked.lang
+        verdict = RichText(t("correct" if correct else "wrong", self.lang), style="bold green" if correct else "bold red")
+        lines = [verdict]
+        if question.type == "mcq":
+            expected = ", ".join(f"{key}) {question.choices[key](lang)}" for key in sorted(question.correct_choices))
+            if value:
+                chosen = ", ".join(f"{key}) {question.choices[key](lang)}" for key in sorted(value))
+                lines.append(RichText(t("you_chose", self.lang, choices=chosen)))
+            else:
+                lines.append(RichText(t("you_did_not_know", self.lang)))
         else:
-            unit = question.numeric.unit(self.lang) if question.numeric.unit else ""
+            unit = question.numeric.unit(lang) if question.numeric.unit else ""
             expected = f"{format_number(asked.expected)} {unit}".strip()
-            if question.numeric.tolerance:
-                expected += t("tolerance", self.lang, tolerance=f"{question.numeric.tolerance:g}")
-        lines = [verdict, RichText(t("expected", self.lang, answer=expected))]
+            if value is None:
+                lines.append(RichText(t("you_did_not_know", self.lang)))
+            else:
+                relation = "=" if correct else "≠"
+                requirement = self._precision(question)
+                lines.append(RichText(t("numeric_echo", self.lang, got=format_number(value), relation=relation,
+                                        expected=format_number(asked.expected), requirement=requirement)))
+        lines.append(RichText(t("expected", self.lang, answer=expected)))
         self._explain(asked, lines)
 
     def show_open_review(self, asked: Asked, answer: str, covered: list[bool]) -> None:
         """What they typed beside the reference, with the key points they covered highlighted."""
-        question = asked.question
+        question, lang = asked.question, asked.lang
         points = RichText()
         for point, hit in zip(question.key_points, covered):
-            points.append(f"\n  {'✓' if hit else '·'} {point(self.lang)}", style="bold green" if hit else "")
+            points.append(f"\n  {'✓' if hit else '·'} {point(lang)}", style="bold green" if hit else "")
         lines = [
             RichText(t("your_answer", self.lang, text=answer or "—"), style="italic"),
-            RichText(t("reference", self.lang, text=question.answer_text(self.lang))),
+            RichText(t("reference", self.lang, text=question.answer_text(lang))),
             RichText(t("key_points", self.lang, covered=sum(covered), total=len(covered))).append_text(points),
         ]
         self._explain(asked, lines)
 
     def _explain(self, asked: Asked, lines: list) -> None:
-        lines.append(RichText(t("explanation", self.lang, text=asked.explanation(self.lang))))
-        lines.append(RichText(t("source", self.lang, source=asked.question.source), style="dim"))
+        if asked.explanation is not None:
+            lines.append(RichText(t("explanation", self.lang, text=asked.explanation(asked.lang))))
+        if asked.question.source:
+            lines.append(RichText(t("source", self.lang, source=asked.question.source), style="dim"))
         if self.fancy:
             self._print(Panel(Group(*lines), border_style="magenta"))
         else:
@@ -149,7 +184,8 @@ class Terminal:
         text = t("comes_back", self.lang, when=when) if when else t("not_rescheduled", self.lang)
         self.message(text, "dim")
 
-    def show_summary(self, answered: int, recalled: int, ratings: dict[int, int], missed: list[str], saved_to: str) -> None:
+    def show_summary(self, answered: int, recalled: int, ratings: dict[int, int], missed: list[str], saved_to: str,
+                     waiting: str | None = None) -> None:
         title = t("summary_title", self.lang)
         if answered:
             lines = [
@@ -157,7 +193,10 @@ class Terminal:
                 t("summary_ratings", self.lang, **{key: ratings.get(value, 0) for value, key in enumerate(RATING_KEYS, 1)}),
             ]
             if missed:
-                lines.append(t("summary_missed", self.lang, ids=", ".join(missed)))
+                lines.append(t("summary_missed", self.lang))
+                lines.extend(f"  · {title_line}" for title_line in missed)
+            if waiting:
+                lines.append(waiting)
             lines.append(t("summary_saved", self.lang, path=saved_to))
         else:
             lines = [t("summary_none", self.lang)]

@@ -6,7 +6,11 @@ by -1e6 before the softmax); heads folded into the batch axis by transpose_qkv, 
 with the valid lengths repeated per head (repeat_interleave) and unfolded again by transpose_output; batched
 matrix products with torch.bmm.
 
-Expected: correct (forward). The adapter turns our prefix masks (causal, padding) into valid lengths.
+The adapter turns prefix masks (causal, padding) into valid lengths; a general boolean mask, which the
+contract allows, has no valid-length form, and it raises.
+
+Expected: failing (a runtime error on a general, non-prefix mask), at every seed. It is exact on every
+prefix mask, so it passes a grader whose masks are all prefixes (commit df9698c's cases).
 """
 
 import math

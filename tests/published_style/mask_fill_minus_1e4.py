@@ -5,9 +5,11 @@ copied. BUG reproduced from the published layer: masked scores are SET to a fini
 -10000; with large logits a row whose allowed scores are all below about -10000 puts its weight on the
 masked keys instead.
 
-Expected: wrong answer at every seed. (Today's cases expose it only when a row of the x100 "large logits"
-case happens to have all its allowed scores below -10000, which at seeds 0, 1, 2, 5, 8 happens only at
-seed 0: best allowed score of the worst row -21422 at seed 0; -558, -2431, -521, -5489 at the others.)
+Expected: wrong answer at every seed. The standard cases expose it only when a row of the x100 "large
+logits" case happens to have all its allowed scores below about -10000: with the cases of commit df9698c
+only at seed 0 of 0, 1, 2, 5, 8 (best allowed score of the worst row: -21422; -558, -2431, -521, -5489 at
+the others); with those of 7d2b9b8 at none (-1958, -6616, -6787, -2979, +882). A case that puts a row's
+allowed logits far below -1e4 would expose it deterministically.
 """
 
 import math

@@ -5,9 +5,9 @@ a batch mean. Everything upstream of the scores, dQ, dK and so the q, k, W_q, W_
 1/B of the truth; dV, W_v, b_v, W_o, b_o are right. This is numpy_cache_backward_style.py with that one change.
 
 Not `backward_scale_twice`: that mutant scales the same gradients by 1/sqrt(dh), which coincides with 1/B
-only when dh = B**2 (B = 2, dh = 4: the cross-attention, self-attention and causal cases).
+when dh = B**2 (B = 2, dh = 4: the cross-attention, self-attention and causal cases of commit df9698c).
 
-Expected: forward correct; backward wrong answer at every seed.
+Expected: forward correct; backward wrong answer, named "softmax_grad_over_batch", at every seed.
 """
 
 import numpy_cache_backward_style as base

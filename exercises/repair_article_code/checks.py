@@ -1,4 +1,4 @@
-"""Checks for fix_the_seed: mha_forward's cases, tolerance and mistakes, plus the mistakes the original code makes."""
+"""Checks for repair_article_code: mha_forward's cases, tolerance and mistakes, plus the mistakes the original code makes."""
 
 import numpy as np
 

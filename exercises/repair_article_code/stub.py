@@ -12,7 +12,7 @@ this quiz grew from.
   各头按顺序拼接后 @ W_o + b_o。
 - mask：None 或可广播到 (B, Tq, Tk) 的布尔数组，True 表示“可以看”。没有 dropout：前向是确定的。
 - 返回 (B, Tq, D)，全程 float64；不要修改输入，不要在 batch、头或位置上写 Python 循环。
-可以在原函数上改，也可以重写；评测只调用 mha_forward。提示（mhaquiz hint fix_the_seed）会按发现的顺序逐个讲解它的错误。
+可以在原函数上改，也可以重写；评测只调用 mha_forward。提示（mhaquiz hint repair_article_code）会按发现的顺序逐个讲解它的错误。
 
 [English] multi_head_attention below is copied verbatim from the interview article this quiz grew from
 ("Transformer multi-head attention interview questions"), Chinese comments included, every bug kept: it
@@ -30,7 +30,7 @@ does not run, and if it did it would not be multi-head attention. Repair it into
 - Return (B, Tq, D), float64 throughout; do not modify the inputs; no Python loops over batch, heads or
   positions.
 Edit the function in place or start afresh; the grader calls mha_forward only. The hints
-(mhaquiz hint fix_the_seed) explain its bugs one by one, in the order you will meet them.
+(mhaquiz hint repair_article_code) explain its bugs one by one, in the order you will meet them.
 """
 
 __all__ = ["mha_forward"]  # what the grader calls: the function you are to write

@@ -1,0 +1,70 @@
+"""`mhaquiz doctor`: how this machine grades, what that guarantees, and how to get the strong sandbox.
+
+The probe runs bubblewrap with the arguments grading uses (not just `which bwrap`: AppArmor or a container
+can forbid the namespaces it needs), so what it says is what `grade` will do.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from mhaquiz import __version__
+from mhaquiz.i18n import locale_language, t
+
+
+def probe_bwrap(executable: str) -> tuple:
+    """(works, first line of bwrap's complaint) for the argv grading uses, running `true` inside."""
+    from mhaquiz.grader import engine
+
+    with tempfile.TemporaryDirectory(prefix="mhaquiz-doctor-") as folder:
+        (Path(folder) / "probe.py").write_text("", encoding="utf-8")
+        argv = [executable, *engine.bwrap_arguments(Path(folder)), "--", sys.executable, "-I", "-c", "pass"]
+        try:
+            result = subprocess.run(argv, capture_output=True, text=True, timeout=20)
+        except (OSError, subprocess.SubprocessError) as error:
+            return False, str(error)
+    complaint = (result.stderr.strip().splitlines() or [""])[0]
+    return result.returncode == 0, complaint[:300]
+
+
+def diagnose_setup() -> dict:
+    """Everything `doctor` reports, as data."""
+    from mhaquiz.grader import engine
+    from mhaquiz.paths import user_home
+
+    chosen, reason = engine.choose("auto")
+    facts = {"version": __version__, "python": sys.version.split()[0], "executable": sys.executable,
+             "language": locale_language(), "store": str(user_home() / "progress.sqlite3"),
+             "engine": chosen.name, "reason": reason}
+    if chosen.name == "bwrap":
+        works, complaint = probe_bwrap(chosen.executable)
+        facts.update(bwrap=chosen.executable, bwrap_version=engine.bwrap_version(chosen.executable), bwrap_works=works)
+        if not works:
+            facts.update(engine="process", reason=f"bubblewrap could not start the sandbox: {complaint}")
+    try:
+        import numpy
+
+        facts["numpy"] = numpy.__version__
+    except ImportError:  # pragma: no cover - a dependency
+        facts["numpy"] = None
+    return facts
+
+
+def render_doctor(console, facts: dict, lang: str) -> None:
+    from rich.text import Text
+
+    console.print(Text(t("doctor.title", lang, version=facts["version"], python=facts["python"],
+                         numpy=facts.get("numpy") or "?"), style="bold"))
+    console.print(Text(t("doctor.store", lang, path=facts["store"])))
+    console.print(Text(t("doctor.language", lang, language=facts["language"])))
+    if facts["engine"] == "bwrap":
+        console.print(Text(t("doctor.strong", lang, version=facts.get("bwrap_version") or "?"), style="bold green"))
+        console.print(Text(t("doctor.strong_guarantees", lang)))
+    else:
+        console.print(Text(t("doctor.fallback", lang, reason=facts.get("reason") or ""), style="bold yellow"))
+        console.print(Text(t("doctor.fallback_guarantees", lang)))
+        console.print(Text(t("doctor.fallback_limits", lang)))
+        console.print(Text(t("doctor.how_to_get", lang)))

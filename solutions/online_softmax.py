@@ -1,0 +1,54 @@
+"""Reference: softmax of each row of x computed block by block with a running max and a running sum.
+
+Milakov & Gimelshein 2018 (arXiv 1805.02867), Algorithm 3 ("Safe softmax with online normalizer
+calculation"), taken a block of columns at a time as in FlashAttention §3.1 (Dao et al. 2022):
+    m_new = max(m, max(block))
+    l_new = l * exp(m - m_new) + sum(exp(block - m_new))
+then a second pass p = exp(x - m) / l. The loop over blocks is the point of the exercise.
+
+-inf entries: a row whose blocks so far are all -inf has m = -inf and l = 0; it subtracts 0 instead of
+m (FlashAttention's CUDA kernel does the same, csrc/flash_attn/src/softmax.h), so exp(-inf - (-inf)) = NaN
+never happens. No row is -inf everywhere (its softmax would be 0/0).
+"""
+
+import numpy as np
+
+
+def safe_max(m):
+    """The max to subtract: m, or 0 where a row has seen only -inf (exp(-inf - 0) = 0, never NaN)."""
+    return np.where(np.isneginf(m), 0.0, m)  # (...,)
+
+
+def rescale(m_old, m_new):
+    """exp(m_old - m_new) <= 1: moves a sum taken relative to m_old onto the new max m_new."""
+    return np.exp(m_old - safe_max(m_new))  # (...,); 0 while m_old = -inf (the sum is 0 anyway)
+
+
+def block_sum(x_block, m_new):
+    """sum(exp(x_block - m_new)) over the block's columns. x_block: (..., B), m_new: (...,)."""
+    return np.exp(x_block - safe_max(m_new)[..., None]).sum(axis=-1)  # (..., B) -> (...,)
+
+
+def update(m, l, x_block):
+    """One step: fold a block of columns (..., B) into the running max m and sum l (both (...,))."""
+    m_new = np.maximum(m, x_block.max(axis=-1))  # (...,): the max over every column seen so far
+    l_new = l * rescale(m, m_new) + block_sum(x_block, m_new)  # (...,): old sum moved onto m_new, plus the block
+    return m_new, l_new
+
+
+def normalise(x, m, l):
+    """Second pass: p = exp(x - m) / l with the FINAL max and sum of each row."""
+    return np.exp(x - m[..., None]) / l[..., None]  # (..., N)
+
+
+def online_softmax(x, block_size):
+    """Softmax over the last axis, reading x (..., N) in blocks of `block_size` columns.
+
+    Returns (p (..., N), m (...,) the row max, l (...,) = sum(exp(x - m)) the normaliser)."""
+    assert block_size >= 1
+    N = x.shape[-1]
+    m = np.full(x.shape[:-1], -np.inf)  # (...,): nothing seen yet
+    l = np.zeros(x.shape[:-1])  # (...,)
+    for start in range(0, N, block_size):  # the last block may be shorter
+        m, l = update(m, l, x[..., start:start + block_size])  # x block: (..., <= block_size)
+    return normalise(x, m, l), m, l
