@@ -27,8 +27,9 @@ def catalogue(lang: str) -> dict:
     return MESSAGES
 
 
-def t(key: str, lang: str, **values: object) -> str:
-    """The interface string `key` in `lang`, with `{name}` placeholders filled from `values`."""
+def t(key: str, lang: str, /, **values: object) -> str:
+    """The interface string `key` in `lang`, with `{name}` placeholders filled from `values` (any name,
+    `key` and `lang` included)."""
     text = catalogue(lang)[key]
     return text.format(**values) if values else text
 

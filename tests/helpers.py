@@ -42,7 +42,7 @@ def planted_frames(plan, mutant=None, raised: list = None) -> bytes:
 
     module = plan.exercise.reference() if mutant is None else mutated_reference(plan.exercise, mutant)
     assert module is not None, f"the reference lacks a helper {mutant.id} patches"
-    stream = b""
+    stream, failed = b"", False
     for case in plan.cases:
         stream += channel.json_frame(b"S", {"exercise": plan.exercise.id, "case": case.name})
         meta = {"exercise": plan.exercise.id, "case": case.name, "elapsed": 0.0, "bad_outputs": {}, "returned": None,
@@ -52,12 +52,21 @@ def planted_frames(plan, mutant=None, raised: list = None) -> bytes:
         except Exception as error:  # noqa: BLE001  (this bug cannot take these shapes: a real one raises too)
             meta["error"] = {"type": type(error).__name__, "message": str(error)[:200], "traceback": ""}
             stream += channel.result_frame(meta, [])
+            failed = True
             if raised is not None:
                 raised.append(case.name)
             continue
         arrays = [(name, value.astype("float64") if value.dtype.kind in "biuf" else value)
                   for name, value in sorted(outputs.items())]
         stream += channel.result_frame(meta, arrays)
+    checks = plan.exercise.checks()
+    if hasattr(checks, "memory_case") and not failed:  # what the worker measures once every case ran
+        from mhaquiz.grader.worker import peak_memory
+
+        memory_case = checks.memory_case(plan.seed)
+        peak = {"submission": peak_memory(memory_case, module), "reference": peak_memory(memory_case, plan.exercise.reference())}
+        stream += channel.json_frame(b"P", {"exercise": plan.exercise.id, "skipped": "none", "seconds": 0.0,
+                                            "peak_bytes": peak})
     return stream + channel.json_frame(b"D", {})
 
 

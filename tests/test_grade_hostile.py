@@ -51,7 +51,7 @@ HOSTILE = {
     "sleeps at import": ("import time\ntime.sleep(60)\n" + CORRECT, Verdict.TIME_LIMIT, Verdict.TIME_LIMIT),
     "ignores SIGTERM": ("import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n" + F + "    while True:\n        pass\n",
                         Verdict.TIME_LIMIT, Verdict.TIME_LIMIT),
-    "eats memory": (F + "    hog = []\n    while True:\n        hog.append(bytearray(200 * 1024 * 1024))\n",
+    "eats memory": ("import numpy as np\n" + F + "    hog = []\n    while True:\n        hog.append(np.empty(50_000_000))\n",
                     Verdict.MEMORY_LIMIT, Verdict.MEMORY_LIMIT),
     "floods stdout": (F + "    while True:\n        print('x' * 1000)\n", Verdict.OUTPUT_LIMIT, Verdict.OUTPUT_LIMIT),
     "exits at import": ("import sys\nsys.exit(0)\n" + CORRECT, Verdict.IMPORT_ERROR, Verdict.IMPORT_ERROR),

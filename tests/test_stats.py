@@ -45,7 +45,8 @@ def test_totals_mastery_and_due_counts():
     assert stats["seen"] == 3 and stats["questions"] == 5
     attention = next(t for t in stats["topics"] if t["topic"] == "attention")
     assert attention == {
-        "topic": "attention", "questions": 3, "seen": 2, "learned": 1, "mastery": 0.3333, "reviews": 2, "accuracy": 0.5,
+        "topic": "attention", "title": None, "questions": 3, "seen": 2, "learned": 1, "mastery": 0.3333, "reviews": 2,
+        "accuracy": 0.5,
     }
     assert stats["due_today"] == 2  # att-properties and param-dhead; Easy sent att-scale 8 days away
     assert stats["due_this_week"] == 2

@@ -1,7 +1,8 @@
 """Checks for cross_entropy: the causal LM loss (shift by one, ignore_index, mean over the counted targets),
 its perplexity and its gradient with respect to the logits.
 
-Every case is one call lm_loss(logits, tokens, ignore_index) returning {"loss", "perplexity", "d_logits"}. The
+Every case is one call lm_loss(logits, tokens, ignore_index) returning {"loss", "perplexity", "d_logits"}, made
+through the driver call_lm_loss (the scalars are compared as shape-(1,) arrays; see its docstring). The
 shapes never make B, T or V equal, and the ignored targets are spread so that every way of counting the mean
 (over the counted targets, over all predictions, over all positions, over the non-ignored input tokens, per
 sequence) gives a different number somewhere.
@@ -90,7 +91,8 @@ _CASES = (
     ("plain", _text("普通情形", "plain"),
      _text("没有被忽略的目标：只检查错位一位、取平均的分母和梯度",
            "no ignored target: only the shift by one, the mean's denominator and the gradient"), _plain, True),
-    ("ignore -100: prompt and padding", _text("ignore_index=-100：prompt 与 padding", "ignore_index=-100: prompt and padding"),
+    ("ignore -100: prompt and padding",
+     _text("ignore_index=-100：prompt 与 padding", "ignore_index=-100: prompt and padding"),
      _text("指令微调式的标签：有的行开头是被遮住的 prompt，有的行末尾是 padding，各行计入的目标数不同",
            "instruction-tuning labels: a masked prompt at the start of some rows, padding at the end of others; "
            "every row counts a different number of targets"), _sft_padding, True),
@@ -117,6 +119,24 @@ _CASES = (
 )
 
 
+def call_lm_loss(namespace, args):
+    """One call of lm_loss, its scalars sent as shape-(1,) arrays on both sides.
+
+    The worker's channel sends a 0-d array as shape (1,) (np.ascontiguousarray returns ndim >= 1), while the
+    grader's own reference result stays 0-d; giving both the same shape here lets a 0-d array, a NumPy scalar
+    or a Python float be compared as what they are, one number.
+    """
+    result = namespace.lm_loss(args["logits"], args["tokens"], args["ignore_index"])
+    if not isinstance(result, dict):
+        raise TypeError(f"lm_loss must return a dict with keys 'loss', 'perplexity' and 'd_logits', got "
+                        f"{type(result).__name__}")
+    outputs = dict(result)
+    for name in ("loss", "perplexity"):
+        if name in outputs and np.ndim(outputs[name]) == 0:
+            outputs[name] = np.reshape(outputs[name], (1,))
+    return outputs
+
+
 def make_cases(seed):
     cases = []
     for index, (name, label, about, build, finite_differences) in enumerate(_CASES):
@@ -124,7 +144,8 @@ def make_cases(seed):
         tokens = tokens.astype(np.int64)
         shapes = f"logits {logits.shape}, tokens {tokens.shape}, ignore_index={ignore_index}"
         cases.append(Case(name, about, "lm_loss", {"logits": logits, "tokens": tokens, "ignore_index": ignore_index},
-                          shapes=shapes, output_names=OUTPUTS, gradcheck=finite_differences, label=label))
+                          shapes=shapes, output_names=OUTPUTS, driver=call_lm_loss, gradcheck=finite_differences,
+                          label=label))
     return cases
 
 
@@ -136,7 +157,8 @@ def perf_case(seed):
     tokens[np.arange(T) >= T - 8 * np.arange(B)[:, None]] = -100  # row b ends with 8b padding tokens
     return Case("speed", _text("带 padding 的 (8, 128, 512) logits", "(8, 128, 512) logits with padding"), "lm_loss",
                 {"logits": rng.standard_normal((B, T, V)), "tokens": tokens, "ignore_index": -100},
-                shapes=f"logits ({B}, {T}, {V}), tokens ({B}, {T}), ignore_index=-100", output_names=OUTPUTS)
+                shapes=f"logits ({B}, {T}, {V}), tokens ({B}, {T}), ignore_index=-100", output_names=OUTPUTS,
+                driver=call_lm_loss)
 
 
 # --- finite differences and the heat map -------------------------------------------------------------------
@@ -151,10 +173,13 @@ def gradcheck(case, outputs):
 
 
 def error_map(case, name, got, expected):
-    """d_logits: |error| per batch row, position and vocabulary entry (the loss and perplexity are scalars)."""
-    if name != "d_logits" or np.shape(got) != np.shape(expected) or np.ndim(expected) != 3:
+    """d_logits: |error| per batch row, position and vocabulary entry. The loss and the perplexity are single
+    numbers: a 0-d view, so no map is drawn for them."""
+    if np.shape(got) != np.shape(expected):
         return None
     errors = np.abs(np.asarray(got, dtype=np.float64) - expected)
+    if name != "d_logits":
+        return (errors.reshape(()), (), _text(f"{name} 的 |误差|", f"|error| of {name}")) if errors.size == 1 else None
     view = _text("d_logits 的 |误差|，按 batch 行、位置、词表项", "|error| of d_logits per batch row, position and vocabulary entry")
     return errors, ("axis.batch", "axis.position", "axis.vocab"), view
 
@@ -209,7 +234,8 @@ def _log_of_stable_softmax(ref):
 MUTANTS = (
     Mutant("no_shift",
            Text(zh="没有错位一位：logits[:, t] 对着 tokens[:, t] 打分（模型在“预测”它已经看到的 token）",
-                en="no shift by one: logits[:, t] scored against tokens[:, t] (the model 'predicts' the token it sees)"),
+                en="no shift by one: logits[:, t] scored against tokens[:, t] (the model 'predicts' the token it "
+                   "sees)"),
            patch={"shift": lambda ref: lambda logits, tokens: (logits, tokens)},
            related=("tr-decoder-inputs", "tr-shift-right-claims")),
     Mutant("shift_by_roll",
@@ -219,7 +245,8 @@ MUTANTS = (
            related=("tr-decoder-inputs",)),
     Mutant("ignored_in_denominator",
            Text(zh="被忽略的目标计入了分母：除以全部 B*(T-1) 个预测，而不是计入的目标数 N",
-                en="ignored targets counted in the mean: divided by all B*(T-1) predictions, not by the N counted targets"),
+                en="ignored targets counted in the mean: divided by all B*(T-1) predictions, not by the N counted "
+                   "targets"),
            patch={"token_weights": lambda ref: lambda counted: counted / counted.size},
            related=("bw-softmax-cross-entropy",)),
     Mutant("mean_over_all_positions",
@@ -259,7 +286,8 @@ MUTANTS = (
            related=("bw-softmax-max-subtraction", "bw-softmax-cross-entropy")),
     Mutant("log_of_stable_softmax",
            Text(zh="减了最大值的 softmax 再取 log：很小的概率下溢为 0，log 0 = -inf，损失变成 inf",
-                en="log of a max-subtracted softmax: a tiny probability underflows to 0, log 0 = -inf, the loss is inf"),
+                en="log of a max-subtracted softmax: a tiny probability underflows to 0, log 0 = -inf, the loss is "
+                   "inf"),
            patch={"log_softmax": _log_of_stable_softmax},
            related=("bw-ce-stable-api", "bw-softmax-cross-entropy")),
     Mutant("gradient_not_averaged",
@@ -269,9 +297,10 @@ MUTANTS = (
                log_probs, targets, (weights > 0).astype(np.float64))},
            related=("bw-ce-gradient", "bw-softmax-cross-entropy")),
     Mutant("gradient_without_one_hot",
-           Text(zh="梯度只有 softmax，没有减去 one_hot(target)", en="the gradient is the softmax alone: one_hot(target) "
-                                                                 "not subtracted"),
-           patch={"nll_gradient": lambda ref: lambda log_probs, targets, weights: weights[..., None] * np.exp(log_probs)},
+           Text(zh="梯度只有 softmax，没有减去 one_hot(target)",
+                en="the gradient is the softmax alone: one_hot(target) not subtracted"),
+           patch={"nll_gradient": lambda ref: lambda log_probs, targets, weights: weights[..., None]
+                  * np.exp(log_probs)},
            related=("bw-ce-gradient",)),
     Mutant("gradient_sign_flipped",
            Text(zh="梯度符号反了：one_hot - softmax", en="the gradient's sign flipped: one_hot - softmax"),

@@ -14,7 +14,8 @@
   最后一个位置和被忽略的目标处整行为 0。
 - ignore_index 可以是任何整数，包括合法的类别下标（pad id 0）和 -1：不要把它当下标用。
 - 必须数值稳定：有 logits 约为 1000 的用例（用 log-sum-exp）。每个评测用例至少有一个目标计入。
-- 返回 dict：{"loss": 0 维数组, "perplexity": 0 维数组, "d_logits": (B, T, V)}。全程 float64。
+- 返回 dict：{"loss": 0 维数组, "perplexity": 0 维数组, "d_logits": (B, T, V)}（标量也可以是 NumPy 标量或
+  Python float）。全程 float64。
   不要修改输入。不需要 Python 循环。
 
 [English] Conventions:
@@ -32,8 +33,8 @@
 - ignore_index can be any int, a valid class index (pad id 0) or -1 included: never use it as an index.
 - Must be numerically stable: some logits are around 1000 (use log-sum-exp). Every graded case counts at least
   one target.
-- Return a dict {"loss": 0-d array, "perplexity": 0-d array, "d_logits": (B, T, V)}. float64 throughout. Do not
-  modify the inputs. No Python loops needed.
+- Return a dict {"loss": 0-d array, "perplexity": 0-d array, "d_logits": (B, T, V)} (the scalars may also be
+  NumPy scalars or Python floats). float64 throughout. Do not modify the inputs. No Python loops needed.
 """
 
 import numpy as np

@@ -209,6 +209,22 @@ def make_cases(seed):
     return cases
 
 
+_LEADING_AXES = {0: (), 1: ("axis.batch",), 2: ("axis.batch", "axis.head")}
+_VIEWS = {"out": (("axis.query", "axis.feature"), _text("输出每个元素的误差", "the error of each output element")),
+          "lse": (("axis.query",), _text("每个 query 的 lse 误差", "the lse error of each query"))}
+
+
+def error_map(case, name, got, expected):
+    """|error| of out over (batch, head,) query and feature, or of lse over (batch, head,) query."""
+    lead = case.args["q"].ndim - 2
+    if name not in _VIEWS or lead not in _LEADING_AXES or np.shape(got) != np.shape(expected):
+        return None
+    axes, view = _VIEWS[name]
+    with np.errstate(all="ignore"):
+        errors = np.abs(np.asarray(got, dtype=np.float64) - expected)
+    return np.where(np.isnan(errors), np.inf, errors), _LEADING_AXES[lead] + axes, view
+
+
 def perf_case(seed):
     """Causal self-attention over (B, H, T, d) = (2, 4, 128, 32) in key blocks of 32, for the speed comparison."""
     x = np.random.default_rng([seed, 155, 1000]).standard_normal((2, 4, 128, 32))

@@ -191,3 +191,12 @@ def perf_case(seed):
     x, gamma, beta = _inputs(np.random.default_rng([seed, 1000]), "normal", (8, 128, 256))
     return Case("speed", _text("(8, 128, 256) 的 token", "(8, 128, 256) tokens"), "layer_norm",
                 {"x": x, "gamma": gamma, "beta": beta, "eps": 1e-5}, shapes="x (8, 128, 256), eps=1e-5")
+
+
+def error_map(case, name, got, expected):
+    """|error| per token (every leading axis flattened into rows) and feature; (D,) outputs as one row."""
+    errors = np.abs(np.asarray(got, dtype=np.float64) - expected)
+    if errors.ndim < 2:
+        return errors, ("axis.feature",), _text("(D,) 的输出", "the (D,) output")
+    return (errors.reshape(-1, errors.shape[-1]), ("axis.row", "axis.feature"),
+            _text("前导维展平成 token 行", "the leading axes flattened into rows of tokens"))

@@ -146,3 +146,6 @@ def perf_case(seed):
     return Case("speed", _text("(8, 128, 256) 的 token", "(8, 128, 256) tokens"), "layer_norm_backward",
                 {"d_out": rng.standard_normal(x.shape), "x": x, "gamma": gamma, "beta": beta, "eps": 1e-5},
                 shapes="d_out, x (8, 128, 256), eps=1e-5")
+
+
+error_map = _FORWARD.error_map

@@ -48,6 +48,11 @@ def _before_split(ref, Qp, Kp, Vp, q_positions, k_positions, base, H):
     return split(ref.rope(Qp, q_positions, base), H), split(ref.rope(Kp, k_positions, base), H), split(Vp, H)
 
 
+def _positions_swapped(ref, Qp, Kp, Vp, q_positions, k_positions, base, H):
+    split = ref.split_heads  # Q at k_positions, K at q_positions: R_n^T R_m = R_(m-n) wherever the two differ
+    return ref.rope(split(Qp, H), k_positions, base), ref.rope(split(Kp, H), q_positions, base), split(Vp, H)
+
+
 def _keys_at_query_positions(ref, Qp, Kp, Vp, q_positions, k_positions, base, H):
     split = ref.split_heads  # copy-paste: K rotated at q_positions (fails to broadcast unless Tq == Tk or Tq == 1)
     return ref.rope(split(Qp, H), q_positions, base), ref.rope(split(Kp, H), q_positions, base), split(Vp, H)
@@ -63,6 +68,11 @@ ROTARY = (
                  "RoPE applied before the head split, on the whole D-vector (pairs (j, j + D/2) across heads, "
                  "frequencies from D); it belongs after the split, on each head's dh features"),
            patch={"mha_rope_forward": _forward(_before_split)}, related=("pos-rope-pairing", "shapes-d-head")),
+    Mutant("positions_swapped",
+           _text("q_positions 和 k_positions 用反了：Q 按 key 的位置、K 按 query 的位置旋转，分数成了 q·R_(m−n)·k",
+                 "q_positions and k_positions swapped: Q rotated at the key positions and K at the query positions, "
+                 "so the scores became q·R_(m-n)·k"),
+           patch={"mha_rope_forward": _forward(_positions_swapped)}, related=("pos-rope-relative",)),
     Mutant("k_positions_ignored",
            _text("K 也按 q_positions 旋转了（复制粘贴）：k_positions 没有用上，分数失去了相对位置",
                  "K rotated at q_positions too (copy-paste): k_positions unused, the scores lose the relative position"),
@@ -73,15 +83,17 @@ ROTARY = (
 _ROPE = checks_module("rope")
 _ROPE_BY_ID = {mutant.id: mutant for mutant in _ROPE.ROPE_MUTANTS}
 
-# Inside attention only R_m^T R_n = R_(n-m) counts: a turn by -m*theta, cos and sin swapped (a turn by
-# pi/2 - m*theta: the constant pi/2 cancels between q and k) and q/k positions swapped all give R_(m-n).
-# The cases cannot tell them apart, so they are one mistake here.
+# Inside attention only R_m^T R_n = R_(n-m) counts: a turn by -m*theta and cos and sin swapped (a turn by
+# pi/2 - m*theta: the constant pi/2 cancels between q and k) both give R_(m-n) for every pair of positions.
+# No case can tell them apart, so they are one mistake here. (Swapped q/k positions give R_(m-n) too, but
+# only where the two position arrays differ: positions_swapped, told apart by the self-attention cases.)
 SCORES_MIRRORED = Mutant(
     "rotation_direction_flipped",
-    _text("相对位置的方向反了：分数变成 q·R_(m−n)·k，应为 q·R_(n−m)·k。rotate_half 写成 (x2, −x1)、cos 和 sin 用反、"
-          "或者 Q、K 的位置对调，在注意力里都是这个结果",
-          "the relative position mirrored: scores became q·R_(m-n)·k instead of q·R_(n-m)·k. rotate_half written "
-          "(x2, -x1), cos and sin swapped, or the query and key positions swapped all give exactly this in attention"),
+    _text("旋转方向反了，分数变成 q·R_(m−n)·k，应为 q·R_(n−m)·k：rotate_half 写成了 (x2, −x1)，"
+          "或者 cos 和 sin 用反了（转 π/2 − mθ，常数 π/2 在 q·k 中抵消），在注意力里两者结果完全相同",
+          "rotation direction flipped, scores q·R_(m-n)·k instead of q·R_(n-m)·k: rotate_half written (x2, -x1), "
+          "or cos and sin swapped (a turn by pi/2 - m*theta whose constant pi/2 cancels in q·k); inside attention "
+          "the two give exactly the same numbers"),
     patch=_ROPE_BY_ID["rotation_direction_flipped"].patch, related=("pos-rope-relative", "pos-rope-qk-not-v"))
 _ROPE_USED = tuple(SCORES_MIRRORED if mutant.id == "rotation_direction_flipped" else mutant
                    for mutant in _ROPE.ROPE_MUTANTS if mutant.id != "sin_cos_swapped")

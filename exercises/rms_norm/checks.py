@@ -6,6 +6,7 @@ reference keeps mean_square and inv_rms, so its checks reuse STATISTICS_MUTANTS.
 
 import numpy as np
 
+from mhaquiz.grader.exercises import checks_module
 from mhaquiz.grader.spec import Case, Mutant, Tolerance
 from mhaquiz.i18n import Text
 
@@ -167,3 +168,6 @@ def perf_case(seed):
     x, gamma = _inputs(np.random.default_rng([seed, 1000]), "normal", (8, 128, 256))
     return Case("speed", _text("(8, 128, 256) 的 token", "(8, 128, 256) tokens"), "rms_norm",
                 {"x": x, "gamma": gamma, "eps": 1e-6}, shapes="x (8, 128, 256), eps=1e-6")
+
+
+error_map = checks_module("layer_norm").error_map  # per token and feature, as for LayerNorm

@@ -132,3 +132,6 @@ def perf_case(seed):
     return Case("speed", _text("(8, 128, 256) 的 token", "(8, 128, 256) tokens"), "rms_norm_backward",
                 {"d_out": rng.standard_normal(x.shape), "x": x, "gamma": gamma, "eps": 1e-6},
                 shapes="d_out, x (8, 128, 256), eps=1e-6")
+
+
+error_map = _FORWARD.error_map

@@ -263,15 +263,16 @@ def error_info(value: Any) -> dict:
 
 def _perf(obj: dict) -> dict:
     if "skipped" in obj:
-        return {"skipped": _text(obj, "skipped")[:40], "seconds": _number(obj.get("seconds"))}
-    perf = {"submission": _number(obj.get("submission")), "reference": _number(obj.get("reference")),
-            "rounds": obj.get("rounds") if isinstance(obj.get("rounds"), int) else 0,
-            "shapes": _text(obj, "shapes", "")[:200]}
+        perf = {"skipped": _text(obj, "skipped")[:40], "seconds": _number(obj.get("seconds"))}
+    else:
+        perf = {"submission": _number(obj.get("submission")), "reference": _number(obj.get("reference")),
+                "rounds": obj.get("rounds") if isinstance(obj.get("rounds"), int) else 0,
+                "shapes": _text(obj, "shapes", "")[:200]}
+        if perf["submission"] is None or perf["reference"] is None:
+            raise ChannelError("bad speed frame")
     peak = obj.get("peak_bytes")
     if isinstance(peak, dict):
         perf["peak_bytes"] = {side: _number(peak.get(side)) for side in ("submission", "reference")}
-    if perf["submission"] is None or perf["reference"] is None:
-        raise ChannelError("bad speed frame")
     return perf
 
 

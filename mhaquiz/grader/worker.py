@@ -291,7 +291,7 @@ def pack_result(case_name: str, exercise_id: str, outputs, error, elapsed: float
             bad[name] = f"size:{array.size}"
         else:
             _sent[0] += array.nbytes
-            arrays.append((name, np.ascontiguousarray(array)))
+            arrays.append((name, np.ascontiguousarray(array).reshape(array.shape)))  # 0-d stays 0-d
     meta = {"exercise": exercise_id, "case": case_name, "error": error, "elapsed": elapsed,
             "returned": None if outputs is None else [str(key)[:200] for key in list(outputs)[:64]], "bad_outputs": bad,
             "replaced": list(replaced)}
@@ -407,19 +407,19 @@ def _measure(exercise: dict, checks: ModuleType, namespace, seed: int, out: Chan
     reference = module_from_source(f"mhaquiz_solution_{exercise['id']}", exercise["reference"]["path"],
                                    exercise["reference"]["source"])
     report: dict = {"exercise": exercise["id"]}
-    if has_perf:
-        case = checks.perf_case(seed)
-        case.args = freeze(case.args, {})
-        report.update(time_against_reference(case, namespace, reference))
-    else:
-        report.update(skipped="none", seconds=0.0)
-    if has_memory:
+    if has_memory:  # first: one call, so a slow submission's timing cannot leave it unmeasured
         case = checks.memory_case(seed)
         case.args = freeze(case.args, {})
         try:
             report["peak_bytes"] = {"submission": peak_memory(case, namespace), "reference": peak_memory(case, reference)}
         except Exception:  # noqa: BLE001  (it passed every case: a failure here is reported as not measured)
             pass
+    if has_perf:
+        case = checks.perf_case(seed)
+        case.args = freeze(case.args, {})
+        report.update(time_against_reference(case, namespace, reference))
+    else:
+        report.update(skipped="none", seconds=0.0)
     out.send_json(b"P", report)
 
 

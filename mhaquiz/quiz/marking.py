@@ -87,7 +87,7 @@ def parse_number(text: str, unit: Text | None = None) -> float | None:
         if word and cleaned.endswith(word):
             cleaned = cleaned[: -len(word)].rstrip()
     trailing = _TRAILING_WORD.search(cleaned)
-    if trailing and trailing["word"] not in MULTIPLIERS and not (len(trailing["word"]) == 1 and trailing["word"] in "kmbgt"):
+    if trailing and trailing["word"] not in MULTIPLIERS and not (len(trailing["word"]) == 1 and trailing["word"].isascii()):
         word = trailing["word"]
         # a counter or unit word (个, 倍, MiB, parameters); a multiplier stuck to it is kept: "1.05万个"
         if word[0] in MULTIPLIERS and word[1:] and not word[1:].isascii():
