@@ -7,6 +7,7 @@ Through the CLI runner (piped: no terminal, so no colour, no confirmations witho
 import io
 import json
 import re
+import shlex
 import shutil
 import threading
 import time
@@ -83,7 +84,9 @@ def test_list_fresh_every_exercise_not_started_in_learning_order():
 
 def test_list_after_grades_shows_attempted_and_passed_with_the_best_result(tmp_path):
     assert invoke("start", "mha_backward", "--dir", str(tmp_path)).exit_code == 0
-    assert invoke("grade", str(tmp_path / "mha_backward.py")).exit_code == 1
+    attempt = tmp_path / "mha_backward.py"
+    attempt.write_text(stub("mha_backward") + "\n# my first try\n", encoding="utf-8")  # touched: an attempt
+    assert invoke("grade", str(attempt)).exit_code == 1
     good = tmp_path / "good.py"
     good.write_text(reference("mha_forward"), encoding="utf-8")
     assert invoke("grade", str(good), "-e", "mha_forward").exit_code == 0
@@ -92,12 +95,12 @@ def test_list_after_grades_shows_attempted_and_passed_with_the_best_result(tmp_p
     backward, forward = rows["mha_backward"], rows["mha_forward"]
     assert backward["status"] == "attempted" and backward["attempts"] == 1
     assert backward["best"]["cases_passed"] == 0 and backward["best"]["cases_total"] > 0
-    assert forward["status"] == "passed" and forward["best"]["cases_passed"] == forward["best"]["cases_total"] == 7
+    assert forward["status"] == "passed" and forward["best"]["cases_passed"] == forward["best"]["cases_total"] == 8
     assert forward["best_graded_at"] and forward["last_graded_at"]
 
     plain = invoke("list").stdout
     today = progress("mha_forward").last_graded_at.astimezone().date().isoformat()
-    assert re.search(rf"mha_forward\s+passed\s+7/7 cases \({today}\)", plain), plain
+    assert re.search(rf"mha_forward\s+passed\s+again in \d+\S*\s+8/8 cases \({today}\)", plain), plain
     assert re.search(r"mha_backward\s+attempted\s+0/\d+ cases", plain), plain
     assert "1 passed, 1 attempted" in plain
 
@@ -128,16 +131,39 @@ def test_start_defaults_to_the_current_directory(tmp_path, monkeypatch):
     assert (tmp_path / "mha_forward.py").read_text(encoding="utf-8") == stub("mha_forward")
 
 
-def test_start_never_overwrites_without_force(tmp_path):
+def test_start_on_an_existing_file_shows_the_task_and_keeps_the_file(tmp_path):
+    tmp_path = tmp_path / "work"
+    tmp_path.mkdir()
     mine = tmp_path / "mha_forward.py"
     mine.write_text("# my work\n", encoding="utf-8")
-    result = invoke("start", "mha_forward", "--dir", str(tmp_path))
-    assert result.exit_code == 2
-    assert "already exists" in result.stderr and "--force" in result.stderr
+    result = invoke("start", "mha_forward", "--dir", str(tmp_path), "--lang", "zh")
+    assert result.exit_code == 0
+    assert get_exercise("mha_forward").prompt("zh").splitlines()[0] in result.stdout
+    assert "已存在：保持不动" in result.stdout
     assert mine.read_text(encoding="utf-8") == "# my work\n"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["mha_forward.py"]
+
+
+def test_start_force_puts_the_earlier_file_aside_never_destroys_it(tmp_path):
+    tmp_path = tmp_path / "work"
+    tmp_path.mkdir()
+    mine = tmp_path / "mha_forward.py"
+    mine.write_text("# my work\n", encoding="utf-8")
     forced = invoke("start", "mha_forward", "--dir", str(tmp_path), "--force")
     assert forced.exit_code == 0
     assert mine.read_text(encoding="utf-8") == stub("mha_forward")
+    [aside] = [path for path in tmp_path.iterdir() if path.name != "mha_forward.py"]
+    assert re.fullmatch(r"mha_forward\.\d{8}-\d{6}\.py", aside.name) and aside.read_text(encoding="utf-8") == "# my work\n"
+    assert f"your earlier file is kept as {aside}" in forced.stdout
+
+
+def test_task_shows_the_task_again_without_touching_anything(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = invoke("task", "mha_forward", "--lang", "zh")
+    assert result.exit_code == 0
+    assert get_exercise("mha_forward").prompt("zh").splitlines()[0] in result.stdout
+    assert "开始写：mhaquiz start mha_forward" in result.stdout
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("bad_id", ["nope", "../evil", "../../etc/passwd", "/tmp/evil", "mha_forward.py",
@@ -154,26 +180,37 @@ def test_start_unknown_or_path_like_id_is_a_usage_error_listing_the_valid_ones(t
     assert "Traceback" not in result.output
 
 
-def test_start_into_a_missing_directory_is_a_usage_error(tmp_path):
-    result = invoke("start", "mha_forward", "--dir", str(tmp_path / "missing"))
-    assert result.exit_code == 2 and "no such directory" in result.stderr
+def test_start_creates_the_folder_and_quotes_the_paths_it_suggests(tmp_path):
+    folder = tmp_path / "my practice" / "day 1"
+    result = invoke("start", "mha_forward", "--dir", str(folder))
+    assert result.exit_code == 0, result.output
+    assert (folder / "mha_forward.py").read_text(encoding="utf-8") == stub("mha_forward")
+    quoted = shlex.quote(str(folder / "mha_forward.py"))
+    assert f"mhaquiz grade {quoted}" in result.stdout and f"mhaquiz watch {quoted}" in result.stdout
+
+
+def test_start_into_a_file_where_the_folder_should_be_is_a_usage_error(tmp_path):
+    (tmp_path / "file").write_text("x")
+    result = invoke("start", "mha_forward", "--dir", str(tmp_path / "file"))
+    assert result.exit_code == 2 and "not a directory" in result.stderr
 
 
 @pytest.mark.parametrize("exercise_id", [exercise.id for exercise in all_exercises()])
-def test_start_then_grade_the_untouched_stub_fails_cleanly(tmp_path, exercise_id):
+def test_start_then_grade_the_untouched_stub_says_not_implemented_and_records_no_attempt(tmp_path, exercise_id):
     assert invoke("start", exercise_id, "--dir", str(tmp_path)).exit_code == 0
     result = invoke("grade", str(tmp_path / f"{exercise_id}.py"), "--exercise", exercise_id, "--json")
     assert result.exit_code == 1, result.output
     report = json.loads(result.stdout)
-    assert not report["passed"] and report["verdict"] != "passed"
     assert "Traceback" not in result.stderr  # a verdict, not a crash of mhaquiz
-    if "NotImplementedError" in stub(exercise_id):
-        assert report["verdict"] == "runtime error"
-        errors = [case["error"]["type"] for exercise in report["exercises"] for case in exercise["cases"] if "error" in case]
-        assert errors and set(errors) == {"NotImplementedError"}
-        assert report["detail"] == f"{exercise_id} is not implemented yet (it raises NotImplementedError)"
-    record = progress(exercise_id)
-    assert record is not None and not record.passed
+    if exercise_id == "repair_article_code":  # the article's code, not a stub: it defines multi_head_attention
+        assert report["verdict"] == "missing_function"
+        assert progress(exercise_id) is not None and not progress(exercise_id).passed
+        return
+    assert report["verdict"] == "not_implemented"
+    errors = [case["error"]["type"] for exercise in report["exercises"] for case in exercise["cases"] if "error" in case]
+    assert errors and set(errors) == {"NotImplementedError"}
+    assert report["detail"]["text"]["en"] == f"{exercise_id} is not implemented yet (it raises NotImplementedError)"
+    assert progress(exercise_id) is None  # an untouched stub is no attempt
 
 
 # --- hint -----------------------------------------------------------------------------------------
@@ -333,6 +370,7 @@ def test_watch_stops_after_the_given_time(tmp_path):
 def test_watch_regrades_on_save_and_records_each_grade(tmp_path):
     assert invoke("start", "mha_forward", "--dir", str(tmp_path)).exit_code == 0
     target = tmp_path / "mha_forward.py"
+    target.write_text(stub("mha_forward") + "\n# started\n", encoding="utf-8")  # touched: graded and recorded
     stop = threading.Event()
 
     def save_the_reference_once_graded():
@@ -350,17 +388,22 @@ def test_watch_regrades_on_save_and_records_each_grade(tmp_path):
         thread.join(5)
     assert result.exit_code == 0, result.output  # the last grade passed
     out = result.stdout
-    assert out.count("re-grading") >= 2 and "FAILED: runtime error" in out and "PASSED mha_forward" in out
-    assert out.index("FAILED: runtime error") < out.index("PASSED mha_forward")
+    assert out.count("re-grading") >= 2 and "FAILED: not implemented yet" in out and "PASSED mha_forward" in out
+    assert out.index("FAILED: not implemented yet") < out.index("PASSED mha_forward")
     assert "Watching" in out and not ANSI.search(out)
     record = progress("mha_forward")
     assert record.passed and record.attempts >= 2
 
 
-def test_watch_a_missing_file_waits_for_it_and_exits_1(tmp_path):
+def test_watch_a_file_that_never_existed_is_a_usage_error(tmp_path):
     result = invoke("watch", str(tmp_path / "mha_forward.py"), "--stop-after", "0.3")
-    assert result.exit_code == 1
-    assert "does not exist right now" in result.stdout
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: ") and "does not exist: create it first (mhaquiz start ID" in result.stderr
+
+
+def test_watch_a_folder_is_a_usage_error(tmp_path):
+    result = invoke("watch", str(tmp_path), "--stop-after", "0.3")
+    assert result.exit_code == 2 and "is a directory" in result.stderr
 
 
 def test_watch_usage_errors(tmp_path):
@@ -399,10 +442,12 @@ def test_interview_with_piped_answers(tmp_path):
     assert "Mock interview" in out and "Correct" in out
     written = work / "interview_mha_forward.py"
     assert written.read_text(encoding="utf-8") == stub("mha_forward") and str(written) in out
-    assert "Type done when finished › not yet" in out and "Type done when finished › done" in out
+    assert re.search(r"Type done when finished \([45]:\d\d left\) › not yet", out)
+    assert re.search(r"Type done when finished \([45]:\d\d left\) › done", out)
+    assert re.search(r"Your answer \(\d:\d\d left\) › b", out)  # the time left at every prompt
     assert "Interview summary" in out
     assert "Questions: 1/1 right (1 planned)" in out
-    assert "Exercise mha_forward: runtime error, 0/7 cases passed" in out
+    assert "Exercise mha_forward: not attempted (the stub was left as it was)" in out
     assert re.search(r"Time: 0:0\d of 5:00\n", out)
     assert "Score: 40/100 (questions 40/40, coding 0/60)" in out
     with Store.open() as store:
@@ -410,7 +455,7 @@ def test_interview_with_piped_answers(tmp_path):
         reviews = store.connection.execute("SELECT question_id, correct, cram FROM reviews").fetchall()
         grades = store.exercise_progress()
     assert reviews == [("att-scale", 1, 1)]
-    assert grades["mha_forward"].attempts == 1 and grades["mha_forward"].best["context"] == "interview"
+    assert grades == {}  # an untouched stub is not an attempt
 
     again = invoke("interview", "--minutes", "5", "--bank", str(bank), "--exercise", "mha_forward",
                    "--dir", str(work), "--lang", "zh", input="a\n")  # input ends: graded as it is
@@ -449,7 +494,7 @@ def test_interview_core_solved_in_time_scores_full_marks(tmp_path):
     with Store.open() as store:
         result = run_interview(store, term, [], minutes=1, question_count=3, directory=tmp_path,
                                exercise_id="mha_forward", read_line=learner_solves_it)
-    assert result.passed and result.verdict == "passed" and (result.cases_passed, result.cases_total) == (7, 7)
+    assert result.passed and result.verdict == "passed" and (result.cases_passed, result.cases_total) == (8, 8)
     assert result.score == 100 and result.question_max == 0 and not result.over_time
     assert "PASSED mha_forward" in buffer.getvalue()
     assert result.to_dict()["exercise"]["points"] == 100
@@ -464,7 +509,7 @@ def test_interview_core_time_runs_out_while_coding(tmp_path):
                                directory=tmp_path, exercise_id="mha_forward",
                                read_line=lambda: never.wait(10) and "")
     assert result.coding_timed_out and "Time is up" in buffer.getvalue()
-    assert result.verdict == "runtime error" and result.score == 0
+    assert result.verdict == "not_attempted" and result.score == 0
     assert time.monotonic() - started < 5
 
 
@@ -507,6 +552,7 @@ def test_stats_shows_exercises_passed_attempted_and_total(tmp_path):
     good.write_text(reference("mha_forward"), encoding="utf-8")
     assert invoke("grade", str(good)).exit_code == 0
     assert invoke("start", "mha_backward", "--dir", str(tmp_path)).exit_code == 0
+    (tmp_path / "mha_backward.py").write_text(stub("mha_backward") + "\n# trying\n", encoding="utf-8")
     assert invoke("grade", str(tmp_path / "mha_backward.py")).exit_code == 1
 
     stats = json.loads(invoke("stats", "--json", "--bank", str(BASIC)).stdout)
@@ -514,13 +560,13 @@ def test_stats_shows_exercises_passed_attempted_and_total(tmp_path):
     total = len(all_exercises())
     assert stats["exercise_totals"] == {"passed": 1, "attempted": 1, "not_started": total - 2, "total": total}
     by_id = {exercise["id"]: exercise for exercise in stats["exercises"]}
-    assert by_id["mha_forward"]["status"] == "passed" and by_id["mha_forward"]["best"]["cases_passed"] == 7
+    assert by_id["mha_forward"]["status"] == "passed" and by_id["mha_forward"]["best"]["cases_passed"] == 8
     assert by_id["mha_backward"]["status"] == "attempted" and by_id["mha_forward"]["best_graded_at"]
     assert [e["id"] for e in stats["exercises"]] == ["mha_forward", "mha_backward"]  # learning order
 
     text = invoke("stats", "--bank", str(BASIC)).stdout
     assert f"Exercises: 1 passed, 1 attempted, {total - 2} not started, of {total}" in text
-    assert "mha_forward: passed (1 attempts) · best: 7/7 cases" in text
+    assert "mha_forward: passed (1 attempts) · best: 8/8 cases" in text
     assert "mha_backward: attempted (1 attempts) · best: 0/" in text
 
 
