@@ -225,6 +225,8 @@ def test_param_gradient_of_the_wrong_shape_is_reported_as_shape(tmp_path, exerci
     assert checks[("tokens (B, T, D)", "gamma")].params == {"got": [3, 5], "expected": [5]}
     assert checks[("tokens (B, T, D)", "fd:gamma")].problem == "no_gradient"
     assert checks[("padding row", "gamma")].passed  # one leading axis: sum(axis=0) is right there
+    assert checks[("1-D vector", "gamma")].params == {"got": [], "expected": [7]}  # a 0-d sum arrives 0-d
+    assert "1-D vector" in report.exercises[0].diagnosis[0].cases  # ... and so matches the mutant there too
 
 
 def test_backward_missing_a_key_is_reported_missing(tmp_path):

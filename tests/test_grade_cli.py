@@ -39,8 +39,8 @@ def test_wrong_answer_exits_1_naming_case_output_and_mistake(tmp_path):
     assert "First failure: case 'cross-attention' (Tq != Tk != D, k and v different arrays from q), output 'out': " in result.output
     assert "worst element at [" in result.output and "(allowed ±" in result.output
     assert "Looks like: scores not scaled by 1/sqrt(d_head) (matches " in result.output
-    # every case but large logits, where the softmax saturates to the same one-hot rows either way
-    assert "FAILED: wrong answer - 7 of 8 cases wrong; first: mha_forward, case 'cross-attention'" in result.output
+    # every case but the two whose softmax saturates to the same one-hot rows either way
+    assert "FAILED: wrong answer - 7 of 9 cases wrong; first: mha_forward, case 'cross-attention'" in result.output
     assert "Stuck? mhaquiz hint mha_forward" in result.output
 
 
@@ -51,7 +51,7 @@ def test_the_same_report_in_chinese_with_the_locale_or_lang(tmp_path):
         out = result.output
         assert "第一个错误：用例“交叉注意力”" in out
         assert "看起来像：分数没有乘以 1/sqrt(d_head)" in out
-        assert "未通过：答案错误 - 8 个用例中有 7 个错误" in out
+        assert "未通过：答案错误 - 9 个用例中有 7 个错误" in out
         assert "容差：" in out and "卡住了？mhaquiz hint mha_forward" in out
         assert "First failure" not in out and "Looks like" not in out
 
@@ -66,12 +66,13 @@ def test_json_is_strict_and_language_neutral_with_both_texts(tmp_path):
     assert document["passed"] is False and document["verdict"] == "wrong_answer"
     assert document["verdict_text"] == {"zh": "答案错误", "en": "wrong answer"}
     assert document["detail"]["key"] == "detail.wrong_answer"
-    assert document["detail"]["text"]["en"].startswith("4 of 8 cases wrong; first: mha_forward, case 'causal mask'")
+    assert document["detail"]["text"]["en"].startswith("5 of 9 cases wrong; first: mha_forward, case 'causal mask'")
     assert document["where"] == {"exercise": "mha_forward", "case": "causal mask"}
     exercise = document["exercises"][0]
     assert exercise["id"] == "mha_forward" and exercise["title"]["zh"] == "多头注意力：前向传播"
     assert {case["name"] for case in exercise["cases"] if not case["passed"]} == {"causal mask", "padding mask",
-                                                                                  "general mask", "large logits"}
+                                                                                  "general mask", "large logits",
+                                                                                  "very negative scores"}
     assert exercise["diagnosis"][0]["mistake"] == "mask_inverted"
     assert exercise["diagnosis"][0]["title"]["en"] == "mask inverted: True should mean 'may attend'"
     assert "noise on stdout" in document["output"]["text"]
@@ -180,7 +181,7 @@ def test_every_grade_is_recorded_in_the_progress_store(tmp_path):
     with Store.open() as store:
         progress = store.exercise_progress()["mha_forward"]
     assert progress.attempts == 2 and progress.passed
-    assert progress.best["cases_passed"] == progress.best["cases_total"] == 8
+    assert progress.best["cases_passed"] == progress.best["cases_total"] == 9
 
 
 def test_a_locked_store_is_a_warning_and_the_verdict_stands(tmp_path, monkeypatch):
@@ -249,5 +250,5 @@ def test_the_report_does_not_depend_on_the_terminal_width(tmp_path, columns):
     env = dict(ENGLISH, COLUMNS=columns) if columns else ENGLISH
     path = write(tmp_path, "a-rather-long-file-name-for-a-submission.py", with_edits(reference_source("mha_forward"), NO_SCALE))
     result = invoke("grade", path, env=env)
-    assert "FAILED: wrong answer - 7 of 8 cases wrong; first: mha_forward, case 'cross-attention'\n" in result.output
+    assert "FAILED: wrong answer - 7 of 9 cases wrong; first: mha_forward, case 'cross-attention'\n" in result.output
     assert "Looks like: scores not scaled by 1/sqrt(d_head) (matches 7 of 7 failing outputs: out)\n" in result.output

@@ -5,12 +5,32 @@ from mhaquiz.grader.spec import Case, Tolerance
 from mhaquiz.i18n import Text
 
 TOLERANCE = Tolerance()
-MUTANTS = mistakes.FORWARD + mistakes.FORWARD_OUTPUT
+MUTANTS = mistakes.FORWARD + mistakes.FORWARD_OUTPUT + (mistakes.MASK_FILL,)
 
 
 def make_cases(seed):
-    return [Case(name, about, "mha_forward", args, shapes=shapes, label=label)
-            for name, label, about, shapes, args in inputs.mha_cases(seed)]
+    standard = [Case(name, about, "mha_forward", args, shapes=shapes, label=label)
+                for name, label, about, shapes, args in inputs.mha_cases(seed)]
+    return standard + [_very_negative_scores(seed)]
+
+
+def _very_negative_scores(seed):
+    """Causal self-attention with W_k = -W_q and b_k = -b_q at inputs x1000: each query's score with its own
+    key is -|Q_i|^2 / sqrt(dh), about -1e6, so query 0 (which may see only key 0) has nothing but a very
+    negative score: masking with -1e4 instead of -inf hands its weight to the masked keys."""
+    import numpy as np
+
+    rng = np.random.default_rng([seed, 50])
+    B, T, D, H = 2, 5, 12, 3
+    x = 1000.0 * rng.standard_normal((B, T, D))
+    params = inputs.mha_params(rng, D)
+    params["W_k"], params["b_k"] = -params["W_q"], -params["b_q"]
+    args = {"q": x, "k": x, "v": x, "params": params, "num_heads": H, "mask": inputs.causal_mask(T)}
+    return Case("very negative scores", Text(
+        zh="自注意力且 W_k = -W_q，输入乘 1000：每个 query 对自身 key 的分数约为 -1e6；用 -1e4 代替 -inf 做 mask 会出错",
+        en="self-attention with W_k = -W_q, inputs x1000: each query's score with its own key is about -1e6; masking "
+           "with -1e4 instead of -inf goes wrong"), "mha_forward", args, shapes=inputs.mha_shapes(args),
+        label=Text(zh="极负的分数", en="very negative scores"))
 
 
 def perf_case(seed):

@@ -5,6 +5,11 @@ inputs carry a per-token mean offset (a LayerNorm that does not centre shows), L
 far from the identity (gamma != 1, beta != 0, nonzero biases), and one case drives the FFN's pre-activations
 into GELU's negative tail near -2.7, where the tanh approximation and the exact erf form differ most relative
 to the value (up to 4.7e-4 on a value of about -0.01) and ReLU gives exactly 0.
+
+Sizes are chosen so that every mistake is far beyond a float32 slip on every case it changes (a tiny
+difference would be reported as a precision finding, not named): eps is 0.01 (0.1 in one case) so that eps
+outside the square root shows at unit variance, and 1e-5 (GPT-2's) only on the small-variance case where it
+shows anyway; b_1 is shifted to -1 and W_2 doubled, so most pre-activations sit where the two GELUs differ.
 """
 
 import math
@@ -29,7 +34,7 @@ def _ln(ref, params, which, z):
 
 
 def _block(order):
-    """A transformer_block computed by order(ref, x, attend, feed, ln1, ln2) with the reference's helpers."""
+    """A transformer_block computed by order(x, attend, feed, ln1, ln2) from the reference's helpers."""
 
     def factory(ref):
         def transformer_block(x, params, num_heads, mask=None):
@@ -125,46 +130,59 @@ def _relu(ref):
 
 
 BLOCK = (
-    Mutant("post_ln", _text("写成了 Post-LN：LN(x + Sublayer(x))（原始 Transformer 的顺序），约定是 Pre-LN：x + Sublayer(LN(x))",
-                            "post-LN order: LN(x + Sublayer(x)) (the original Transformer) instead of pre-LN x + Sublayer(LN(x))"),
-           patch={"transformer_block": _block(_post_ln)}, related=("tr-pre-vs-post-ln", "norm-pre-post-ln-gradients")),
+    Mutant("post_ln",
+           _text("写成了 Post-LN：LN(x + Sublayer(x))（原始 Transformer 的顺序），约定是 Pre-LN：x + Sublayer(LN(x))",
+                 "post-LN order: LN(x + Sublayer(x)) (the original Transformer) instead of pre-LN "
+                 "x + Sublayer(LN(x))"),
+           patch={"transformer_block": _block(_post_ln)},
+           related=("tr-pre-vs-post-ln", "norm-pre-post-ln-gradients")),
     Mutant("residual_from_normed",
            _text("残差从 LN 之后的值开始：写成了 x = ln(x); x = x + attn(x)，残差流里不再是原始的 x",
                  "the residual starts from the normalised value: x = ln(x); x = x + attn(x) loses the raw x "
                  "from the residual stream"),
-           patch={"transformer_block": _block(_residual_from_normed)}, related=("tr-residual-purpose", "tr-pre-vs-post-ln")),
+           patch={"transformer_block": _block(_residual_from_normed)},
+           related=("tr-residual-purpose", "tr-pre-vs-post-ln")),
     Mutant("norm_after_sublayer",
            _text("LN 放在了子层的输出上：x + LN(Sublayer(x))，应为 x + Sublayer(LN(x))",
                  "LayerNorm applied to the sub-layer's output: x + LN(Sublayer(x)) instead of x + Sublayer(LN(x))"),
            patch={"transformer_block": _block(_norm_after_sublayer)}, related=("tr-pre-vs-post-ln",)),
-    Mutant("no_attn_residual", _text("注意力子层外面没有残差连接：h = MHA(LN1(x))，少了 x +",
-                                     "no residual around attention: h = MHA(LN1(x)) without the x +"),
+    Mutant("no_attn_residual",
+           _text("注意力子层外面没有残差连接：h = MHA(LN1(x))，少了 x +",
+                 "no residual around attention: h = MHA(LN1(x)) without the x +"),
            patch={"transformer_block": _block(_no_attn_residual)}, related=("tr-residual-purpose",)),
-    Mutant("no_ffn_residual", _text("FFN 子层外面没有残差连接：y = FFN(LN2(h))，少了 h +",
-                                    "no residual around the FFN: y = FFN(LN2(h)) without the h +"),
+    Mutant("no_ffn_residual",
+           _text("FFN 子层外面没有残差连接：y = FFN(LN2(h))，少了 h +",
+                 "no residual around the FFN: y = FFN(LN2(h)) without the h +"),
            patch={"transformer_block": _block(_no_ffn_residual)}, related=("tr-residual-purpose", "tr-ffn-role")),
-    Mutant("ln_params_swapped", _text("两个 LayerNorm 的参数用反了：LN1 用了 ln2_gamma/ln2_beta，LN2 用了 ln1 的",
-                                      "the two LayerNorms' parameters swapped: LN1 used ln2_gamma/ln2_beta and LN2 ln1's"),
+    Mutant("ln_params_swapped",
+           _text("两个 LayerNorm 的参数用反了：LN1 用了 ln2_gamma/ln2_beta，LN2 用了 ln1 的",
+                 "the two LayerNorms' parameters swapped: LN1 used ln2_gamma/ln2_beta and LN2 ln1's"),
            args_transform=_swap_layer_norms, related=("norm-layernorm-params",)),
-    Mutant("ln_unbiased_variance", _text("LayerNorm 用了无偏方差（除以 D - 1），约定是有偏方差（除以 D）",
-                                         "LayerNorm with the unbiased variance (divided by D - 1) instead of the biased one (by D)"),
+    Mutant("ln_unbiased_variance",
+           _text("LayerNorm 用了无偏方差（除以 D - 1），约定是有偏方差（除以 D）",
+                 "LayerNorm with the unbiased variance (divided by D - 1) instead of the biased one (by D)"),
            patch={"layer_norm": _layer_norm(_unbiased)},
            related=("norm-unbiased-shrink-factor", "norm-annotated-layernorm-diff")),
-    Mutant("ln_eps_outside_sqrt", _text("eps 加在了根号外面：(x - mean) / (std + eps)，应为 / sqrt(var + eps)",
-                                        "eps added outside the square root: (x - mean) / (std + eps) instead of / sqrt(var + eps)"),
+    Mutant("ln_eps_outside_sqrt",
+           _text("eps 加在了根号外面：(x - mean) / (std + eps)，应为 / sqrt(var + eps)",
+                 "eps added outside the square root: (x - mean) / (std + eps) instead of / sqrt(var + eps)"),
            patch={"layer_norm": _layer_norm(_eps_outside)},
            related=("norm-annotated-layernorm-diff", "norm-layernorm-formula")),
-    Mutant("rms_norm_instead", _text("没有减均值：写成了 RMSNorm 的 x / sqrt(mean(x²) + eps)，LayerNorm 要先减去均值",
-                                     "the mean never subtracted: RMSNorm's x / sqrt(mean(x^2) + eps) instead of LayerNorm"),
+    Mutant("rms_norm_instead",
+           _text("没有减均值：写成了 RMSNorm 的 x / sqrt(mean(x²) + eps)，LayerNorm 要先减去均值",
+                 "the mean never subtracted: RMSNorm's x / sqrt(mean(x^2) + eps) instead of LayerNorm"),
            patch={"layer_norm": _layer_norm(_rms)}, related=("norm-rmsnorm-vs-layernorm", "norm-layernorm-formula")),
-    Mutant("ln_over_time", _text("LayerNorm 的均值和方差沿序列维（axis=1）算了，应沿特征维（最后一维）",
-                                 "LayerNorm statistics over the sequence axis (axis 1) instead of the features (last axis)"),
-           patch={"layer_norm": _layer_norm(_over_time)}, related=("norm-ln-vs-bn-transformer", "norm-layernorm-formula")),
-    Mutant("gelu_exact", _text("用了精确的 erf 形式 GELU（x·Φ(x)，nn.GELU() 的默认），约定是 GPT-2 的 tanh 近似",
-                               "the exact erf GELU (x·Phi(x), nn.GELU()'s default) instead of GPT-2's tanh approximation"),
+    Mutant("ln_over_time",
+           _text("LayerNorm 的均值和方差沿序列维（axis=1）算了，应沿特征维（最后一维）",
+                 "LayerNorm statistics over the sequence axis (axis 1) instead of the features (last axis)"),
+           patch={"layer_norm": _layer_norm(_over_time)},
+           related=("norm-ln-vs-bn-transformer", "norm-layernorm-formula")),
+    Mutant("gelu_exact",
+           _text("用了精确的 erf 形式 GELU（x·Φ(x)，nn.GELU() 的默认），约定是 GPT-2 的 tanh 近似",
+                 "the exact erf GELU (x·Phi(x), nn.GELU()'s default) instead of GPT-2's tanh approximation"),
            patch={"gelu": _gelu_exact}, related=("arch-gelu-approx", "arch-activations-which-llm")),
-    Mutant("relu_instead_of_gelu", _text("FFN 用了 ReLU，约定是 GELU（tanh 近似）",
-                                         "ReLU in the FFN instead of GELU (tanh approximation)"),
+    Mutant("relu_instead_of_gelu",
+           _text("FFN 用了 ReLU，约定是 GELU（tanh 近似）", "ReLU in the FFN instead of GELU (tanh approximation)"),
            patch={"gelu": _relu}, related=("arch-activations-which-llm", "tr-ffn-role")),
 )
 

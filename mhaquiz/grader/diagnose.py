@@ -93,11 +93,15 @@ def mutant_outputs(exercise: Exercise, mutant: Mutant, case: Case) -> Optional[D
         return None
 
 
+FOOTPRINT_SHARE = 0.5  # a mutant must match the submission on at least this share of the outputs it changes
+
+
 def explained_pairs(exercise: Exercise, mutant: Mutant, evidence: Sequence[Evidence]) -> Set[Tuple[int, str]]:
     """The failing (case index, output) pairs this mutant explains: it differs from the reference there,
     beyond any precision slip, and the submission matches it. None at all when the mutant is contradicted:
-    it would get wrong an output the submission got right."""
-    pairs = set()
+    it would get wrong an output the submission got right, or the submission matches it on less than
+    FOOTPRINT_SHARE of the outputs the mistake changes (a coincidence on a few, not this mistake)."""
+    pairs, footprint = set(), 0
     for index, item in enumerate(evidence):
         if item.submitted is None or not (item.failing or item.passing):
             continue
@@ -111,10 +115,11 @@ def explained_pairs(exercise: Exercise, mutant: Mutant, evidence: Sequence[Evide
         for name in item.failing:
             if name not in outputs or name not in item.expected:
                 continue
-            if differs(outputs[name], item.expected[name], item.scale, item.float32_error.get(name)) and matches(
-                    item.submitted.get(name), outputs[name], item.scale):
-                pairs.add((index, name))
-    return pairs
+            if differs(outputs[name], item.expected[name], item.scale, item.float32_error.get(name)):
+                footprint += 1
+                if matches(item.submitted.get(name), outputs[name], item.scale):
+                    pairs.add((index, name))
+    return pairs if len(pairs) >= FOOTPRINT_SHARE * footprint else set()
 
 
 def diagnose(exercise: Exercise, evidence: Sequence[Evidence]) -> List[Diagnosis]:

@@ -30,7 +30,8 @@ def _attention_weights(scale: Callable[[np.ndarray], float] = lambda Q: 1 / np.s
             if mask_mode == "after_softmax":
                 return ref.softmax(scores, axis=-1) * mask  # rows no longer sum to 1
             allowed = ~mask if mask_mode == "invert" else mask
-            return ref.softmax(np.where(allowed, scores, -np.inf), axis=-1)
+            fill = -1e4 if mask_mode == "fill_1e4" else -np.inf  # -1e4: the masked_fill constant of many codebases
+            return ref.softmax(np.where(allowed, scores, fill), axis=-1)
 
         return attention_weights
 
@@ -199,10 +200,11 @@ FORWARD: Tuple[Mutant, ...] = (
                                    "mask applied after softmax without renormalising (rows sum to less than 1)"),
            patch={"attention_weights": _attention_weights(mask_mode="after_softmax")},
            related=("mask-after-softmax", "mask-which-value")),
-    Mutant("mask_without_head_axis", T("mask 没有加头的维度：(B, Tq, Tk) 的 mask 与 (B, H, Tq, Tk) 的分数广播时，"
-                                       "batch 维对上了头的维度",
-                                       "mask given no head axis: a (B, Tq, Tk) mask broadcast against (B, H, Tq, Tk) "
-                                       "scores lines its batch axis up with the heads"),
+    Mutant("mask_without_head_axis", T("mask 的 batch 维对上了分数的头维：第 b 个样本的 mask 用在了第 b 个头上（(B, Tq, Tk) 的 "
+                                       "mask 没加头的维度就和 (B, H, Tq, Tk) 的分数广播，或者 mask 与分数按不同的 batch/头 顺序展平）",
+                                       "the mask's batch axis lined up with the scores' head axis: example b's mask applied to "
+                                       "head b (a (B, Tq, Tk) mask broadcast against (B, H, Tq, Tk) scores without a head "
+                                       "axis, or mask and scores flattened in different batch/head orders)"),
            patch={"add_head_axis": _no_head_axis}, related=("mask-padding-broadcast",)),
     Mutant("split_without_transpose", T("拆头时直接 reshape 成 (B, H, T, dh)，没有 transpose",
                                         "heads split by reshape to (B, H, T, dh) without a transpose"),
@@ -222,6 +224,13 @@ FORWARD: Tuple[Mutant, ...] = (
            args_transform=with_params(lambda name, value: value.T if name.startswith("W_") else value),
            related=("shapes-test-inputs",)),
 )
+
+MASK_FILL = Mutant("mask_fill_too_small", T("被遮住的分数填成了 -1e4（不少代码里 masked_fill 的常数），而不是 -inf："
+                                           "分数很大（或很负）时，被遮住的 key 仍然拿到权重",
+                                           "masked scores filled with -1e4 (the masked_fill constant of many codebases) "
+                                           "instead of -inf: with scores that large, masked keys still get weight"),
+                   patch={"attention_weights": _attention_weights(mask_mode="fill_1e4")},
+                   related=("mask-which-value", "mask-fully-masked-row"))
 
 FORWARD_OUTPUT: Tuple[Mutant, ...] = (
     Mutant("no_output_projection", T("忘了输出投影 W_o（和 b_o）", "output projection W_o (and b_o) forgotten"),

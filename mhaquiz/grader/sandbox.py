@@ -240,24 +240,38 @@ class Sandbox:
 
 
 def _copy_submission(submission: Path, hostdir: Path) -> None:
-    """The submission, and the .py files beside it (it may import them), into the private folder."""
+    """The submission, and what beside it it may import (its .py files, and the .py files of package
+    folders: those with an __init__.py), into the private folder; at most SIBLING_LIMIT files and
+    SIBLING_BYTES in all, no symlinks followed."""
     shutil.copyfile(submission, hostdir / submission.name)
-    copied, size = 0, 0
+    folder = submission.parent
+    budget = {"files": SIBLING_LIMIT, "bytes": SIBLING_BYTES}
     try:
-        siblings = sorted(submission.parent.glob("*.py"))
+        entries = sorted(folder.iterdir())
     except OSError:
         return
-    for sibling in siblings:
-        if sibling.name == submission.name or not sibling.is_file() or sibling.is_symlink():
+    for entry in entries:
+        if entry.is_symlink() or entry.name == submission.name:
             continue
-        try:
-            size += sibling.stat().st_size
-            if copied >= SIBLING_LIMIT or size > SIBLING_BYTES:
-                break
-            shutil.copyfile(sibling, hostdir / sibling.name)
-            copied += 1
-        except OSError:
-            continue
+        if entry.suffix == ".py" and entry.is_file():
+            _copy_bounded(entry, hostdir / entry.name, budget)
+        elif entry.is_dir() and (entry / "__init__.py").is_file():
+            for source in sorted(entry.rglob("*.py")):
+                if not any(part.is_symlink() for part in (source, *source.parents) if folder in part.parents):
+                    _copy_bounded(source, hostdir / source.relative_to(folder), budget)
+
+
+def _copy_bounded(source: Path, target: Path, budget: dict) -> None:
+    try:
+        size = source.stat().st_size
+        if budget["files"] <= 0 or size > budget["bytes"]:
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+        budget["files"] -= 1
+        budget["bytes"] -= size
+    except OSError:
+        pass
 
 
 def _write_all(fd: int, payload: bytes) -> None:
