@@ -55,4 +55,7 @@ def explain(error: dict) -> Optional[Message]:
         return Message("explain.params_key", {"key": message.strip()})
     if kind in ("TypeError", "AttributeError") and "NoneType" in message:
         return Message("explain.none")
+    found = re.fullmatch(r"name '(\w+)' is not defined", message.strip())
+    if kind == "NameError" and found:
+        return Message("explain.name", {"name": found.group(1)})
     return None

@@ -388,4 +388,5 @@ MESSAGES: dict[str, str] = {
     'typer.DEFAULT_STRING': '[default: {}]',
     'typer.REQUIRED_LONG_STRING': '[required]',
     'typer.ENVVAR_STRING': '[env var: {}]',
+    'explain.name': '{name} is used but never defined: a typo, a missing import (`import numpy as np`), or a helper defined after the code that calls it runs',
 }

@@ -272,7 +272,7 @@ MESSAGES: dict[str, str] = {
     'error.no_bank': '题库不存在：{path}',
     'error.bank_problems': '题库 {path} 有 {count} 处问题，分布在 {files} 个文件中：\n{problems}',
     'error.unknown_exercise': '未知的练习 {id!r}；可选：{valid}',
-    'error.no_bwrap': '--sandbox bwrap：{reason}',
+    'error.no_bwrap': '指定了 --sandbox bwrap，但无法使用强隔离沙箱：{reason}',
     'error.bwrap_failed': '--sandbox bwrap：bubblewrap 无法启动沙箱：{reason}',
     'error.store_locked': '进度数据库 {path} 被其他程序锁住了，请稍后再试',
     'error.store_newer': '进度数据库由更新版本的 mhaquiz 写入（schema {schema}）；请升级 mhaquiz',
@@ -388,4 +388,5 @@ MESSAGES: dict[str, str] = {
     'typer.DEFAULT_STRING': '[默认：{}]',
     'typer.REQUIRED_LONG_STRING': '[必填]',
     'typer.ENVVAR_STRING': '[环境变量：{}]',
+    'explain.name': '用到了 {name}，但它从未被定义：可能是拼写错误、漏了 import（`import numpy as np`），或者调用时辅助函数还没定义',
 }
