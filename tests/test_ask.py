@@ -13,6 +13,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from mhaquiz.cli import app
+from mhaquiz.errors import MhaquizError
 from mhaquiz.i18n import locale_language
 from mhaquiz.quiz.bank import Text, load_bank
 from mhaquiz.quiz.marking import covered_key_points, parse_choices, parse_number
@@ -330,3 +331,158 @@ def test_a_chinese_paraphrase_covers_the_key_points_it_mentions():
     answer = "每个头有自己的投影，缩放点积注意力，拼接后输出投影"  # projections, scaled dot product, concat + W_o
     assert covered_key_points(answer, question.key_points) == [True, True, True, False]
     assert covered_key_points("多个头并行计算", question.key_points) == [False] * 4
+
+
+# --- marking that says what it needs and what it read (numeric, multiple choice) ------------------
+
+
+def test_an_exact_question_says_so_before_the_answer_and_echoes_what_it_read():
+    result = ask("--topic", "parameters", "--difficulty", "easy", input="60\n")
+    out = result.stdout
+    assert out.index("The exact value is required.") < out.index("Your answer › 60")
+    assert "(type the exact number:" in out and "1.05M" not in out  # no rounding suggested for an exact question
+    assert "Your answer 60 ≠ 64 (The exact value is required.)" in out and "Wrong" in out
+
+
+@pytest.mark.parametrize("answer", ["64", "64个", "64 个", "6.4e1", "2^6", "64 dims"])
+def test_an_exact_answer_with_a_unit_or_counter_word_is_read(answer):
+    result = ask("--topic", "parameters", "--difficulty", "easy", input=answer + "\n")
+    assert "Correct" in result.stdout and "Your answer 64 = 64" in result.stdout
+
+
+def test_empty_enter_means_do_not_know_and_the_hint_says_so():
+    result = ask("--topic", "parameters", "--difficulty", "easy", input="\n")
+    assert "Enter alone if you do not know" in result.stdout
+    assert "You answered: don't know" in result.stdout and "Wrong" in result.stdout
+    assert saved_reviews() == [("param-dhead", 1, 0, "", 0)]
+
+
+APPROXIMATE = """\
+topic: own
+questions:
+  - id: approx
+    type: numeric
+    prompt: {en: "How many parameters in one MHA layer with d_model = 512 (biases included)?"}
+    answer: {formula: mha_param_count, params: {d: 512}, tolerance: 0.01}
+"""
+
+
+def test_an_approximate_question_states_its_tolerance_and_accepts_a_rounded_answer(tmp_path):
+    bank = tmp_path / "own.yaml"
+    bank.write_text(APPROXIMATE, encoding="utf-8")
+    result = runner.invoke(app, ["ask", "--bank", str(bank)], input="1.05M\n", env=ENGLISH)
+    out = result.stdout
+    assert "Within 1% of the exact value counts as right." in out
+    assert "1.05e6 or 1.05M" in out  # rounding is fine here, and the hint says how to write it
+    assert "Your answer 1,050,000 = 1,050,624 (Within 1% of the exact value counts as right.)" in out
+
+
+@pytest.mark.parametrize("typed, chosen", [("2", "b) sqrt(d_k)"), ("b", "b) sqrt(d_k)"), ("1", "a) d_k")])
+def test_choices_can_be_typed_as_numbers_and_the_choice_is_echoed(typed, chosen):
+    result = ask("--topic", "attention", "--difficulty", "easy", input=typed + "\n")
+    assert f"You chose: {chosen}" in result.stdout
+    assert "Please type choice letters" not in result.stdout
+
+
+def test_a_number_beyond_the_choices_is_asked_again_naming_both_forms():
+    result = ask("--topic", "attention", "--difficulty", "easy", input="4\n2\n")
+    assert "Please type choice letters (a, b, c) or numbers (1-3)" in result.stdout
+    assert "Correct" in result.stdout
+
+
+# --- sessions: Again comes back, Ctrl-C at the rating keeps the answer ------------------------------
+
+
+class TimedScriptedTerminal(ScriptedTerminal):
+    """Every answer typed takes 25 seconds."""
+
+    def __init__(self, answers, now):
+        super().__init__(answers)
+        self.now = now
+
+    def read_line(self, label):
+        self.now[0] += timedelta(seconds=25)
+        return super().read_line(label)
+
+
+def test_a_question_rated_again_comes_back_in_the_same_session_once_due():
+    now = [T0]  # att-scale is missed at +25 s, due again at +85 s; by +100 s the other two are answered
+    questions = load_bank(BASIC).select("attention")
+    terminal = TimedScriptedTerminal({"att-scale": ["a", "b"], "att-softmax-axis": ["keys", "3"],
+                                      "att-properties": ["a,b"]}, now)
+    with Store.open() as store:
+        result = Session(store, terminal, seed=0, clock=lambda: now[0]).run(questions, 10)
+    assert terminal.asked == ["att-scale", "att-softmax-axis", "att-properties", "att-scale"]
+    assert [outcome.correct for outcome in result.outcomes] == [False, True, True, True]
+    assert result.waiting == []
+
+
+def test_questions_still_waiting_at_the_end_are_announced_with_their_time():
+    result = ask("--topic", "attention", "--difficulty", "easy", input="a\n")
+    assert "1 question(s) you missed come back in 1m: run mhaquiz ask again then." in result.stdout
+
+
+def test_ctrl_c_at_the_rating_keeps_the_answer_given_as_again(monkeypatch):
+    def read_line(self, label):
+        if label.startswith("Rate"):
+            raise KeyboardInterrupt
+        return "along the keys"
+
+    monkeypatch.setattr(Terminal, "read_line", read_line)
+    result = ask("--topic", "attention", "--difficulty", "medium")
+    assert result.exit_code == 130
+    assert saved_reviews() == [("att-softmax-axis", 1, 0, "along the keys", 0)]
+
+
+# --- own banks: quick cards in one language ------------------------------------------------------------
+
+README = Path(__file__).resolve().parents[1] / "questions" / "README.md"
+
+
+def readme_example(tmp_path) -> Path:
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("## Your own bank"):]
+    block = section[section.index("```yaml\n") + len("```yaml\n"):section.index("```", section.index("```yaml\n") + 7)]
+    path = tmp_path / "my-cards.yaml"
+    path.write_text(block, encoding="utf-8")
+    return path
+
+
+def test_the_minimal_own_bank_of_the_readme_loads_as_it_stands_and_is_asked(tmp_path):
+    path = readme_example(tmp_path)
+    bank = load_bank(path)
+    assert [(q.id, q.languages, q.difficulty, q.explanation, q.source) for q in bank.questions] == [
+        ("kv-cache-what", ("zh",), "medium", None, None), ("scale-factor", ("en",), "medium", None, None)]
+    result = runner.invoke(app, ["ask", "--bank", str(path), "--lang", "en"], input="k and v\n3\n2\n", env=ENGLISH)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "This question exists in Chinese only." in out and "KV cache 里缓存的是什么？" in out
+    assert "You chose: b) sqrt(d_k)" in out and "Correct" in out
+    assert "Explanation" not in out and "Source" not in out  # none given, none shown
+
+
+def test_the_built_in_rules_are_strict_and_an_own_bank_is_not(tmp_path):
+    path = readme_example(tmp_path)
+    with pytest.raises(MhaquizError) as caught:
+        load_bank(path, strict=True)
+    problems = caught.value.params["problems"]
+    assert "missing `title: {zh, en}`" in problems and "prompt (with zh and en) must be a mapping" in problems
+    assert "choice b: missing zh" in problems
+    assert "missing explanation" in problems and "missing source" in problems and "missing difficulty" in problems
+    assert len(load_bank().questions) >= 130  # the built-in bank passes the strict rules
+
+
+@pytest.mark.parametrize("case, problem", [
+    ("  - id: x\n    type: mcq\n    prompt: Which?\n    choices: {a: one}\n    answer: [a]\n", "an mcq needs at least two choices"),
+    ("  - id: x\n    type: numeric\n    prompt: n?\n    answer: {formula: d_head, params: {d: 8, heads: 2}, tolerance: -1}\n",
+     "tolerance must be a relative error >= 0"),
+    ("  - id: x\n    type: open\n    prompt: why?\n    answer: because\n    key_points: [one]\n    hint: none\n", "unknown field 'hint'"),
+    ("  - id: x\n    type: open\n    prompt: 为什么？\n    answer: because\n    key_points: [one]\n",
+     "share no language"),
+])
+def test_an_own_bank_still_refuses_what_cannot_be_asked(tmp_path, case, problem):
+    path = tmp_path / "own.yaml"
+    path.write_text("topic: own\nquestions:\n" + case, encoding="utf-8")
+    with pytest.raises(MhaquizError) as caught:
+        load_bank(path)
+    assert problem in caught.value.params["problems"]
