@@ -175,3 +175,13 @@ def test_every_verdict_renders_in_both_languages(tmp_path, lang):
         report = GradeReport(file="x.py", verdict=verdict, detail=Message("detail.nowhere"))
         text = shown(report, lang)
         assert text.strip()
+
+
+def test_a_two_dimensional_output_has_no_slice_to_name_and_nan_is_the_largest_error(tmp_path):
+    source = "import numpy as np\n\ndef softmax(x, axis=-1):\n    e = np.exp(x)\n    return e / e.sum(axis=axis, keepdims=True)\n"
+    report = grade_source(tmp_path, "softmax", source)
+    heatmap = report.exercises[0].heatmap
+    assert heatmap.where == [] and heatmap.nonfinite > 0
+    text = shown(report)
+    assert "output 'out'; rows: axis 0, columns: axis 1; darker = larger error, max NaN/inf" in text
+    assert "; -;" not in text and "；-；" not in shown(report, "zh")

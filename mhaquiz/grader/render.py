@@ -175,9 +175,10 @@ def _error(error: dict, console: Console, lang: str) -> None:
 def _heatmap(heatmap, console: Console, lang: str) -> None:
     where = ", ".join(f"{_axis(axis, lang)} {index}" for axis, index in heatmap.where)
     view = heatmap.view(lang) if heatmap.view is not None else t("heatmap.output", lang, output=safe(heatmap.output))
-    caption = t("heatmap.title", lang, case=heatmap.case_label(lang), view=view, where=where or "-",
-                rows=_axis(heatmap.rows, lang), cols=_axis(heatmap.cols, lang),
-                top=f"{heatmap.top:.2e}" if heatmap.top else "NaN/inf")
+    # NaN/inf are drawn at full strength, so they are the largest error whenever present.
+    top = "NaN/inf" if heatmap.nonfinite or not heatmap.top else f"{heatmap.top:.2e}"
+    caption = t("heatmap.title_where" if where else "heatmap.title", lang, case=heatmap.case_label(lang),
+                view=view, where=where, rows=_axis(heatmap.rows, lang), cols=_axis(heatmap.cols, lang), top=top)
     console.print(Text(caption, style="bold"))
     if heatmap.nonfinite:
         console.print(Text("  " + t("heatmap.nonfinite", lang, count=heatmap.nonfinite), style="red"))
