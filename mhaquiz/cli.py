@@ -226,11 +226,12 @@ def _suggest_next(report, console, lang: str) -> None:
 
 
 @_command()
-def doctor(json_output: bool = JSON_OPTION, lang: Optional[str] = LANG_OPTION) -> None:
+def doctor(json_output: bool = JSON_OPTION, sandbox: str = SANDBOX_OPTION,
+           lang: Optional[str] = LANG_OPTION) -> None:
     from mhaquiz.doctor import diagnose_setup
 
     language = _language(lang)
-    facts = diagnose_setup()
+    facts = diagnose_setup(sandbox)
     if json_output:
         import json
 

@@ -30,12 +30,17 @@ def probe_bwrap(executable: str) -> tuple:
     return result.returncode == 0, complaint[:300]
 
 
-def diagnose_setup() -> dict:
-    """Everything `doctor` reports, as data."""
+def diagnose_setup(mode: str = "auto") -> dict:
+    """Everything `doctor` reports, as data, for the sandbox mode `grade` would be given (auto, bwrap, process)."""
+    from mhaquiz.errors import MhaquizError
     from mhaquiz.grader import engine
+    from mhaquiz.grader.grade import check_limits
     from mhaquiz.paths import user_home
 
-    chosen, reason = engine.choose("auto")
+    check_limits(1.0, 1, mode)
+    chosen, reason = engine.choose(mode)
+    if mode == "bwrap" and chosen.name != "bwrap":
+        raise MhaquizError("error.no_bwrap", reason=reason)
     facts = {"version": __version__, "python": sys.version.split()[0], "executable": sys.executable,
              "language": locale_language(), "store": str(user_home() / "progress.sqlite3"),
              "engine": chosen.name, "reason": reason}
@@ -43,6 +48,8 @@ def diagnose_setup() -> dict:
         works, complaint = probe_bwrap(chosen.executable)
         facts.update(bwrap=chosen.executable, bwrap_version=engine.bwrap_version(chosen.executable), bwrap_works=works)
         if not works:
+            if mode == "bwrap":
+                raise MhaquizError("error.bwrap_failed", reason=complaint)
             facts.update(engine="process", reason=f"bubblewrap could not start the sandbox: {complaint}")
     try:
         import numpy

@@ -51,11 +51,18 @@ def test_export_anki_refuses_an_unknown_language_and_an_unwritable_place(tmp_pat
 
 
 def test_doctor_says_which_sandbox_is_used(monkeypatch):
-    result = invoke("doctor", "--json")
-    assert result.exit_code == 0
-    facts = json.loads(result.stdout)
-    assert facts["engine"] in ("bwrap", "process") and facts["python"] == sys.version.split()[0]
+    asked = invoke("doctor", "--json", "--sandbox", "process")
+    assert asked.exit_code == 0
+    facts = json.loads(asked.stdout)
+    assert facts["engine"] == "process" and "--sandbox process" in facts["reason"]
+    assert facts["python"] == sys.version.split()[0]
+    from_env = invoke("doctor", "--json", env={**ENGLISH, "MHAQUIZ_SANDBOX": "process"})
+    assert json.loads(from_env.stdout)["engine"] == "process"
+    unknown = invoke("doctor", "--sandbox", "strong")
+    assert unknown.exit_code == 2 and unknown.stderr == "Error: unknown sandbox 'strong'; valid: auto, bwrap, process\n"
     monkeypatch.setattr(engine.shutil, "which", lambda name: None)
+    refused = invoke("doctor", "--sandbox", "bwrap")
+    assert refused.exit_code == 2 and "bubblewrap) is not installed" in refused.stderr
     fallback = invoke("doctor", "--lang", "zh")
     assert "沙箱：仅普通子进程" in fallback.stdout and "sudo apt-get install bubblewrap" in fallback.stdout
     assert "只有真正的隔离才能挡住的" in fallback.stdout
