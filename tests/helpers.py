@@ -63,8 +63,12 @@ def planted_frames(plan, mutant=None, raised: list = None) -> bytes:
     if hasattr(checks, "memory_case") and not failed:  # what the worker measures once every case ran
         from mhaquiz.grader.worker import peak_memory
 
+        import numpy as np
+
         memory_case = checks.memory_case(plan.seed)
-        peak = {"submission": peak_memory(memory_case, module), "reference": peak_memory(memory_case, plan.exercise.reference())}
+        with np.errstate(all="ignore"):  # a planted bug may compute NaN, as the submission it stands for would
+            peak = {"submission": peak_memory(memory_case, module),
+                    "reference": peak_memory(memory_case, plan.exercise.reference())}
         stream += channel.json_frame(b"P", {"exercise": plan.exercise.id, "skipped": "none", "seconds": 0.0,
                                             "peak_bytes": peak})
     return stream + channel.json_frame(b"D", {})

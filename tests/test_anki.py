@@ -12,6 +12,7 @@ import zipfile
 from collections import Counter
 from pathlib import Path
 
+import genanki
 import pytest
 
 from mhaquiz import anki
@@ -19,7 +20,6 @@ from mhaquiz.anki import DECK_ID, MODEL_FIELDS, MODEL_IDS, export_deck
 from mhaquiz.errors import MhaquizError
 from mhaquiz.quiz.bank import format_number, load_bank
 
-genanki = pytest.importorskip("genanki")
 
 TYPES = ("open", "mcq", "numeric")
 
@@ -397,20 +397,22 @@ def test_a_file_in_place_of_the_folder_is_a_user_error(tmp_path):
     assert not_a_folder.read_text(encoding="utf-8") == "keep me"
 
 
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root writes into read-only folders")
-def test_an_unwritable_folder_is_a_user_error(tmp_path):
+def test_a_refused_write_is_a_user_error_and_leaves_the_old_deck_and_no_stray_file(tmp_path, monkeypatch):
     bank = load_bank(write_bank(tmp_path, BILINGUAL_BANK))
-    folder = tmp_path / "read-only"
+    folder = tmp_path / "out"
     folder.mkdir()
-    folder.chmod(0o500)
-    try:
-        with pytest.raises(MhaquizError) as caught:
-            export_deck(bank.questions, folder / "deck.apkg")
-        assert caught.value.key == "error.export_path"
-        assert caught.value.params == {"path": str(folder / "deck.apkg"), "reason": os.strerror(errno.EACCES)}
-    finally:
-        folder.chmod(0o700)
-    assert list(folder.iterdir()) == []
+    (folder / "deck.apkg").write_bytes(b"the deck from last week")
+
+    def refuse(source, target):  # what a read-only folder does, even to root on a read-only mount
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(target))
+
+    monkeypatch.setattr(anki.os, "replace", refuse)
+    with pytest.raises(MhaquizError) as caught:
+        export_deck(bank.questions, folder / "deck.apkg")
+    assert caught.value.key == "error.export_path"
+    assert caught.value.params == {"path": str(folder / "deck.apkg"), "reason": os.strerror(errno.EACCES)}
+    assert [entry.name for entry in folder.iterdir()] == ["deck.apkg"]
+    assert (folder / "deck.apkg").read_bytes() == b"the deck from last week"
 
 
 def test_export_replaces_an_existing_deck_and_leaves_no_temporary_file(tmp_path):
