@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -252,3 +253,23 @@ def test_the_graders_own_memory_stays_small_under_the_largest_attack(tmp_path, m
     verdict, peak_kib = result.stdout.split()
     assert verdict == "wrong_answer", result.stderr
     assert int(peak_kib) < 500 * 1024
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_checkout_under_tmp_grades_as_anywhere_else(mode):
+    """CI runners and throwaway venvs often live under /tmp, which the strong sandbox replaces with its own:
+    the package (and Python) must still be visible inside it."""
+    root = Path(tempfile.mkdtemp(prefix="mhaquiz-checkout-", dir="/tmp"))
+    try:
+        top = Path(__file__).resolve().parents[1]
+        for name in ("mhaquiz", "exercises", "solutions", "questions"):
+            shutil.copytree(top / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+        path = write(root, "ref.py", CORRECT)
+        probe = ("import mhaquiz, sys\nfrom mhaquiz.grader.grade import grade_file\n"
+                 f"r = grade_file({str(path)!r}, timeout=10, sandbox={mode!r})\n"
+                 "print(mhaquiz.__file__, r.verdict.value, r.sandbox['engine'])\n")
+        result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, cwd=root,
+                                env={**os.environ, "PYTHONPATH": str(root), "MHAQUIZ_HOME": str(root / "home")})
+        assert result.stdout.split() == [str(root / "mhaquiz" / "__init__.py"), "passed", mode], result.stderr
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

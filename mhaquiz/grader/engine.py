@@ -134,12 +134,12 @@ def bwrap_arguments(host_workdir: Path) -> List[str]:
             args += ["--ro-bind", top, top]
     for name in ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime", "passwd", "group"):
         args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
-    for path in python_paths():
+    args += ["--size", str(TMPFS_BYTES), "--tmpfs", SANDBOX_TMP, "--dir", SANDBOX_WORKDIR]
+    for path in python_paths():  # after the private /tmp, or a Python or checkout under /tmp would be hidden
         args += ["--ro-bind", path, path]
     content = PACKAGE_DIR / "_content"
     if content.is_dir():  # an installed wheel ships the exercises' checks and the references here: hide them
         args += ["--tmpfs", str(content)]
-    args += ["--size", str(TMPFS_BYTES), "--tmpfs", SANDBOX_TMP, "--dir", SANDBOX_WORKDIR]
     for file in sorted(host_workdir.iterdir()):  # after the tmpfs, or it would hide them
         args += ["--ro-bind", str(file), f"{SANDBOX_WORKDIR}/{file.name}"]
     args += ["--proc", "/proc", "--dev", "/dev", "--chdir", SANDBOX_WORKDIR, "--clearenv"]
