@@ -90,3 +90,30 @@ def judge_frames(plans, stream: bytes, source: str = "x = 1\n"):
     facts = RunFacts(messages=decoder.finish(), exit=Exit(code=0), sandbox={"engine": "process"})
     report = GradeReport(file="submission.py", verdict=Verdict.PASSED, timeout=5.0, memory_mb=2048)
     return grade.judge(report, plans, facts, ast.parse(source), source)
+
+
+# The attention part of the multi-head references (mha_forward, mha_rope_forward), each classic mistake as the
+# source edits that plant it: buggy submissions one edit away from a reference.
+MHA_SOURCE_BUGS = {
+    "no_scale": [("(Q / np.sqrt(dh))", "Q")],
+    "scale_by_d_model": [("(Q / np.sqrt(dh))", "(Q / np.sqrt(dh * Q.shape[1]))")],
+    "scale_by_d_head": [("(Q / np.sqrt(dh))", "(Q / dh)")],
+    "softmax_over_queries": [("softmax(scores, axis=-1, out=scores, where=allowed)",
+                              "softmax(scores, axis=-2, out=scores, where=allowed)")],
+    "no_max_subtraction": [("np.max(x, axis=axis, keepdims=True, where=where, initial=-np.inf)", "0.0")],
+    "mask_inverted": [("allowed = True if mask is None else mask", "allowed = True if mask is None else ~mask")],
+    "mask_ignored": [("allowed = True if mask is None else mask", "allowed = True")],
+    "mask_causal_hardwired": [("allowed = True if mask is None else mask",
+                               "allowed = np.tril(np.ones((Q.shape[-2], K.shape[-2]), dtype=bool))")],
+    "mask_after_softmax": [("return softmax(scores, axis=-1, out=scores, where=allowed)",
+                            "return softmax(scores, axis=-1, out=scores) * allowed")],
+    "split_without_transpose": [("x.reshape(B, T, num_heads, D // num_heads).transpose(0, 2, 1, 3)",
+                                 "x.reshape(B, num_heads, T, D // num_heads)")],
+    "merge_without_transpose": [("x.transpose(0, 2, 1, 3).reshape(B, T, H * dh)", "x.reshape(B, T, H * dh)")],
+    "heads_interleaved": [("x.reshape(B, T, num_heads, D // num_heads).transpose(0, 2, 1, 3)",
+                           "x.reshape(B, T, D // num_heads, num_heads).transpose(0, 3, 1, 2)"),
+                          ("x.transpose(0, 2, 1, 3).reshape(B, T, H * dh)", "x.transpose(0, 2, 3, 1).reshape(B, T, H * dh)")],
+    "no_output_projection": [('return heads @ params["W_o"] + params["b_o"]', "return heads")],
+    "biases_ignored": [(f' + params["b_{n}"]', "") for n in "qkvo"],
+    "weights_transposed": [(f'params["W_{n}"]', f'params["W_{n}"].T') for n in "qkvo"],
+}

@@ -19,7 +19,7 @@ from mhaquiz.grader.diagnose import mutated_reference
 from mhaquiz.grader.exercises import get_exercise
 from mhaquiz.grader.grade import grade_file
 from mhaquiz.grader.verdict import Verdict
-from tests.helpers import reference_source, with_edits, write
+from tests.helpers import MHA_SOURCE_BUGS, reference_source, with_edits, write
 
 EXERCISES = ("rope", "mha_rope_forward")
 ORDERS = {"rope": 130, "mha_rope_forward": 135}
@@ -60,24 +60,8 @@ MHA_BUGS = {
                           ("K = rope(K, k_positions, base)", "K = rope(K, q_positions, base)")],
     "k_positions_ignored": [("K = rope(K, k_positions, base)", "K = rope(K, q_positions, base)")],
     **{mistake: edits for mistake, edits in ROPE_BUGS.items() if mistake != "sin_cos_swapped"},
-    "no_scale": [("(Q / np.sqrt(dh))", "Q")],
-    "scale_by_d_model": [("(Q / np.sqrt(dh))", "(Q / np.sqrt(dh * Q.shape[1]))")],
-    "scale_by_d_head": [("(Q / np.sqrt(dh))", "(Q / dh)")],
-    "softmax_over_queries": [("softmax(scores, axis=-1, out=scores, where=allowed)",
-                              "softmax(scores, axis=-2, out=scores, where=allowed)")],
-    "no_max_subtraction": [("np.max(x, axis=axis, keepdims=True, where=where, initial=-np.inf)", "0.0")],
-    "mask_inverted": [("allowed = True if mask is None else mask", "allowed = True if mask is None else ~mask")],
-    "mask_ignored": [("allowed = True if mask is None else mask", "allowed = True")],
-    "mask_causal_hardwired": [("allowed = True if mask is None else mask",
-                               "allowed = np.tril(np.ones((Q.shape[-2], K.shape[-2]), dtype=bool))")],
+    **MHA_SOURCE_BUGS,
     "mask_without_head_axis": [("return np.expand_dims(mask, -3)", "return mask")],
-    "split_without_transpose": [(SPLIT, "x.reshape(B, num_heads, T, D // num_heads)")],
-    "merge_without_transpose": [(MERGE, "x.reshape(B, T, H * dh)")],
-    "heads_interleaved": [(SPLIT, "x.reshape(B, T, D // num_heads, num_heads).transpose(0, 3, 1, 2)"),
-                          (MERGE, "x.transpose(0, 2, 3, 1).reshape(B, T, H * dh)")],
-    "biases_ignored": [(f' + params["b_{n}"]', "") for n in "qkvo"],
-    "weights_transposed": [(f'params["W_{n}"]', f'params["W_{n}"].T') for n in "qkvo"],
-    "no_output_projection": [('return heads @ params["W_o"] + params["b_o"]', "return heads")],
 }
 
 BUGS = {"rope": ROPE_BUGS, "mha_rope_forward": MHA_BUGS}

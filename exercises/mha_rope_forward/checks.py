@@ -98,7 +98,7 @@ SCORES_MIRRORED = Mutant(
 _ROPE_USED = tuple(SCORES_MIRRORED if mutant.id == "rotation_direction_flipped" else mutant
                    for mutant in _ROPE.ROPE_MUTANTS if mutant.id != "sin_cos_swapped")
 _SHARED = ("no_scale", "scale_by_d_model", "scale_by_d_head", "softmax_over_queries", "no_max_subtraction",
-           "mask_inverted", "mask_ignored", "mask_causal_hardwired", "mask_without_head_axis",
+           "mask_inverted", "mask_ignored", "mask_causal_hardwired", "mask_after_softmax", "mask_without_head_axis",
            "split_without_transpose", "merge_without_transpose", "heads_interleaved", "biases_ignored",
            "weights_transposed", "no_output_projection")
 MUTANTS = ROTARY + _ROPE_USED + mistakes.pick(*_SHARED)
