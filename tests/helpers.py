@@ -74,8 +74,9 @@ def planted_frames(plan, mutant=None, raised: list = None) -> bytes:
     return stream + channel.json_frame(b"D", {})
 
 
-def judge_frames(plans, stream: bytes, source: str = "x = 1\n"):
-    """Judge a simulated run of `plans` from its channel bytes, as grade.judge does after a real one."""
+def judge_frames(plans, stream: bytes, source: str = "x = 1\n", **facts_seen):
+    """Judge a simulated run of `plans` from its channel bytes, as grade.judge does after a real one;
+    `facts_seen` sets what else the sandbox saw (left_processes=1, timed_out=True, ...)."""
     import ast
 
     from mhaquiz.grader import grade
@@ -87,7 +88,7 @@ def judge_frames(plans, stream: bytes, source: str = "x = 1\n"):
 
     decoder = Decoder()
     decoder.feed(stream)
-    facts = RunFacts(messages=decoder.finish(), exit=Exit(code=0), sandbox={"engine": "process"})
+    facts = RunFacts(messages=decoder.finish(), exit=Exit(code=0), sandbox={"engine": "process"}, **facts_seen)
     report = GradeReport(file="submission.py", verdict=Verdict.PASSED, timeout=5.0, memory_mb=2048)
     return grade.judge(report, plans, facts, ast.parse(source), source)
 

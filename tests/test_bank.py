@@ -178,6 +178,14 @@ BAD_BANKS = {
         """,
         "question 'o': missing key_points", 3,
     ),
+    "id-with-capitals-and-spaces": (
+        "topic: t\nquestions:\n" + GOOD_MCQ.format(id="Mask Causal"),
+        "question #1: id must be lowercase letters and digits, in words joined by single hyphens", 3,
+    ),
+    "id-with-a-trailing-hyphen": (
+        "topic: t\nquestions:\n" + GOOD_MCQ.format(id="mask-"),
+        "question #1: id must be lowercase letters and digits, in words joined by single hyphens", 3,
+    ),
     "empty-file": ("# nothing here yet\n", "empty file", None),
     "no-questions": ("topic: t\nquestions: []\n", "`questions:` must be a non-empty list", 2),
     "not-utf8": ("topic: t\nquestions:\n  - id: caf\xe9\n".encode("latin-1"), "not UTF-8 (byte 0xe9", 3),

@@ -53,11 +53,28 @@ def test_reference_passes_every_case(tmp_path, exercise):
     assert all(case.passed for case in report.exercises[0].cases)
 
 
+# What each edit does, in words its title must use (in English and in Chinese): a title swapped with
+# another's, or one that drifted from its mutant, tells the learner the wrong story.
+TITLE_WORDS = {
+    "no_scale": ("not scaled", "没有乘以"), "scale_by_d_model": ("1/sqrt(d_model)", "sqrt(d_model)"),
+    "scale_by_d_head": ("divided by d_head", "除以了 d_head"), "softmax_over_queries": ("query axis", "query 维"),
+    "no_max_subtraction": ("row max", "最大值"), "mask_inverted": ("inverted", "取反"),
+    "mask_ignored": ("mask ignored", "没有使用 mask"), "mask_causal_hardwired": ("np.tril", "np.tril"),
+    "mask_after_softmax": ("after softmax", "softmax 之后"), "split_without_transpose": ("split", "拆头"),
+    "merge_without_transpose": ("merged", "合并头"), "heads_interleaved": ("h::H", "h::H"),
+    "biases_ignored": ("biases ignored", "偏置"), "weights_transposed": ("x @ W.T", "x @ W.T"),
+    "no_output_projection": ("W_o", "W_o"),
+}
+
+
 @pytest.mark.parametrize("mistake", sorted(FORWARD_BUGS))
 def test_forward_bug_is_named(tmp_path, mistake):
     report = buggy(tmp_path, "mha_forward", FORWARD_BUGS[mistake])
     assert report.verdict == Verdict.WRONG_ANSWER, report.detail
-    assert report.exercises[0].diagnosis[0].mistake == mistake
+    named = report.exercises[0].diagnosis[0]
+    assert named.mistake == mistake
+    english, chinese = TITLE_WORDS[mistake]
+    assert english in named.title.en and chinese in named.title.zh, named.title
 
 
 def test_a_mask_without_head_axis_raises_where_shapes_differ_and_is_named_where_they_agree(tmp_path):
@@ -191,3 +208,15 @@ def test_a_nan_is_never_counted_as_zero_error(tmp_path):
     check = report.exercises[0].cases[0].outputs[0]
     assert check.problem == "not_finite" and check.params == {"bad": 1, "total": check.params["total"]}
     assert np.isnan(check.worst["got"]) and check.worst["index"] == [0, 0, 0]
+
+
+def test_the_cross_attention_case_is_what_it_says():
+    """Tq != Tk != D with three different arrays: a submission that reuses Tq for the keys, or D for a
+    length, cannot pass it by accident."""
+    from mhaquiz.grader import inputs
+
+    cases = {name: args for name, _label, _about, _shapes, args in inputs.mha_cases(0)}
+    q, k, v = cases["cross-attention"]["q"], cases["cross-attention"]["k"], cases["cross-attention"]["v"]
+    (_, tq, d), tk = q.shape, k.shape[1]
+    assert len({tq, tk, d}) == 3 and q is not k and k is not v and not np.array_equal(k, v)
+    assert sum(args["q"].shape[1] != args["k"].shape[1] for args in cases.values()) >= 3

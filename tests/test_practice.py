@@ -602,3 +602,21 @@ def test_core_start_and_reset_refuse_symlinks(tmp_path):
 def test_interview_rejects_a_non_positive_time_limit():
     result = invoke("interview", "--minutes", "0", input="")
     assert result.exit_code == 2 and result.stderr.startswith("Error: --minutes must be positive")
+
+
+@pytest.mark.parametrize("seen, verdict", [({"left_processes": 1}, "left_processes"),
+                                           ({"output_limited": True}, "output_limit_exceeded")])
+def test_a_run_that_failed_after_every_case_passed_is_recorded_as_failed(seen, verdict):
+    """Every case right, then the run failed as a whole: the store records the run's verdict, not a pass."""
+    from mhaquiz.grader import grade
+    from mhaquiz.grader.exercises import get_exercise
+    from mhaquiz.practice import record_report
+    from tests.helpers import judge_frames, planted_frames
+
+    plan = grade._plan(get_exercise("softmax"), 0)
+    report = judge_frames([plan], planted_frames(plan), **seen)
+    assert report.exercises[0].cases_passed == len(plan.cases) and report.verdict.value == verdict
+    with Store.open() as store:
+        record_report(store, report)
+        progress = store.exercise_progress()["softmax"]
+    assert not progress.passed and progress.best["verdict"] == verdict

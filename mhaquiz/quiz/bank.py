@@ -37,7 +37,7 @@ Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser is ~1
 LANGS = ("zh", "en")
 DIFFICULTIES = ("easy", "medium", "hard")
 TYPES = ("open", "mcq", "numeric")
-ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]*")
+ID_PATTERN = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")  # questions/README.md states the same
 TOPIC_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]*")
 CHOICE_KEY_PATTERN = re.compile(r"[a-z]")
 COMMON_FIELDS = {"id", "difficulty", "type", "prompt", "explanation", "source", "origin", "answer"}
@@ -393,7 +393,7 @@ class _FileLoader:
         value_node = fields["id"][1]
         qid = self._scalar(value_node) if isinstance(value_node, yaml.ScalarNode) else None
         if not isinstance(qid, str) or not ID_PATTERN.fullmatch(qid):
-            self.problem(value_node, f"question #{index + 1}: id must be lowercase letters, digits and -")
+            self.problem(value_node, f"question #{index + 1}: id must be lowercase letters and digits, in words joined by single hyphens")
             return ""
         return qid
 
