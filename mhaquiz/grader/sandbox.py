@@ -92,7 +92,8 @@ class Sandbox:
         self.workdir = launch.workdir
         job = dict(self.job, result_fd=result_write, workdir=launch.workdir,
                    submission=f"{launch.workdir}/{self.submission.name}", engine=self.engine.name,
-                   write_roots=[engines.SANDBOX_TMP] if self.engine.name == "bwrap" else [])
+                   write_roots=[engines.SANDBOX_TMP] if self.engine.name == "bwrap" else [],
+                   read_only=engines.python_paths())
         self.started = time.monotonic()
         try:
             self.process = subprocess.Popen(

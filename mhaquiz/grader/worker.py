@@ -74,10 +74,13 @@ _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 class Guard:
     """The audit hook that refuses what graded code has no reason to do (see the module docstring)."""
 
-    def __init__(self, channel: Channel, submission: Path, write_roots, deny_read_roots):
+    def __init__(self, channel: Channel, submission: Path, write_roots, deny_read_roots, read_only_roots=()):
         self.channel = channel
         self.submission = submission
         self.write_roots = [os.path.realpath(root) for root in write_roots]
+        # Python and the grader's package are never written, even where they sit inside a write root (a
+        # checkout or virtualenv under /tmp, which the strong sandbox's private /tmp holds read-only)
+        self.read_only_roots = [os.path.realpath(root) for root in read_only_roots]
         self.deny_read_roots = [os.path.realpath(root) for root in deny_read_roots]
         self.own = f"/proc/{os.getpid()}"
         self.busy = False
@@ -129,7 +132,9 @@ class Guard:
         except (TypeError, ValueError):
             return None
         if writing:
-            if real == "/dev/null" or any(real == root or real.startswith(root + os.sep) for root in self.write_roots):
+            protected = any(real == root or real.startswith(root + os.sep) for root in self.read_only_roots)
+            if real == "/dev/null" or (not protected and any(real == root or real.startswith(root + os.sep)
+                                                             for root in self.write_roots)):
                 return None
             return f"{event}({real}) for writing"
         if any(real == root or real.startswith(root + os.sep) for root in self.deny_read_roots):
@@ -357,7 +362,8 @@ def run(job: dict, out: Channel) -> None:
         plans.append((exercise, checks, cases))
 
     set_limits(job["memory_mb"], job["timeout"])
-    Guard(out, submission, [job["workdir"], *job.get("write_roots", [])], job.get("deny_read", [])).install()
+    Guard(out, submission, [job["workdir"], *job.get("write_roots", [])], job.get("deny_read", []),
+          job.get("read_only", [])).install()
     try:
         namespace = load_submission(submission)
     except BaseException as error:  # noqa: B036  (SystemExit and KeyboardInterrupt at import are the submission's)
