@@ -95,6 +95,13 @@ def test_open_question_rated_again_counts_as_missed():
     assert saved_reviews()[0][1:3] == (1, 0)
 
 
+@pytest.mark.parametrize("rating, saved", [("hard", (2, 1)), ("4", (4, 1))])
+def test_an_open_question_recalled_with_effort_still_counts_as_recalled(rating, saved):
+    result = ask("--topic", "attention", "--difficulty", "medium", input=f"over the keys\n{rating}\n")
+    assert "Answered 1, right or recalled 1 (100%)" in result.stdout and "Missed:" not in result.stdout
+    assert saved_reviews()[0][1:3] == saved
+
+
 # --- ending a session --------------------------------------------------------------------------
 
 

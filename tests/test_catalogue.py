@@ -2,6 +2,9 @@
 no other mistake explains the same failures (the cases tell every pair apart); titles are bilingual and the
 questions they point to exist."""
 
+import inspect
+
+import numpy as np
 import pytest
 
 from mhaquiz.grader import grade
@@ -95,3 +98,30 @@ def test_mistakes_and_cases_speak_both_languages_and_point_to_real_questions(exe
     for case in checks.make_cases(0) + [checks.perf_case(0)]:
         assert case.about.zh and case.about.en, case.name
         assert case.title.zh and case.title.en, case.name
+
+
+def _is_prefix_mask(mask) -> bool:
+    """Every row allows a run of keys from the first one: what causal and padding masks (lengths) express."""
+    rows = np.asarray(mask).reshape(-1, np.shape(mask)[-1])
+    allowed = rows.sum(axis=1)
+    return bool((rows == (np.arange(rows.shape[1])[None, :] < allowed[:, None])).all())
+
+
+@pytest.mark.parametrize("exercise_id", [exercise.id for exercise in all_exercises()
+                                         if "mask" in inspect.signature(
+                                             getattr(exercise.reference(), exercise.functions[0])).parameters])
+def test_every_exercise_that_takes_a_mask_grades_one_no_length_can_express(exercise_id):
+    """Causal and padding masks are prefixes of the keys: code that turns the mask into lengths passes them."""
+    cases = get_exercise(exercise_id).checks().make_cases(0)
+    masks = [case.args["mask"] for case in cases if case.args.get("mask") is not None]
+    assert any(not _is_prefix_mask(mask) for mask in masks)
+    assert sum(np.asarray(mask).ndim >= 3 for mask in masks) >= 1  # a mask per example, not only one (T, T)
+
+
+def test_gqa_grades_a_padding_mask_of_its_own_lengths_per_example():
+    cases = get_exercise("gqa_forward").checks().make_cases(0)
+    padding = [np.asarray(case.args["mask"]) for case in cases
+               if case.args.get("mask") is not None and np.ndim(case.args["mask"]) == 3
+               and np.shape(case.args["mask"])[1] == 1]
+    assert padding and all(_is_prefix_mask(mask) for mask in padding)
+    assert len({int(row.sum()) for row in padding[0][:, 0, :]}) > 1  # lengths differ between examples

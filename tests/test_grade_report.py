@@ -185,3 +185,17 @@ def test_a_two_dimensional_output_has_no_slice_to_name_and_nan_is_the_largest_er
     text = shown(report)
     assert "output 'out'; rows: axis 0, columns: axis 1; darker = larger error, max NaN/inf" in text
     assert "; -;" not in text and "；-；" not in shown(report, "zh")
+
+
+def test_the_worst_element_is_the_one_furthest_outside_its_tolerance_not_the_largest_error():
+    """Tolerance 1e-10 * scale + 1e-10 * |expected| with scale 1000: 2e-7 is allowed at 1000, 1e-7 at 0. An
+    error of 1.5e-7 at 1000 passes; 1.2e-7 at 0 fails: that one is shown, though its error is smaller."""
+    from mhaquiz.grader.compare import compare_output
+    from mhaquiz.grader.spec import Tolerance
+
+    expected = np.array([[1000.0, 0.0, 3.0]])
+    got = expected + np.array([[1.5e-7, 1.2e-7, 0.0]])
+    check = compare_output("out", got, expected, Tolerance(), Tolerance.scale([expected]))
+    assert not check.passed and check.max_abs_err == pytest.approx(1.5e-7)
+    assert check.worst["index"] == [0, 1] and check.worst["expected"] == 0.0
+    assert check.worst["got"] == pytest.approx(1.2e-7) and check.worst["allowed"] == pytest.approx(1e-7)

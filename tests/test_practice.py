@@ -315,6 +315,21 @@ def test_reset_rewrites_the_stub_and_the_hints_but_keeps_the_grades(tmp_path):
     assert "hint 1 of" in invoke("hint", "mha_forward").stdout
 
 
+def test_resets_within_one_second_keep_every_earlier_file(tmp_path, monkeypatch):
+    from datetime import datetime, timezone
+
+    from mhaquiz import clock
+
+    monkeypatch.setattr(clock, "now", lambda: datetime(2026, 3, 1, 9, 0, 0, tzinfo=timezone.utc))
+    mine = tmp_path / "softmax.py"
+    for attempt in ("first", "second", "third"):
+        mine.write_text(f"# {attempt} attempt\n", encoding="utf-8")
+        assert invoke("reset", "softmax", "--dir", str(tmp_path), "--yes").exit_code == 0
+    kept = sorted(path.read_text(encoding="utf-8") for path in tmp_path.glob("softmax.*.py"))
+    assert kept == ["# first attempt\n", "# second attempt\n", "# third attempt\n"]
+    assert mine.read_text(encoding="utf-8") == stub("softmax")
+
+
 def test_reset_asks_in_a_terminal_and_writes_a_missing_file_without_asking(tmp_path, monkeypatch):
     monkeypatch.setattr(cli, "_interactive", lambda: True)
     mine = tmp_path / "mha_forward.py"
@@ -462,6 +477,13 @@ def test_interview_with_piped_answers(tmp_path):
     assert again.exit_code == 0, again.output
     assert (work / "interview_mha_forward_2.py").exists() and "面试小结" in again.stdout
     assert "得分：0/100" in again.stdout
+
+    (work / "interview_mha_forward_2.py").write_text("# my second try\n", encoding="utf-8")
+    third = invoke("interview", "--minutes", "5", "--bank", str(bank), "--exercise", "mha_forward",
+                   "--dir", str(work), "--lang", "en", input="a\n")
+    assert third.exit_code == 0, third.output
+    assert (work / "interview_mha_forward_2.py").read_text(encoding="utf-8") == "# my second try\n"
+    assert (work / "interview_mha_forward_3.py").read_text(encoding="utf-8") == stub("mha_forward")
 
 
 def test_interview_with_the_default_bank_and_no_answers_at_all(tmp_path):

@@ -152,3 +152,27 @@ def test_hints_shown_are_remembered():
         store.set_hints_shown("softmax", 2)
     with Store.open() as store:
         assert store.hints_shown("softmax") == 2
+
+
+def test_of_equal_attempts_the_latest_is_the_best_and_its_date_is_shown():
+    with Store.open() as store:
+        store.record_grade("softmax", True, {"score": 1.0, "file": "first.py"}, graded_at=T0)
+        store.record_grade("softmax", True, {"score": 1.0, "file": "second.py"}, graded_at=T0 + timedelta(days=2))
+        store.record_grade("softmax", False, {"score": 0.5, "file": "third.py"}, graded_at=T0 + timedelta(days=3))
+        softmax = store.exercise_progress()["softmax"]
+    assert softmax.best == {"score": 1.0, "file": "second.py"}
+    assert softmax.best_graded_at == T0 + timedelta(days=2) and softmax.last_graded_at == T0 + timedelta(days=3)
+
+
+def test_an_answer_and_its_schedule_are_saved_together_or_not_at_all(monkeypatch):
+    """A failure while saving the new schedule (disk full, a crash) must not leave the answer without it."""
+    card = CardRecord("q", 2, None, 3.5, 5.1, T0 + timedelta(days=3), T0, reps=2, lapses=1)
+    with Store.open() as store:
+        def fail(*args):
+            raise sqlite3.OperationalError("disk I/O error")
+
+        monkeypatch.setattr(store, "_put_card", fail)
+        with pytest.raises(sqlite3.OperationalError):
+            store.record_review(a_review(), card)
+    with Store.open() as store:
+        assert store.review_totals() == {} and store.cards() == {}

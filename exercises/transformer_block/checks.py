@@ -214,8 +214,18 @@ def causal_padding_mask(lengths, T):
     return inputs.causal_mask(T)[None] & (np.arange(T)[None, None, :] < np.asarray(lengths)[:, None, None])
 
 
-# name, label, what it exposes, (B, T, D, H, F), padded lengths (None: a plain (T, T) causal mask),
-# input kind, parameter options
+def packed_causal_mask(documents, T):
+    """(B, T, T): several documents packed into each row (pretraining's sequence packing): query i sees key j
+    when j <= i and both belong to the same document. Block-diagonal, so no row is a prefix of the keys."""
+    starts = np.zeros((len(documents), T), dtype=int)  # (B, T): where each position's document starts
+    for b, lengths in enumerate(documents):
+        starts[b] = np.repeat(np.cumsum((0,) + tuple(lengths))[:-1], lengths)
+    j = np.arange(T)
+    return inputs.causal_mask(T)[None] & (j[None, None, :] >= starts[:, :, None])
+
+
+# name, label, what it exposes, (B, T, D, H, F), the mask (None: a plain (T, T) causal mask; a tuple of lengths:
+# causal + right padding; {"packed": documents per row}: packed documents), input kind, parameter options
 _CASES = (
     ("causal", _text("因果", "causal"),
      _text("(T, T) 因果 mask，B != T != D，F = 4D（GPT-2 的比例），输入带逐 token 的均值偏移，eps = 0.01",
@@ -246,6 +256,13 @@ _CASES = (
      _text("B=2、T=16、D=32、H=4、F=128，(B, T, T) 因果 + padding mask（长度 16、11）",
            "B=2, T=16, D=32, H=4, F=128 with a (B, T, T) causal + padding mask (lengths 16 and 11)"),
      (2, 16, 32, 4, 128), (16, 11), "offset", {}),
+    ("packed documents", _text("打包的多篇文档", "packed documents"),
+     _text("(B, T, T) 块对角因果 mask：每行拼了几篇文档（长度 3+5、2+4+2），只能看本篇之前的 token；"
+           "这种 mask 不是 key 的前缀，只会处理长度的实现会在这里出错",
+           "a (B, T, T) block-diagonal causal mask: documents packed into each row (lengths 3+5 and 2+4+2), each "
+           "token sees only its own document's past; no row is a prefix of the keys, so code that only handles "
+           "lengths fails here"),
+     (2, 8, 12, 3, 36), {"packed": ((3, 5), (2, 4, 2))}, "offset", {}),
 )
 
 
@@ -268,7 +285,12 @@ def make_cases(seed):
         rng = np.random.default_rng([seed, 160, index])
         x = _x(rng, (B, T, D), kind)
         params = block_params(rng, D, F, **options)
-        mask = inputs.causal_mask(T) if lengths is None else causal_padding_mask(lengths, T)
+        if lengths is None:
+            mask = inputs.causal_mask(T)  # (T, T)
+        elif isinstance(lengths, dict):
+            mask = packed_causal_mask(lengths["packed"], T)  # (B, T, T)
+        else:
+            mask = causal_padding_mask(lengths, T)  # (B, T, T)
         args = {"x": x, "params": params, "num_heads": H, "mask": mask}
         cases.append(Case(name, about, "transformer_block", args, shapes=shapes_of(args), label=label))
     return cases
