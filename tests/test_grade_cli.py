@@ -220,7 +220,7 @@ def test_a_store_that_is_not_a_file_is_a_warning_when_grading(tmp_path, kind):
 def test_version_and_help():
     result = invoke("--version")
     assert result.exit_code == 0 and result.output.startswith("mhaquiz ")
-    help_text = invoke("grade", "--help").output
+    help_text = invoke("grade", "--help", env={**ENGLISH, "COLUMNS": "200"}).output  # rich lays help out at the width
     assert "Example: mhaquiz grade" in help_text and "--timeout" in help_text and "--sandbox" in help_text
 
 
