@@ -364,3 +364,15 @@ FORMULAS.update(
         )
     }
 )
+
+
+# --- MoE, decoding, memory arithmetic, quantization ---------------------------------------
+# (anchor A: formulas for these topics go above this line)
+
+
+# --- parallelism, sliding window, tokenization, speculative decoding, MTP ----------------
+# (anchor B: formulas for these topics go above this line)
+
+
+# --- mixed precision, model size and FLOPs, KV reuse, decode kernels, alternatives, LoRA ---
+# (anchor C: formulas for these topics go above this line)
