@@ -264,3 +264,48 @@ def test_bank_problem_mentions_drawn_params_that_break_the_formula(tmp_path):
     folder = write_bank(tmp_path / "bank", {"topic.yaml": content})
     problems = bank_problems(folder)
     assert "topic.yaml:7:" in problems[0] and "'heads': 7" in problems[0]
+
+
+# --- strict: unquoted text that YAML cuts at " #" ---------------------------------------------
+
+CUT_AT_HASH = "topic: t\ntitle: {zh: 主题, en: Topic}\nquestions:\n" + GOOD_MCQ.format(id="x").replace(
+    "    explanation: {zh: 因为甲。, en: Because of the first.}\n",
+    "    explanation:\n      zh: 见 PyTorch issue #51102（均值 2000）\n      en: \"See PyTorch issue #51102 (mean 2000)\"\n",
+)
+
+
+def test_unquoted_text_cut_at_hash_is_rejected_naming_file_and_line(tmp_path):
+    folder = write_bank(tmp_path / "bank", {"topic.yaml": CUT_AT_HASH})
+    with pytest.raises(MhaquizError) as caught:
+        load_bank(folder, strict=True)
+    summary, *problems = caught.value.message.splitlines()
+    assert "1 problem(s) in 1 file(s)" in summary
+    assert [problem.rsplit("bank/", 1)[-1] for problem in problems] == [
+        "topic.yaml:13: unquoted text '见 PyTorch issue' is cut at ' #': YAML reads the rest of the line as a comment; quote the text"
+    ]
+
+
+def test_the_same_text_quoted_loads_whole(tmp_path):
+    quoted = CUT_AT_HASH.replace("zh: 见 PyTorch issue #51102（均值 2000）", 'zh: "见 PyTorch issue #51102（均值 2000）"')
+    folder = write_bank(tmp_path / "bank", {"topic.yaml": quoted})
+    question = load_bank(folder, strict=True).by_id()["x"]
+    assert question.explanation.zh == "见 PyTorch issue #51102（均值 2000）"
+    assert question.explanation.en == "See PyTorch issue #51102 (mean 2000)"
+
+
+def test_a_cut_inside_a_folded_plain_scalar_is_found_too(tmp_path):
+    content = CUT_AT_HASH.replace(
+        "      zh: 见 PyTorch issue #51102（均值 2000）\n", "      zh: 第一行没有问题，\n        第二行 #51102 被截断\n"
+    )
+    folder = write_bank(tmp_path / "bank", {"topic.yaml": content})
+    with pytest.raises(MhaquizError) as caught:
+        load_bank(folder, strict=True)
+    assert "topic.yaml:14: unquoted text '第一行没有问题， 第二行' is cut at ' #'" in caught.value.message
+
+
+def test_block_scalars_keep_their_hash_and_own_banks_are_not_held_to_it(tmp_path):
+    folded = CUT_AT_HASH.replace("      zh: 见 PyTorch issue #51102（均值 2000）\n", "      zh: >-\n        见 PyTorch issue #51102（均值 2000）\n")
+    folder = write_bank(tmp_path / "folded", {"topic.yaml": folded})
+    assert load_bank(folder, strict=True).by_id()["x"].explanation.zh == "见 PyTorch issue #51102（均值 2000）"
+    own = write_bank(tmp_path / "own", {"topic.yaml": CUT_AT_HASH})
+    assert load_bank(own, strict=False).by_id()["x"].explanation.zh == "见 PyTorch issue"

@@ -204,7 +204,7 @@ MLA = (
            Text(zh="缓存里放的是上投影后的 [k_C; v_C]（每个 token 2·n_h·d_h 个数，和 MHA 一样），而不是潜向量 c_kv（d_c 个数）",
                 en="the cache holds the up-projected [k_C ; v_C] (2·n_h·d_h numbers a token, as MHA does) instead "
                    "of the latent c_kv (d_c numbers)"),
-           transform=_cache_keys_values, related=("inf-mla-cache-elements", "inf-mla-vs-mha")),
+           transform=_cache_keys_values, related=("inf-mla-cache-elements", "inf-kv-heads-vs-mla")),
     Mutant("key_positions_from_zero",
            Text(zh="k_R 用 0..T-1 旋转，而 query 用的是传入的 positions：key 的位置少了偏移量",
                 en="k_R rotated at positions 0..T-1 while the queries use the given positions: the keys lost "

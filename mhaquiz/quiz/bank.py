@@ -284,7 +284,23 @@ class _FileLoader:
         if unsafe:
             self.loader.dispose()
             return None
+        if self.strict:
+            self._check_plain_scalars_not_cut(root, text)
         return root
+
+    def _check_plain_scalars_not_cut(self, root: yaml.Node, text: str) -> None:
+        """Strict: an unquoted (plain) scalar followed by ` #` on its line was cut there by YAML, the rest read as
+        a comment (`issue #51102` -> `issue`); report it at the line of the cut."""
+        for node in _walk(root):
+            if isinstance(node, yaml.ScalarNode) and node.style in (None, ""):
+                end = node.end_mark.index
+                line_end = text.find("\n", end)
+                rest = text[end:line_end if line_end >= 0 else None]
+                if rest.lstrip(" \t").startswith("#"):
+                    self.problems.append(
+                        f"{self.display}:{node.end_mark.line + 1}: unquoted text {_shorten(node.value)!r} is cut at ' #': "
+                        "YAML reads the rest of the line as a comment; quote the text"
+                    )
 
     def _scalar(self, node: yaml.Node) -> object:
         return self.loader.construct_object(node, deep=True)
@@ -579,3 +595,7 @@ def _walk(node: yaml.Node) -> Iterator[yaml.Node]:
         elif isinstance(current, yaml.SequenceNode):
             stack.extend(current.value)
 
+
+
+def _shorten(value: str, limit: int = 40) -> str:
+    return value if len(value) <= limit else value[: limit - 1] + "…"
