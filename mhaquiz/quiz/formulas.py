@@ -371,8 +371,346 @@ FORMULAS.update(
 
 
 # --- parallelism, sliding window, tokenization, speculative decoding, MTP ----------------
+def tp_heads_per_rank(heads, tp):
+    """Attention heads each tensor-parallel rank computes: heads / tp (Shoeybi et al. 2019, Megatron-LM, arXiv 1909.08053, §3: QKV split column-wise by head)."""
+    if tp <= 0 or heads % tp:
+        raise ValueError(f"heads={heads} is not divisible by tp={tp}")
+    return heads // tp
+
+
+def tp_kv_heads_per_rank(kv_heads, tp):
+    """KV heads held per tensor-parallel rank: kv_heads / tp, or 1 (replicated) when kv_heads <= tp (vLLM QKVParallelLinear; Megatron-Core: kv heads a multiple or divisor of tp)."""
+    if tp <= 0 or (kv_heads % tp and tp % kv_heads):
+        raise ValueError(f"kv_heads={kv_heads} must be a multiple or a divisor of tp={tp}")
+    return max(1, kv_heads // tp)
+
+
+def megatron_padded_vocab(vocab, tp, multiple=128):
+    """Vocabulary padded so each tensor-parallel shard is a multiple of 128: ceil(V / (128*tp)) * 128*tp (Megatron-LM, arXiv 1909.08053, §5.1: 50,257 -> 51,200 for tp = 8)."""
+    if vocab <= 0 or tp <= 0 or multiple <= 0:
+        raise ValueError("megatron_padded_vocab needs positive sizes")
+    step = multiple * tp
+    return -(-vocab // step) * step
+
+
+def tp_sp_activation_ratio(seq_len, hidden, heads, tp):
+    """Activation memory per layer with tensor parallelism only over tensor + sequence parallelism: (10 + 24/t + 5as/(ht)) / ((34 + 5as/h)/t) (Korthikanti et al. 2022, arXiv 2205.05198, Table 2)."""
+    if min(seq_len, hidden, heads, tp) <= 0:
+        raise ValueError("tp_sp_activation_ratio needs positive sizes")
+    scores = 5 * heads * seq_len / hidden
+    return (10 + 24 / tp + scores / tp) / ((34 + scores) / tp)
+
+
+def ring_attention_min_block(tflops, bandwidth_gbs):
+    """Smallest block size (tokens) for which Ring Attention hides the KV transfer behind compute: c >= F/B (Liu et al. 2023, arXiv 2310.01889, §3 and Table 2: A100 NVLink 312 TF, 300 GB/s -> about 1.0e3)."""
+    if tflops <= 0 or bandwidth_gbs <= 0:
+        raise ValueError("ring_attention_min_block needs positive FLOPS and bandwidth")
+    return tflops * 1e12 / (bandwidth_gbs * 1e9)
+
+
+def swa_receptive_field(window, layers):
+    """Tokens a sliding-window model can reach after L layers: W * L (Jiang et al. 2023, Mistral 7B, arXiv 2310.06825, §2: W = 4096, 32 layers -> about 131K)."""
+    if window <= 0 or layers <= 0:
+        raise ValueError("swa_receptive_field needs a positive window and layer count")
+    return window * layers
+
+
+def rolling_buffer_slot(pos, window):
+    """Slot of position i in a rolling-buffer KV cache of size W: i mod W (Mistral 7B, arXiv 2310.06825, §2 'Rolling Buffer Cache')."""
+    if pos < 0 or window <= 0:
+        raise ValueError("rolling_buffer_slot needs pos >= 0 and window > 0")
+    return pos % window
+
+
+def swa_kv_cache_reduction(seq_len, window, local_layers, global_layers):
+    """KV cache of an all-global model over one with local (window W) and global layers: (n_l + n_g)*T / (n_l*min(T, W) + n_g*T) (Mistral 7B, arXiv 2310.06825, §2: 32K tokens, W = 4096 -> 8x)."""
+    if seq_len <= 0 or window <= 0 or local_layers < 0 or global_layers < 0 or local_layers + global_layers == 0:
+        raise ValueError("swa_kv_cache_reduction needs positive lengths and at least one layer")
+    full = (local_layers + global_layers) * seq_len
+    return full / (local_layers * min(seq_len, window) + global_layers * seq_len)
+
+
+def sliding_window_allowed_entries(seq_len, window):
+    """True entries of a causal sliding-window mask where query i sees keys i-W+1..i: sum over i of min(i+1, W) (Mistral 7B, arXiv 2310.06825, §2; W >= T gives T(T+1)/2)."""
+    if seq_len < 0 or window <= 0:
+        raise ValueError("sliding_window_allowed_entries needs seq_len >= 0 and window > 0")
+    w = min(window, seq_len)
+    return w * (w + 1) // 2 + (seq_len - w) * window
+
+
+def bpe_vocab_size(base_symbols, merges, special_tokens=0):
+    """BPE vocabulary = initial symbols + merge operations (+ special tokens) (Sennrich et al. 2016, arXiv 1508.07909, §3.2; GPT-2: 256 bytes + 50,000 merges + 1 = 50,257)."""
+    if min(base_symbols, merges, special_tokens) < 0:
+        raise ValueError("bpe_vocab_size needs non-negative counts")
+    return base_symbols + merges + special_tokens
+
+
+def wordpiece_pair_score(pair_freq, first_freq, second_freq):
+    """WordPiece merge score: freq(pair) / (freq(first) * freq(second)) (Hugging Face LLM Course, chapter 6.6 'WordPiece tokenization': ('##g', '##s') scores 1/20)."""
+    if pair_freq < 0 or first_freq <= 0 or second_freq <= 0 or pair_freq > min(first_freq, second_freq):
+        raise ValueError("wordpiece_pair_score needs 0 <= pair_freq <= both element frequencies")
+    return pair_freq / (first_freq * second_freq)
+
+
+def embedding_param_count(vocab, d, tied=True):
+    """Token-embedding parameters: V*d when the output layer shares the input embedding, 2*V*d when not (Gemma 2, arXiv 2408.00118, Tables 1-2: 256,128 x 2304 = 590,118,912, tied)."""
+    if vocab <= 0 or d <= 0:
+        raise ValueError("embedding_param_count needs positive sizes")
+    return vocab * d * (1 if tied else 2)
+
+
+def compression_cost_ratio(chars_per_token_old, chars_per_token_new, power=1):
+    """Cost for the same text with the old tokenizer over the new one when cost grows as tokens^p: (c_new / c_old)^p (Llama 3, arXiv 2407.21783, §3.2.2: 3.17 -> 3.94 characters per token)."""
+    if chars_per_token_old <= 0 or chars_per_token_new <= 0:
+        raise ValueError("compression_cost_ratio needs positive compression rates")
+    return (chars_per_token_new / chars_per_token_old) ** power
+
+
+def spec_accept_prob(p, q):
+    """Probability that speculative sampling keeps a draft token x: min(1, p(x)/q(x)) (Leviathan et al. 2023, arXiv 2211.17192, §2.3 and Algorithm 1)."""
+    if not (0 <= p <= 1 and 0 < q <= 1):
+        raise ValueError("spec_accept_prob needs 0 <= p <= 1 and 0 < q <= 1")
+    return min(1.0, p / q)
+
+
+def spec_residual_prob(p_a, p_b, q_a, q_b):
+    """Probability of token a under the resampling distribution norm(max(0, p - q)) over a three-token vocabulary {a, b, c} (Leviathan et al. 2023, arXiv 2211.17192, §2.3)."""
+    p_c, q_c = 1 - p_a - p_b, 1 - q_a - q_b
+    if min(p_a, p_b, q_a, q_b) < 0 or p_c < -1e-12 or q_c < -1e-12:
+        raise ValueError("spec_residual_prob needs two probability distributions")
+    residual = [max(0.0, p - q) for p, q in ((p_a, q_a), (p_b, q_b), (p_c, q_c))]
+    if sum(residual) <= 1e-12:
+        raise ValueError("spec_residual_prob needs p != q (otherwise nothing is ever rejected)")
+    return residual[0] / sum(residual)
+
+
+def spec_expected_tokens(alpha, gamma):
+    """Expected tokens per run of the target model with gamma draft tokens: (1 - alpha^(gamma+1)) / (1 - alpha) (Leviathan et al. 2023, arXiv 2211.17192, §3.1, Eq. 1)."""
+    if not 0 <= alpha < 1 or gamma < 0:
+        raise ValueError("spec_expected_tokens needs 0 <= alpha < 1 and gamma >= 0")
+    return (1 - alpha ** (gamma + 1)) / (1 - alpha)
+
+
+def spec_walltime_speedup(alpha, gamma, c):
+    """Expected walltime improvement: (1 - alpha^(gamma+1)) / ((1 - alpha)(gamma*c + 1)) (Leviathan et al. 2023, arXiv 2211.17192, Theorem 3.8: alpha = 0.2, c = 0, gamma = 3 -> 1.25x)."""
+    if c < 0:
+        raise ValueError("spec_walltime_speedup needs c >= 0")
+    return spec_expected_tokens(alpha, gamma) / (gamma * c + 1)
+
+
+def mtp_training_loss(main_loss, mtp_loss_sum, depth, lam):
+    """DeepSeek-V3 training objective: L_main + (lambda / D) * sum_k L_MTP^k (DeepSeek-V3, arXiv 2412.19437, §2.2, Eq. 25)."""
+    if depth < 1 or lam < 0:
+        raise ValueError("mtp_training_loss needs depth >= 1 and lambda >= 0")
+    return main_loss + lam / depth * mtp_loss_sum
+
+
+def mtp_projection_params(d):
+    """Parameters of one MTP module's projection M_k in R^(d x 2d): 2*d^2 (DeepSeek-V3, arXiv 2412.19437, §2.2, Eq. 21)."""
+    if d <= 0:
+        raise ValueError("mtp_projection_params needs d > 0")
+    return 2 * d * d
+
+
+FORMULAS.update(
+    {
+        f.__name__: f
+        for f in (
+            tp_heads_per_rank,
+            tp_kv_heads_per_rank,
+            megatron_padded_vocab,
+            tp_sp_activation_ratio,
+            ring_attention_min_block,
+            swa_receptive_field,
+            rolling_buffer_slot,
+            swa_kv_cache_reduction,
+            sliding_window_allowed_entries,
+            bpe_vocab_size,
+            wordpiece_pair_score,
+            embedding_param_count,
+            compression_cost_ratio,
+            spec_accept_prob,
+            spec_residual_prob,
+            spec_expected_tokens,
+            spec_walltime_speedup,
+            mtp_training_loss,
+            mtp_projection_params,
+        )
+    }
+)
+
+
 # (anchor B: formulas for these topics go above this line)
 
 
 # --- mixed precision, model size and FLOPs, KV reuse, decode kernels, alternatives, LoRA ---
+def float_max_finite(exponent_bits, mantissa_bits):
+    """Largest finite value of a binary float with e exponent and m mantissa bits: (2 - 2^-m) * 2^(2^(e-1) - 1) (IEEE 754 layout; NVIDIA Mixed Precision Training guide: FP16 max 65,504)."""
+    if exponent_bits < 2 or mantissa_bits < 1:
+        raise ValueError("float_max_finite needs exponent_bits >= 2 and mantissa_bits >= 1")
+    bias = 2 ** (exponent_bits - 1) - 1
+    return (2 - 2.0**-mantissa_bits) * 2.0**bias
+
+
+def float_min_subnormal(exponent_bits, mantissa_bits):
+    """Smallest positive (subnormal) value of a binary float: 2^(1 - bias - m), bias = 2^(e-1) - 1 (NVIDIA Mixed Precision Training guide: FP16 2^-24, FP32 2^-149)."""
+    if exponent_bits < 2 or mantissa_bits < 1:
+        raise ValueError("float_min_subnormal needs exponent_bits >= 2 and mantissa_bits >= 1")
+    bias = 2 ** (exponent_bits - 1) - 1
+    return 2.0 ** (1 - bias - mantissa_bits)
+
+
+def float_epsilon(mantissa_bits):
+    """Gap between 1 and the next representable float with m stored mantissa bits: 2^-m (FP16 m = 10, BF16 m = 7; Kalamkar et al. 2019, arXiv 1905.12322, §2)."""
+    if mantissa_bits < 1:
+        raise ValueError("float_epsilon needs mantissa_bits >= 1")
+    return 2.0**-mantissa_bits
+
+
+def score_overflow_entry(d_head, max_value=65504):
+    """Entry size a at which an unscaled score q.k of two d_head-vectors with all entries a reaches max_value: sqrt(max_value / d_head) (FP16 max 65,504; NVIDIA Mixed Precision Training guide)."""
+    if d_head < 1 or max_value <= 0:
+        raise ValueError("score_overflow_entry needs d_head >= 1 and max_value > 0")
+    return math.sqrt(max_value / d_head)
+
+
+def grad_scaler_scale(init_scale, overflow_steps, clean_steps, growth_factor=2.0, backoff_factor=0.5, growth_interval=2000):
+    """Dynamic loss scale after k overflowing steps then n clean ones: init * backoff^k * growth^(n // interval) (PyTorch torch.amp.GradScaler; defaults 2^16, 2.0, 0.5, 2000)."""
+    if init_scale <= 0 or overflow_steps < 0 or clean_steps < 0 or growth_interval < 1:
+        raise ValueError("grad_scaler_scale needs init_scale > 0, non-negative step counts and growth_interval >= 1")
+    return init_scale * backoff_factor**overflow_steps * growth_factor ** (clean_steps // growth_interval)
+
+
+def kaplan_non_embedding_params(layers, d_model):
+    """Non-embedding parameters of a standard Transformer: 12 * n_layer * d_model^2 (Kaplan et al. 2020, arXiv 2001.08361, Table 1 with d_attn = d_ff/4 = d_model)."""
+    return 12 * layers * d_model * d_model
+
+
+def llama_param_count(layers, d_model, ffn_hidden, vocab):
+    """Parameters of a Llama-style model (MHA, SwiGLU, RMSNorm, untied embeddings, no biases): 2*V*d + L*(4d^2 + 3*d*h + 2d) + d (LLaMA, arXiv 2302.13971, Table 2: 6.7B for d = 4096, L = 32)."""
+    per_layer = 4 * d_model * d_model + 3 * d_model * ffn_hidden + 2 * d_model
+    return 2 * vocab * d_model + layers * per_layer + d_model
+
+
+def training_flops(params, tokens):
+    """Training compute C = 6 * N * D FLOPs (Kaplan et al. 2020, arXiv 2001.08361, §2.1; GPT-3 175B on 300B tokens: 3.14e23, Brown et al. 2020, Table D.1)."""
+    return 6 * params * tokens
+
+
+def forward_flops_per_token(params, layers, n_ctx, d_attn):
+    """Forward FLOPs per token: 2N + 2 * n_layer * n_ctx * d_attn (Kaplan et al. 2020, arXiv 2001.08361, Table 1)."""
+    return 2 * params + 2 * layers * n_ctx * d_attn
+
+
+def chinchilla_tokens(params):
+    """Compute-optimal training tokens of about 20 per parameter (Hoffmann et al. 2022, arXiv 2203.15556, Table 3; Chinchilla: 70B parameters on 1.4T tokens)."""
+    return 20 * params
+
+
+def training_days(tokens, tokens_per_sec_per_gpu, gpus):
+    """Wall-clock days to train on D tokens: D / (throughput per GPU * GPUs) / 86400 (LLaMA, arXiv 2302.13971, §2.4: 380 tokens/s/GPU on 2048 GPUs, 1.4T tokens in about 21 days)."""
+    if tokens_per_sec_per_gpu <= 0 or gpus < 1:
+        raise ValueError("training_days needs a positive throughput and at least one GPU")
+    return tokens / (tokens_per_sec_per_gpu * gpus) / 86400
+
+
+def prefix_cache_reused_tokens(shared_prefix, block_size):
+    """Prompt tokens whose KV blocks a shared prefix lets a request reuse when only full blocks are cached: floor(P / block_size) * block_size (vLLM docs, design 'Automatic Prefix Caching')."""
+    if shared_prefix < 0 or block_size <= 0:
+        raise ValueError("prefix_cache_reused_tokens needs shared_prefix >= 0 and block_size > 0")
+    return shared_prefix // block_size * block_size
+
+
+def prefix_cache_prefill_tokens(requests, shared_prefix, unique_tokens, block_size):
+    """Tokens prefilled for R requests sharing a P-token prefix, each with U own tokens, full blocks cached: R*(P + U) - (R - 1) * floor(P/b)*b (vLLM docs, 'Automatic Prefix Caching')."""
+    if requests < 1 or unique_tokens < 0:
+        raise ValueError("prefix_cache_prefill_tokens needs requests >= 1 and unique_tokens >= 0")
+    reused = prefix_cache_reused_tokens(shared_prefix, block_size)
+    return requests * (shared_prefix + unique_tokens) - (requests - 1) * reused
+
+
+def split_kv_merge_weight(lse_this, lse_other):
+    """Weight of one KV split in the merged output of two splits: exp(lse_this) / (exp(lse_this) + exp(lse_other)) (Flash-Decoding, PyTorch blog 2023, step 3)."""
+    return 1.0 / (1.0 + math.exp(lse_other - lse_this))
+
+
+def flash_decoding_min_splits(batch, heads, sms):
+    """Fewest KV splits so that batch * heads * splits work items cover every SM: ceil(sms / (batch * heads)) (Flash-Decoding, PyTorch blog 2023: A100 has 108 SMs)."""
+    if min(batch, heads, sms) < 1:
+        raise ValueError("flash_decoding_min_splits needs positive batch, heads and sms")
+    return -(-sms // (batch * heads))
+
+
+def exp_to_matmul_time_ratio(head_dim, matmul_tflops, exp_tflops):
+    """Time of the softmax exponentials relative to the two matmuls of attention: matmul_tflops / (4 * head_dim * exp_tflops) (FlashAttention-3, arXiv 2407.08608, §3.2: H100 989 vs 3.9 TFLOPS, d = 128 -> about 50%)."""
+    if min(head_dim, matmul_tflops, exp_tflops) <= 0:
+        raise ValueError("exp_to_matmul_time_ratio needs positive sizes")
+    return matmul_tflops / (4 * head_dim * exp_tflops)
+
+
+def mamba_state_elements(d_model, expand=2, d_state=16):
+    """SSM state of one Mamba layer per sequence: expand * d_model * d_state elements (state-spaces/mamba, mamba_simple.py, ssm_state of shape (batch, d_model*expand, d_state))."""
+    return expand * d_model * d_state
+
+
+def kv_cache_to_mamba_state_ratio(seq_len, expand=2, d_state=16):
+    """How many times larger an MHA layer's KV cache (2 * T * d_model) is than a Mamba layer's SSM state (expand * d_model * d_state): 2T / (expand * d_state) (Gu and Dao 2023, arXiv 2312.00752, §3.4)."""
+    if seq_len < 1:
+        raise ValueError("kv_cache_to_mamba_state_ratio needs seq_len >= 1")
+    return 2 * seq_len / (expand * d_state)
+
+
+def lora_param_count(d_in, d_out, rank, matrices=1, layers=1):
+    """Trainable LoRA parameters: layers * matrices * r * (d_in + d_out) (Hu et al. 2021, arXiv 2106.09685, §4.1 and §7.1: GPT-3 175B, W_q and W_v, r = 4 -> 18M)."""
+    if rank < 1:
+        raise ValueError("lora_param_count needs rank >= 1")
+    return layers * matrices * rank * (d_in + d_out)
+
+
+def lora_scaling(alpha, rank):
+    """Scale applied to the LoRA update BA: alpha / r (Hu et al. 2021, arXiv 2106.09685, §4.1; Hugging Face PEFT LoraConfig lora_alpha)."""
+    if rank < 1:
+        raise ValueError("lora_scaling needs rank >= 1")
+    return alpha / rank
+
+
+def quant_constant_bits(block_size, const_bits=32, dq_block_size=None, dq_const_bits=8):
+    """Bits per parameter spent on quantization constants: c/b; with double quantization c8/b + c/(b*b2) (QLoRA, arXiv 2305.14314, §3: 32/64 = 0.5 -> 8/64 + 32/(64*256) = 0.127)."""
+    if block_size < 1 or (dq_block_size is not None and dq_block_size < 1):
+        raise ValueError("quant_constant_bits needs positive block sizes")
+    if dq_block_size is None:
+        return const_bits / block_size
+    return dq_const_bits / block_size + const_bits / (block_size * dq_block_size)
+
+
+FORMULAS.update(
+    {
+        f.__name__: f
+        for f in (
+            float_max_finite,
+            float_min_subnormal,
+            float_epsilon,
+            score_overflow_entry,
+            grad_scaler_scale,
+            kaplan_non_embedding_params,
+            llama_param_count,
+            training_flops,
+            forward_flops_per_token,
+            chinchilla_tokens,
+            training_days,
+            prefix_cache_reused_tokens,
+            prefix_cache_prefill_tokens,
+            split_kv_merge_weight,
+            flash_decoding_min_splits,
+            exp_to_matmul_time_ratio,
+            mamba_state_elements,
+            kv_cache_to_mamba_state_ratio,
+            lora_param_count,
+            lora_scaling,
+            quant_constant_bits,
+        )
+    }
+)
+
+
 # (anchor C: formulas for these topics go above this line)
