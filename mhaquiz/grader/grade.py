@@ -170,8 +170,10 @@ def _syntax_error(report: GradeReport, error: Exception, path: Path) -> GradeRep
     text = getattr(error, "text", None)
     report.error = {"type": "SyntaxError", "message": message, "line": line, "offset": getattr(error, "offset", None),
                     "text": text.rstrip()[:300] if isinstance(text, str) else None, "traceback": ""}
+    report.error["explanation"] = _explanation(report.error)
     report.verdict, report.flags = Verdict.SYNTAX_ERROR, [Verdict.SYNTAX_ERROR]
-    report.detail = Message("detail.syntax_error", {"file": path.name, "line": line or "?", "message": message})
+    report.detail = Message("detail.syntax_error" if line else "detail.syntax_error_noline",
+                            {"file": path.name, "line": line or "?", "message": message})
     return report
 
 
