@@ -15,7 +15,7 @@ from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
-from mhaquiz.grader.compare import differs, matches
+from mhaquiz.grader.compare import differs, errors, matches
 from mhaquiz.grader.exercises import Exercise
 from mhaquiz.grader.report import Diagnosis
 from mhaquiz.grader.spec import Case, Mutant, named_outputs
@@ -57,14 +57,31 @@ def _cast(value, dtype):
     return value
 
 
+class _Helpers:
+    """What a buggy helper sees as `ref`: the correct version of the helpers its own mutant replaces (a buggy
+    helper may call the one it replaces), and the module's current version of every other helper, so that
+    the patches of two mutants on different helpers compose (each bug sees the other)."""
+
+    def __init__(self, module, original: types.SimpleNamespace, own):
+        self._module, self._original, self._own = module, original, frozenset(own)
+
+    def __getattr__(self, name):
+        return getattr(self._original if name in self._own else self._module, name)
+
+
 def mutated_reference(exercise: Exercise, mutant: Mutant):
     """A fresh reference module with the mutant's helpers swapped in; None if it lacks one of them."""
     module = exercise.reference()
     if not all(hasattr(module, name) for name in mutant.patch):
         return None
-    original = types.SimpleNamespace(**vars(module))  # buggy helpers may call the correct ones
-    for name, factory in mutant.patch.items():
-        setattr(module, name, factory(original))
+    original = types.SimpleNamespace(**vars(module))
+    parts = getattr(mutant, "parts", None) or (mutant,)
+    patched = {}
+    for part in parts:  # a pair: each part's helpers see the other part's bugs, never their own replacement
+        helpers = _Helpers(module, original, part.patch)
+        patched.update({name: factory(helpers) for name, factory in part.patch.items()})
+    for name, function in patched.items():
+        setattr(module, name, function)
     return module
 
 
@@ -94,18 +111,29 @@ def mutant_outputs(exercise: Exercise, mutant: Mutant, case: Case) -> Optional[D
 
 
 FOOTPRINT_SHARE = 0.5  # a mutant must match the submission on at least this share of the outputs it changes
+PAIR_CANDIDATES = 8  # pairs are drawn from the (at most) this many mutants that come closest to the submission
+MAX_PAIRS = 28  # at most this many pairs are tried (8 candidates give 28 pairs)
+
+Outputs = Optional[Dict[str, np.ndarray]]
 
 
-def explained_pairs(exercise: Exercise, mutant: Mutant, evidence: Sequence[Evidence]) -> Set[Tuple[int, str]]:
+def explained_pairs(exercise: Exercise, mutant: Mutant, evidence: Sequence[Evidence],
+                    computed: Optional[Dict[int, Outputs]] = None) -> Set[Tuple[int, str]]:
     """The failing (case index, output) pairs this mutant explains: it differs from the reference there,
     beyond any precision slip, and the submission matches it. None at all when the mutant is contradicted:
     it would get wrong an output the submission got right, or the submission matches it on less than
-    FOOTPRINT_SHARE of the outputs the mistake changes (a coincidence on a few, not this mistake)."""
+    FOOTPRINT_SHARE of the outputs the mistake changes (a coincidence on a few, not this mistake).
+    `computed` (case index -> the mutant's outputs) is filled as the cases are run, for reuse."""
     pairs, footprint = set(), 0
     for index, item in enumerate(evidence):
         if item.submitted is None or not (item.failing or item.passing):
             continue
-        outputs = mutant_outputs(exercise, mutant, item.case)
+        if computed is not None and index in computed:
+            outputs = computed[index]
+        else:
+            outputs = mutant_outputs(exercise, mutant, item.case)
+            if computed is not None:
+                computed[index] = outputs
         if outputs is None:
             continue
         for name in item.passing:
@@ -122,28 +150,139 @@ def explained_pairs(exercise: Exercise, mutant: Mutant, evidence: Sequence[Evide
     return pairs if len(pairs) >= FOOTPRINT_SHARE * footprint else set()
 
 
+def _cover(explained: Dict[str, tuple], left: Set[Tuple[int, str]], total: int, evidence, limit: int) -> List[Diagnosis]:
+    """Greedy cover of the failing pairs `left` by the explanations (id -> (mutant, pairs)), at most `limit`.
+
+    Ties: when the best explanations cover exactly the same pairs, nothing tells those mistakes apart (both give
+    inf for the loss, say), so none of them is named; explanations that cover different pairs are named in
+    turn, the one listed first in the catalogue first when they cover as many."""
+    explained, diagnoses = dict(explained), []
+    while left and explained and len(diagnoses) < limit:
+        covering = {key: pairs & left for key, (_, pairs) in explained.items()}
+        best = max(covering, key=lambda key: len(covering[key]))
+        if not covering[best]:
+            break
+        tied = [key for key in covering if key != best and covering[key] == covering[best]]
+        if tied:
+            for key in [best] + tied:
+                del explained[key]
+            continue
+        mutant, _ = explained.pop(best)
+        covered = covering[best]
+        diagnoses.append(_diagnosis(mutant, covered, total, evidence))
+        left = left - covered
+    return diagnoses
+
+
+def _diagnosis(mutant, covered, total: int, evidence) -> Diagnosis:
+    parts = getattr(mutant, "parts", None) or (mutant,)
+    related = tuple(dict.fromkeys(question for part in parts for question in part.related))
+    return Diagnosis(parts[0].id, parts[0].title, sorted({name for _, name in covered}), len(covered), total,
+                     cases=_case_names(evidence, covered), related=related,
+                     pair=tuple((part.id, part.title) for part in parts) if len(parts) > 1 else ())
+
+
 def diagnose(exercise: Exercise, evidence: Sequence[Evidence]) -> List[Diagnosis]:
-    """Greedy cover of the failing (case, output) pairs by the mutants that explain them (at most
-    MAX_DIAGNOSES; ties go to the mutant listed first in the exercise's catalogue)."""
+    """Name the mutants that explain the failing (case, output) pairs: a greedy cover (at most MAX_DIAGNOSES,
+    never naming one of several mistakes that explain exactly the same outputs). When no single mutant
+    explains anything, a pair of mutants planted together may (two mistakes at once): see _pair_diagnosis."""
     mutants: Sequence[Mutant] = getattr(exercise.checks(), "MUTANTS", ())
     left = {(index, name) for index, item in enumerate(evidence) for name in item.failing}
-    total = len(left)
-    explained = {}
+    explained, computed = {}, {}
     for mutant in mutants:
-        pairs = explained_pairs(exercise, mutant, evidence)
+        computed[mutant.id] = {}
+        pairs = explained_pairs(exercise, mutant, evidence, computed[mutant.id])
         if pairs:
             explained[mutant.id] = (mutant, pairs)
-    diagnoses = []
-    while left and explained and len(diagnoses) < MAX_DIAGNOSES:
-        best = max(explained, key=lambda mutant_id: len(explained[mutant_id][1] & left))
-        mutant, pairs = explained.pop(best)
-        covered = pairs & left
-        if not covered:
-            break
-        diagnoses.append(Diagnosis(mutant.id, mutant.title, sorted({name for _, name in covered}), len(covered), total,
-                                   cases=_case_names(evidence, covered), related=mutant.related))
-        left -= covered
-    return diagnoses
+    if explained:
+        return _cover(explained, left, len(left), evidence, MAX_DIAGNOSES)
+    return _pair_diagnosis(exercise, mutants, evidence, computed, left)
+
+
+class Pair:
+    """Two mutants planted together: their patches (on different helpers), argument edits and output edits
+    composed, so each bug sees the other."""
+
+    def __init__(self, first: Mutant, second: Mutant):
+        self.parts = (first, second)
+        self.id = f"{first.id}+{second.id}"
+        self.title, self.related = first.title, first.related + second.related
+        self.patch = {**first.patch, **second.patch}
+        edits = [part.args_transform for part in self.parts if part.args_transform is not None]
+        self.args_transform = None if not edits else lambda args: _chain(edits, args)
+        transforms = [part.transform for part in self.parts if part.transform is not None]
+        self.transform = None if not transforms else lambda outputs, case: _chain(
+            [lambda value, edit=edit: edit(value, case) for edit in transforms], outputs)
+
+    @staticmethod
+    def composable(first: Mutant, second: Mutant) -> bool:
+        """Two patches of the same helper cannot both hold: such pairs are not tried."""
+        return not set(first.patch) & set(second.patch)
+
+
+def _chain(functions, value):
+    for function in functions:
+        value = function(value)
+    return value
+
+
+def _pair_diagnosis(exercise: Exercise, mutants: Sequence[Mutant], evidence: Sequence[Evidence],
+                    computed: Dict[str, Dict[int, Outputs]], left: Set[Tuple[int, str]]) -> List[Diagnosis]:
+    """Two mistakes at once: a pair is named under the same rule as one mistake (it differs from the reference
+    where it explains, the submission matches it on at least half of what it changes, no passing output
+    contradicts it), only when no single mutant explains anything, and only if no other pair explains exactly
+    the same outputs. Bounded: the pairs come from the PAIR_CANDIDATES mutants closest to the submission
+    (each must move the failing outputs towards it and contradict no passing output), at most MAX_PAIRS."""
+    closeness = {}
+    for mutant in mutants:
+        ratio = _closeness(computed.get(mutant.id, {}), evidence)
+        if ratio is not None and ratio < 1.0:
+            closeness[mutant.id] = ratio
+    candidates = sorted((m for m in mutants if m.id in closeness), key=lambda m: closeness[m.id])[:PAIR_CANDIDATES]
+    explained, tried = {}, 0
+    for i, first in enumerate(candidates):
+        for second in candidates[i + 1:]:
+            if tried >= MAX_PAIRS:
+                break
+            if not Pair.composable(first, second):
+                continue
+            tried += 1
+            pair = Pair(*sorted((first, second), key=lambda m: [x.id for x in mutants].index(m.id)))
+            pairs = explained_pairs(exercise, pair, evidence)
+            if pairs:
+                explained[pair.id] = (pair, pairs)
+    if not explained:
+        return []
+    return _cover(explained, left, len(left), evidence, 1)
+
+
+def _closeness(outputs_by_case: Dict[int, Outputs], evidence: Sequence[Evidence]) -> Optional[float]:
+    """How far the submission's failing outputs are from this mutant's, relative to how far they are from the
+    reference's (below 1: the mutant moves them towards the submission); None when it contradicts a passing
+    output or changes no failing one. Errors are capped (a NaN or inf counts as a large finite miss)."""
+    to_mutant = to_reference = 0.0
+    changes = False
+    for index, item in enumerate(evidence):
+        outputs = outputs_by_case.get(index)
+        if outputs is None or item.submitted is None:
+            continue
+        for name in item.passing:
+            if name in outputs and name in item.expected and differs(
+                    outputs[name], item.expected[name], item.scale, item.float32_error.get(name)):
+                return None
+        for name in item.failing:
+            got, mine, expected = item.submitted.get(name), outputs.get(name), item.expected.get(name)
+            if got is None or mine is None or expected is None:
+                continue
+            if got.shape != mine.shape or got.shape != expected.shape:
+                continue
+            changes = changes or differs(mine, expected, item.scale, item.float32_error.get(name))
+            cap = 1e3 * item.scale
+            to_mutant += float(np.minimum(errors(got, mine), cap).sum()) / item.scale
+            to_reference += float(np.minimum(errors(got, expected), cap).sum()) / item.scale
+    if not changes or to_reference == 0.0:
+        return None
+    return to_mutant / to_reference
 
 
 def precision_finding(cases: list) -> List[Diagnosis]:

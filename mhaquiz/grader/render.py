@@ -84,8 +84,11 @@ def _exercise(report: GradeReport, exercise: ExerciseResult, console: Console, l
     _first_failure(exercise, console, lang)
     _raised(exercise, console, lang)
     for diagnosis in exercise.diagnosis:
-        line = Text(t("report.looks_like", lang), style="yellow")
-        line.append(diagnosis.title(lang), style="bold")
+        line = Text(t("report.looks_like_pair" if diagnosis.pair else "report.looks_like", lang), style="yellow")
+        for number, title in enumerate([title for _, title in diagnosis.pair] or [diagnosis.title]):
+            if number:
+                line.append(t("report.pair_and", lang), style="yellow")
+            line.append(title(lang), style="bold")
         line.append(t("report.matches", lang, matched=diagnosis.matched, failing=diagnosis.failing,
                             outputs=", ".join(safe(name) for name in diagnosis.outputs)), style="dim")
         console.print(line)
@@ -201,7 +204,8 @@ def _axis(axis: str, lang: str) -> str:
 
 def _memory(memory: dict, console: Console, lang: str) -> None:
     if memory.get("peak") is None:
-        console.print(Text(t("report.memory_unmeasured", lang), style="red"))
+        key = "report.memory_wrong" if memory.get("wrong") else "report.memory_unmeasured"
+        console.print(Text(t(key, lang), style="red"))
         return
     key = "report.memory_ok" if memory["passed"] else "report.memory_over"
     console.print(Text(t(key, lang, peak=f"{memory['peak'] / 2**20:.2f}", limit=f"{memory['limit'] / 2**20:.2f}",

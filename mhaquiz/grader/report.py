@@ -59,7 +59,9 @@ def _neutral(value: Any) -> Any:
 class Diagnosis:
     """A mistake the submission's failing outputs match: `matched` of the `failing` (case, output) pairs.
 
-    `mistake` is a mutant's id, or "precision" (float32-sized errors), or "missing_outputs"."""
+    `mistake` is a mutant's id, or "precision" (float32-sized errors), or "missing_outputs". Two mistakes made
+    at once (neither alone reproduces the outputs, the two planted together do) are one Diagnosis whose `pair`
+    holds both (id, title), the first of them also as `mistake` and `title`."""
 
     mistake: str
     title: Text
@@ -68,10 +70,14 @@ class Diagnosis:
     failing: int
     cases: List[str] = field(default_factory=list)
     related: Tuple[str, ...] = ()
+    pair: Tuple[Tuple[str, Text], ...] = ()
 
     def to_dict(self) -> dict:
-        return {"mistake": self.mistake, "title": _neutral(self.title), "outputs": self.outputs,
+        data = {"mistake": self.mistake, "title": _neutral(self.title), "outputs": self.outputs,
                 "matched": self.matched, "failing": self.failing, "cases": self.cases, "related": list(self.related)}
+        if self.pair:
+            data["pair"] = [{"mistake": mistake, "title": _neutral(title)} for mistake, title in self.pair]
+        return data
 
 
 @dataclass

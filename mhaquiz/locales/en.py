@@ -238,6 +238,8 @@ MESSAGES: dict[str, str] = {
     'report.more_errors': '... and {count} other distinct error(s) (see --json)',
     'report.line': 'line {line}: ',
     'report.looks_like': 'Looks like: ',
+    'report.looks_like_pair': 'Looks like two mistakes at once: ',
+    'report.pair_and': '; and ',
     'report.matches': ' (matches {matched} of {failing} failing outputs: {outputs})',
     'report.precision_hint': "Look for a float32 constant or array: np.float32(...), astype(np.float32), torch.FloatTensor, or torch.tensor(...) with its default dtype float32. Threshold: within 1e-5 of the scale (or 10x what the reference loses in float32), not within float64's 1e-10.",
     'report.tolerance': "Tolerance: |got - expected| <= {atol} * scale + {rtol} * |expected|, scale = the case's largest expected value ({why}).",

@@ -238,6 +238,8 @@ MESSAGES: dict[str, str] = {
     'report.more_errors': '……另有 {count} 种不同的异常（见 --json）',
     'report.line': '第 {line} 行：',
     'report.looks_like': '看起来像：',
+    'report.looks_like_pair': '看起来同时犯了两个错误：',
+    'report.pair_and': '；另外，',
     'report.matches': '（与 {failing} 个错误输出中的 {matched} 个吻合：{outputs}）',
     'report.precision_hint': '检查是否用了 float32 的常数或数组：np.float32(...)、astype(np.float32)、torch.FloatTensor，或默认 dtype 为 float32 的 torch.tensor(...)。判定阈值：误差在尺度的 1e-5 以内（或参考答案在 float32 下误差的 10 倍以内），但超出 float64 的 1e-10。',
     'report.tolerance': '容差：|实际 - 期望| <= {atol} × 尺度 + {rtol} × |期望|，尺度为该用例期望值的最大绝对值（{why}）。',
