@@ -110,7 +110,7 @@ def test_llama_param_count_table_2(dim, layers, hidden, billions):
 
 # GPT-3 paper, Table D.1: GPT-3 175B, 300B training tokens, total train compute 3.14E+23 FLOPs.
 def test_training_flops_gpt3():
-    assert F.training_flops(params=175e9, tokens=300e9) == pytest.approx(3.14e23, rel=0.01)
+    assert F.training_flops(params_billion=175, tokens_billion=300) == pytest.approx(3.14e23, rel=0.01)
 
 
 # Kaplan Table 1: C_forward = 2N + 2 n_layer n_ctx d_attn; §2.1: the context term is small
@@ -119,22 +119,28 @@ def test_forward_flops_context_term_equals_2n_at_the_threshold():
     layers, n_ctx = 24, 12 * 1024
     d = n_ctx // 12
     n = F.kaplan_non_embedding_params(layers=layers, d_model=d)
-    assert F.forward_flops_per_token(params=n, layers=layers, n_ctx=n_ctx, d_attn=d) == 4 * n
-    assert F.forward_flops_per_token(params=n, layers=layers, n_ctx=0, d_attn=d) == 2 * n
+    assert F.forward_flops_per_token(params_billion=n / 1e9, layers=layers, n_ctx=n_ctx, d_attn=d) == pytest.approx(4 * n)
+    assert F.forward_flops_per_token(params_billion=n / 1e9, layers=layers, n_ctx=0, d_attn=d) == pytest.approx(2 * n)
 
 
 # Hoffmann et al. 2022: Chinchilla, 70B parameters, trained on 1.4 trillion tokens (§4.1).
 def test_chinchilla_tokens():
-    assert F.chinchilla_tokens(params=70e9) == pytest.approx(1.4e12)
+    assert F.chinchilla_tokens(params_billion=70) == pytest.approx(1.4e12)
 
 
 # LLaMA §2.4: "our code processes around 380 tokens/sec/GPU on 2048 A100 GPU with 80GB of RAM. This means
 # that training over our dataset containing 1.4T tokens takes approximately 21 days."
 def test_training_days_llama_65b():
-    assert round(F.training_days(tokens=1.4e12, tokens_per_sec_per_gpu=380, gpus=2048)) == 21
+    assert round(F.training_days(tokens_billion=1400, tokens_per_sec_per_gpu=380, gpus=2048)) == 21
 
 
 # --- KV-cache reuse ----------------------------------------------------------------------
+
+# vLLM design doc 'Automatic Prefix Caching': "We only cache full blocks"; with 4-token blocks, a request whose
+# first 10 tokens match a cached one gets "only the first 2 blocks (8 tokens)" from the cache.
+def test_prefix_cache_vllm_example():
+    assert F.prefix_cache_reused_tokens(shared_prefix=10, block_size=4) == 8
+
 
 # RBLN vLLM docs (prefix caching): "Upstream vLLM matches cached prefixes at full KV cache block boundaries";
 # a cached 3,000-token prefix with 4,096-token blocks reuses 0 tokens, with 128-token units 23 x 128 = 2,944.
@@ -228,7 +234,7 @@ def test_qlora_double_quantization():
 @pytest.mark.parametrize("name,kwargs", [
     ("float_max_finite", dict(exponent_bits=1, mantissa_bits=3)),
     ("score_overflow_entry", dict(d_head=0)),
-    ("training_days", dict(tokens=1e9, tokens_per_sec_per_gpu=0, gpus=8)),
+    ("training_days", dict(tokens_billion=1, tokens_per_sec_per_gpu=0, gpus=8)),
     ("prefix_cache_reused_tokens", dict(shared_prefix=10, block_size=0)),
     ("flash_decoding_min_splits", dict(batch=0, heads=8, sms=108)),
     ("lora_param_count", dict(d_in=8, d_out=8, rank=0)),

@@ -592,26 +592,26 @@ def llama_param_count(layers, d_model, ffn_hidden, vocab):
     return 2 * vocab * d_model + layers * per_layer + d_model
 
 
-def training_flops(params, tokens):
-    """Training compute C = 6 * N * D FLOPs (Kaplan et al. 2020, arXiv 2001.08361, §2.1; GPT-3 175B on 300B tokens: 3.14e23, Brown et al. 2020, Table D.1)."""
-    return 6 * params * tokens
+def training_flops(params_billion, tokens_billion):
+    """Training compute C = 6 * N * D FLOPs, N and D given in billions (Kaplan et al. 2020, arXiv 2001.08361, §2.1; GPT-3 175B on 300B tokens: 3.14e23, Brown et al. 2020, Table D.1)."""
+    return 6 * params_billion * 1e9 * tokens_billion * 1e9
 
 
-def forward_flops_per_token(params, layers, n_ctx, d_attn):
-    """Forward FLOPs per token: 2N + 2 * n_layer * n_ctx * d_attn (Kaplan et al. 2020, arXiv 2001.08361, Table 1)."""
-    return 2 * params + 2 * layers * n_ctx * d_attn
+def forward_flops_per_token(params_billion, layers, n_ctx, d_attn):
+    """Forward FLOPs per token: 2N + 2 * n_layer * n_ctx * d_attn, N given in billions (Kaplan et al. 2020, arXiv 2001.08361, Table 1)."""
+    return 2 * params_billion * 1e9 + 2 * layers * n_ctx * d_attn
 
 
-def chinchilla_tokens(params):
-    """Compute-optimal training tokens of about 20 per parameter (Hoffmann et al. 2022, arXiv 2203.15556, Table 3; Chinchilla: 70B parameters on 1.4T tokens)."""
-    return 20 * params
+def chinchilla_tokens(params_billion):
+    """Compute-optimal training tokens, about 20 per parameter, N given in billions (Hoffmann et al. 2022, arXiv 2203.15556, Table 3; Chinchilla: 70B parameters on 1.4T tokens)."""
+    return 20 * params_billion * 1e9
 
 
-def training_days(tokens, tokens_per_sec_per_gpu, gpus):
-    """Wall-clock days to train on D tokens: D / (throughput per GPU * GPUs) / 86400 (LLaMA, arXiv 2302.13971, §2.4: 380 tokens/s/GPU on 2048 GPUs, 1.4T tokens in about 21 days)."""
+def training_days(tokens_billion, tokens_per_sec_per_gpu, gpus):
+    """Wall-clock days to train on D tokens (in billions): D / (throughput per GPU * GPUs) / 86400 (LLaMA, arXiv 2302.13971, §2.4: 380 tokens/s/GPU on 2048 GPUs, 1.4T tokens in about 21 days)."""
     if tokens_per_sec_per_gpu <= 0 or gpus < 1:
         raise ValueError("training_days needs a positive throughput and at least one GPU")
-    return tokens / (tokens_per_sec_per_gpu * gpus) / 86400
+    return tokens_billion * 1e9 / (tokens_per_sec_per_gpu * gpus) / 86400
 
 
 def prefix_cache_reused_tokens(shared_prefix, block_size):
