@@ -117,13 +117,23 @@ def _command(name: Optional[str] = None, **kwargs):
     return decorate
 
 
-def _open_store(lang: Optional[str] = None, timeout: Optional[float] = None):
-    """The progress store, warning on stderr when an unreadable database file had to be moved aside."""
-    from mhaquiz.store import Store
+def _open_store(lang: Optional[str] = None, timeout: Optional[float] = None, *, write: bool = True,
+                warn_readonly: bool = False):
+    """The progress store, warning on stderr when an unreadable database file had to be moved aside.
 
-    store = Store.open(timeout=timeout)
+    `write`: the command must save (a store that cannot be written is a one-line usage error); else a
+    read-only store is read as it is, with a one-line note first when `warn_readonly` (the command would
+    have saved something)."""
+    from mhaquiz.store import Store, why_text
+
+    language = _fallback_language(lang)
+    store = Store.open(timeout=timeout, write=write)
     if store.moved_aside is not None:
-        typer.echo(t("warning.moved_aside", _fallback_language(lang), path=store.path, moved=store.moved_aside), err=True)
+        typer.echo(t("warning.moved_aside", language, path=store.path, moved=store.moved_aside), err=True)
+    if store.unwritable is not None and warn_readonly:
+        problem = store.unwritable
+        typer.echo(t("warning.store_readonly", language, path=problem.path,
+                     why=why_text(problem.why, problem.detail, language)), err=True)
     return store
 
 
@@ -217,7 +227,7 @@ def _suggest_next(report, console, lang: str) -> None:
         console.print(Text(t("grade_stuck", lang, id=report.exercises[0].id), style="dim"))
         return
     try:
-        with _open_store(lang, timeout=RECORD_TIMEOUT) as store:
+        with _open_store(lang, timeout=RECORD_TIMEOUT, write=False) as store:
             upcoming = next_exercise(statuses(store), after=report.exercises[-1].id)
     except MhaquizError:
         return
@@ -266,9 +276,15 @@ def ask(
     questions = loaded.select(topic, difficulty)
     titles = {slug: loaded.topic_title(slug, language) for slug in loaded.topics}
     terminal = Terminal(make_console(), language, topic_titles=titles)
-    with _open_store(language) as store:
+    from mhaquiz.store import StoreUnwritable
+
+    try:
+        store = _open_store(language, write=not cram, warn_readonly=True)
+    except StoreUnwritable as error:  # the schedule is the point of ask: say why, and what to do
+        raise StoreUnwritable("error.ask_unwritable", error.path, error.why, error.detail) from None
+    with store:
         result = Session(store, terminal, cram=cram, seed=seed).run(questions, count)
-        summarize(result, terminal, str(store.path))
+        summarize(result, terminal, None if store.readonly else str(store.path))
     if result.interrupted:
         raise KeyboardInterrupt
 
@@ -308,7 +324,7 @@ def stats(
 
     language = _language(lang)
     loaded = load_bank(bank)
-    with _open_store(language) as store:
+    with _open_store(language, write=False) as store:
         report = collect_stats(store, loaded, clock.now())
     if json_output:
         import json
@@ -353,7 +369,7 @@ def list_exercises(json_output: bool = JSON_OPTION, lang: Optional[str] = LANG_O
     from mhaquiz.practice import statuses
 
     language = _language(lang)
-    with _open_store(language) as store:
+    with _open_store(language, write=False) as store:
         rows = statuses(store)
     if json_output:
         import json
@@ -389,7 +405,7 @@ def start(
     from mhaquiz.practice import start as start_exercise
 
     language = _language(lang)
-    with _open_store(language) as store:
+    with _open_store(language, write=False) as store:
         started = start_exercise(exercise_id, directory, force=force, store=store)
     _show_task(started.exercise, language)
     path, exercise_id = _quote(started.path), started.exercise.id
@@ -417,7 +433,7 @@ def hint(exercise_id: str = typer.Argument(..., metavar="ID", help=H("arg.id")),
     from mhaquiz.practice_view import render_hints
 
     language = _language(lang)
-    with _open_store(language) as store:
+    with _open_store(language, write=False, warn_readonly=True) as store:
         reveal = reveal_hint(store, exercise_id, language)
     render_hints(make_console(), reveal, title(reveal.exercise, language), language)
 
@@ -435,7 +451,7 @@ def solution(
 
     language = _language(lang)
     exercise = get_exercise(exercise_id)
-    with _open_store(language) as store:
+    with _open_store(language, write=False) as store:
         passed = has_passed(store, exercise.id)
     if not passed and not _confirm(t("solution_confirm", language, id=exercise.id),
                                    t("reason_not_passed", language, id=exercise.id), yes, language):
@@ -462,7 +478,7 @@ def reset(
                                       t("reason_exists", language, path=_quote(path)), yes, language):
         typer.echo(t("cancelled", language), err=True)
         raise typer.Exit(int(ExitCode.FAILED))
-    with _open_store(language) as store:
+    with _open_store(language, write=False, warn_readonly=True) as store:
         started = reset_exercise(store, exercise_id, directory)
     typer.echo(t("reset_done", language, path=_quote(started.path)))
     if started.kept_as is not None:
@@ -544,7 +560,7 @@ def interview(
     loaded = load_bank(bank)
     titles = {slug: loaded.topic_title(slug, language) for slug in loaded.topics}
     terminal = TimedTerminal(make_console(), language, topic_titles=titles)
-    with _open_store(language) as store:
+    with _open_store(language, write=False, warn_readonly=True) as store:
         run_interview(store, terminal, loaded.select(), minutes=minutes, question_count=questions,
                       directory=directory, exercise_id=exercise, seed=seed)
 

@@ -43,6 +43,7 @@ def diagnose_setup(mode: str = "auto") -> dict:
         raise MhaquizError("error.no_bwrap", reason=reason)
     facts = {"version": __version__, "python": sys.version.split()[0], "executable": sys.executable,
              "language": locale_language(), "store": str(user_home() / "progress.sqlite3"),
+             "store_state": _store_state(),
              "engine": chosen.name, "reason": reason}
     if chosen.name == "bwrap":
         works, complaint = probe_bwrap(chosen.executable)
@@ -60,12 +61,33 @@ def diagnose_setup(mode: str = "auto") -> dict:
     return facts
 
 
+def _store_state() -> dict:
+    """The progress store's state, read without changing anything (store.inspect_store)."""
+    from mhaquiz.store import inspect_store
+
+    return inspect_store()
+
+
+def _store_line(state: dict, lang: str) -> str:
+    """One line on the store's state, in `lang`."""
+    from mhaquiz.store import why_text
+
+    why = state.get("why") or {}
+    return t(f"doctor.store_state.{state['state']}", lang, answers=state.get("answers"), grades=state.get("grades"),
+             why=(why.get("text") or {}).get(lang) or why_text(why.get("why", "other"), why.get("detail", ""), lang)
+             if why else "")
+
+
 def render_doctor(console, facts: dict, lang: str) -> None:
     from rich.text import Text
 
     console.print(Text(t("doctor.title", lang, version=facts["version"], python=facts["python"],
                          numpy=facts.get("numpy") or "?"), style="bold"))
     console.print(Text(t("doctor.store", lang, path=facts["store"])))
+    if facts.get("store_state"):
+        state = facts["store_state"]["state"]
+        console.print(Text(_store_line(facts["store_state"], lang),
+                           style="green" if state in ("ok", "missing") else "bold yellow"))
     console.print(Text(t("doctor.language", lang, language=facts["language"])))
     if facts["engine"] == "bwrap":
         console.print(Text(t("doctor.strong", lang, version=facts.get("bwrap_version") or "?"), style="bold green"))

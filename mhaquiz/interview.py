@@ -290,7 +290,10 @@ def _grade(store: "Store", terminal: TimedTerminal, result: InterviewResult, tar
         if graded_id == exercise_id:
             result.cases_passed = summary.get("cases_passed", 0)
             result.cases_total = summary.get("cases_total", 0)
-    record_report(store, report, context="interview")
+    try:
+        record_report(store, report, context="interview")
+    except MhaquizError as error:  # a store that cannot be written: the grade stands, unrecorded
+        terminal.warn(t("warning.not_recorded", lang, reason=error.text(lang)))
 
 
 def show_summary(terminal: Terminal, result: InterviewResult) -> None:

@@ -217,7 +217,8 @@ def reset(store: "Store", exercise_id: str, directory: Path) -> Started:
         raise MhaquizError("error.not_regular", path=target)
     kept_as = put_aside(target) if target.exists() else None
     _write_stub(exercise, target)
-    store.set_hints_shown(exercise.id, 0)
+    if not store.readonly:  # a read-only store: the file is reset, the hints shown cannot be forgotten
+        store.set_hints_shown(exercise.id, 0)
     return Started(exercise, target, "renewed" if kept_as else "written", kept_as)
 
 
@@ -307,7 +308,8 @@ def reveal_hint(store: "Store", exercise_id: str, lang: str) -> HintReveal:
     new = already < len(texts)
     if new:
         already += 1
-        store.set_hints_shown(exercise.id, already)
+        if not store.readonly:  # a read-only store: shown, but not remembered (the CLI says so)
+            store.set_hints_shown(exercise.id, already)
     return HintReveal(exercise, texts[:already], len(texts), new)
 
 

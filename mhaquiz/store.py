@@ -3,8 +3,14 @@
 - The schema grows through numbered MIGRATIONS, each recorded in the `migrations` table as it is applied.
 - WAL journal and a busy timeout, so two sessions at once wait for each other instead of failing; every
   write is its own short transaction, committed as soon as the answer is given.
-- A file that is not a readable mhaquiz database (corrupted, or some other program's) is renamed aside with a
-  timestamp and a fresh one is started; `Store.moved_aside` says where it went so the CLI can warn.
+- Only a file that truly is not a mhaquiz store (SQLite says it is not a database or is corrupted, its
+  integrity check fails, or it holds another program's tables) is renamed aside, with its -wal and -shm
+  files, and a fresh one is started; `Store.moved_aside` says where it went so the CLI can warn. A store
+  that cannot be written (a read-only mount, an immutable file, no permission) is never moved: opened with
+  `write=False` it is read into memory (migrated there, nothing written to disk) and `Store.readonly` is
+  set, so every write raises `StoreUnwritable` (one line: why, and to set MHAQUIZ_HOME); opened with
+  `write=True` that error is raised at once. A home that cannot be created reads as an empty store.
+- `inspect_store()` says what state the store is in without changing anything (for `doctor`).
 
 Tables: `cards` (the scheduler's state per question), `reviews` (every answer), `grades` (every grader run
 of an exercise), `hints_shown` (how many hints of an exercise the learner has seen), `exercise_cards` (the
@@ -14,8 +20,11 @@ grader named), `boosts` (questions a named mistake brought forward in `ask`, unt
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import sqlite3
+import urllib.parse
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -103,6 +112,13 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         [f"UPDATE {table} SET exercise_id = 'repair_article_code' WHERE exercise_id = 'fix_the_seed'"
          for table in ("grades", "hints_shown", "exercise_cards", "mistakes")],
     ),
+    (
+        # the submission a grade and its mistakes came from (a hash of the file's content), so the same file
+        # graded by grade, grade --json and watch counts as one submission; NULL for grades recorded before
+        "005_submission_hash",
+        ["ALTER TABLE grades ADD COLUMN submission TEXT",
+         "ALTER TABLE mistakes ADD COLUMN submission TEXT"],
+    ),
 ]
 
 
@@ -146,19 +162,49 @@ class ExerciseProgress:
     best_graded_at: datetime | None = None  # when the best attempt was graded
 
 
+class StoreUnwritable(MhaquizError):
+    """The progress store cannot be written: one line saying why (`why`: readonly_fs, permission,
+    not_a_folder, or other with `detail`) and what to do; `key` picks the wording (the command's next step)."""
+
+    def __init__(self, key: str, path: Path, why: str, detail: str = ""):
+        super().__init__(key, path=path)
+        self.path, self.why, self.detail = path, why, detail
+
+    def text(self, lang: str) -> str:
+        from mhaquiz.i18n import t
+
+        return t(self.key, lang, path=self.path, why=why_text(self.why, self.detail, lang))
+
+
+def why_text(why: str, detail: str, lang: str) -> str:
+    """The reason a store cannot be written, in `lang`."""
+    from mhaquiz.i18n import t
+
+    return t(f"store_why.{why}", lang, detail=detail) if why != "other" else (detail or t("store_why.unknown", lang))
+
+
 class Store:
     """The progress database. Open with `Store.open()`; use as a context manager or call `close()`."""
 
-    def __init__(self, connection: sqlite3.Connection, path: Path, moved_aside: Path | None = None):
+    def __init__(self, connection: sqlite3.Connection, path: Path, moved_aside: Path | None = None,
+                 readonly: StoreUnwritable | None = None):
         self.connection = connection
         self.path = path
         self.moved_aside = moved_aside
+        self.unwritable = readonly  # why nothing can be saved (None: a writable store)
+
+    @property
+    def readonly(self) -> bool:
+        """Opened read-only: every write raises `self.unwritable`."""
+        return self.unwritable is not None
 
     @classmethod
-    def open(cls, path: Path | None = None, timeout: float | None = None) -> "Store":
+    def open(cls, path: Path | None = None, timeout: float | None = None, *, write: bool = True) -> "Store":
         """Open (creating and migrating as needed) the database at `path`, default in `user_home()`, waiting
         at most `timeout` seconds (default BUSY_TIMEOUT_SECONDS) for another session's lock.
 
+        A store that cannot be written raises `StoreUnwritable` when `write`; otherwise it is read into
+        memory (a missing one, in a home that cannot be created, is empty) and writes raise instead.
         Something at `path` that is not a regular file (a folder, a FIFO) is a usage error: it is never
         opened (a FIFO would block) and never moved."""
         if path is None:
@@ -169,14 +215,25 @@ class Store:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise MhaquizError("error.store_folder", path=path.parent, reason=error.strerror or str(error)) from None
+            problem = StoreUnwritable("error.store_folder", path.parent, *_why_from_os_error(error))
+            if write:
+                raise problem from None
+            return cls(_memory_copy(None), path, readonly=problem)
         if path.exists() and not path.is_file():
             raise MhaquizError("error.store_not_file", path=path)
-        try:
-            return cls(_connect(path, timeout), path)
-        except _NotOurs:
-            moved = _move_aside(path)
-            return cls(_connect(path, timeout), path, moved_aside=moved)
+        why = _write_problem(path)
+        if why is None:
+            try:
+                return cls(_connect(path, timeout), path)
+            except _NotOurs:
+                moved = _move_aside(path)
+                return cls(_connect(path, timeout), path, moved_aside=moved)
+            except _Unwritable as error:
+                why = ("other", error.detail)
+        problem = StoreUnwritable("error.store_unwritable", path, *why)
+        if write:
+            raise problem
+        return cls(_read_only(path), path, readonly=problem)
 
     def close(self) -> None:
         self.connection.close()
@@ -218,26 +275,34 @@ class Store:
         rows = self.connection.execute("SELECT topic, COUNT(*), SUM(correct) FROM reviews GROUP BY topic")
         return {topic: (count, correct) for topic, count, correct in rows}
 
+    def review_counts(self) -> dict[str, tuple[int, int]]:
+        """(answers, correct answers) per question id, cram included."""
+        rows = self.connection.execute("SELECT question_id, COUNT(*), SUM(correct) FROM reviews GROUP BY question_id")
+        return {question_id: (count, correct) for question_id, count, correct in rows}
+
     # --- exercises -----------------------------------------------------------------------
 
     def record_grade(self, exercise_id: str, passed: bool, summary: dict, graded_at: datetime | None = None,
-                     card: CardRecord | None = None, mistakes: tuple = (), boosts: tuple = ()) -> None:
+                     card: CardRecord | None = None, mistakes: tuple = (), boosts: tuple = (),
+                     submission: str | None = None) -> None:
         """Save one grader run, atomically with what it changes: the exercise's practice schedule (`card`,
         keyed by exercise id), the mistakes the grader named, and the questions they bring forward (`boosts`:
         (question id, mistake id) pairs); `mistakes` are (mistake id, {zh, en} title) pairs. `summary` is any
-        JSON object; a numeric "score" in it ranks attempts."""
+        JSON object; a numeric "score" in it ranks attempts. `submission` identifies the file's content (a
+        hash), so a mistake in the same file graded again is counted once."""
         graded_at = graded_at or datetime.now(timezone.utc)
         stamp = _to_text(graded_at)
         with self._transaction():
             self.connection.execute(
-                "INSERT INTO grades (exercise_id, passed, summary, graded_at) VALUES (?, ?, ?, ?)",
-                (exercise_id, int(passed), json.dumps(summary, ensure_ascii=False), stamp),
+                "INSERT INTO grades (exercise_id, passed, summary, graded_at, submission) VALUES (?, ?, ?, ?, ?)",
+                (exercise_id, int(passed), json.dumps(summary, ensure_ascii=False), stamp, submission),
             )
             if card is not None:
                 self._put_card("exercise_cards", "exercise_id", card)
             self.connection.executemany(
-                "INSERT INTO mistakes (exercise_id, mistake_id, title, graded_at) VALUES (?, ?, ?, ?)",
-                [(exercise_id, mistake_id, json.dumps(title, ensure_ascii=False), stamp) for mistake_id, title in mistakes])
+                "INSERT INTO mistakes (exercise_id, mistake_id, title, graded_at, submission) VALUES (?, ?, ?, ?, ?)",
+                [(exercise_id, mistake_id, json.dumps(title, ensure_ascii=False), stamp, submission)
+                 for mistake_id, title in mistakes])
             self.connection.executemany(
                 "INSERT OR REPLACE INTO boosts (question_id, mistake_id, created_at) VALUES (?, ?, ?)",
                 [(question_id, mistake_id, stamp) for question_id, mistake_id in boosts])
@@ -248,10 +313,11 @@ class Store:
         return {row[0]: _card(row) for row in rows}
 
     def mistake_counts(self) -> list[tuple[str, str, dict, int]]:
-        """(exercise id, mistake id, its {zh, en} title, times named), most frequent first."""
+        """(exercise id, mistake id, its {zh, en} title, distinct submissions it was named in), most frequent
+        first (a grade recorded without a submission hash counts on its own)."""
         rows = self.connection.execute(
-            "SELECT exercise_id, mistake_id, MAX(title), COUNT(*) FROM mistakes GROUP BY exercise_id, mistake_id"
-            " ORDER BY COUNT(*) DESC, exercise_id, mistake_id")
+            "SELECT exercise_id, mistake_id, MAX(title), COUNT(DISTINCT COALESCE(submission, 'row:' || id)) AS n"
+            " FROM mistakes GROUP BY exercise_id, mistake_id ORDER BY n DESC, exercise_id, mistake_id")
         return [(exercise_id, mistake_id, json.loads(title), count) for exercise_id, mistake_id, title, count in rows]
 
     def boosts(self) -> dict[str, str]:
@@ -306,6 +372,8 @@ class Store:
         )
 
     def _transaction(self) -> "_Transaction":
+        if self.unwritable is not None:
+            raise self.unwritable
         return _Transaction(self.connection)
 
 
@@ -336,12 +404,43 @@ class _NotOurs(Exception):
     """The file is corrupted or belongs to another program."""
 
 
+class _Unwritable(Exception):
+    """SQLite could open the file, or create it, only for reading (or not at all, for a reason that is not
+    corruption): never a reason to move it aside."""
+
+    def __init__(self, detail: str):
+        super().__init__(detail)
+        self.detail = detail
+
+
+# SQLite's primary result codes (the low byte of an extended code)
+_SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
+_SQLITE_BUSY, _SQLITE_LOCKED = 5, 6
+
+
+def _sqlite_code(error: sqlite3.Error) -> int | None:
+    """The primary result code of a SQLite error (from the message when the code is not attached)."""
+    code = getattr(error, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF
+    text = str(error).lower()
+    for words, number in (("not a database", _SQLITE_NOTADB), ("malformed", _SQLITE_CORRUPT),
+                          ("locked", _SQLITE_BUSY), ("busy", _SQLITE_BUSY)):
+        if words in text:
+            return number
+    return None
+
+
 def _connect(path: Path, timeout: float = BUSY_TIMEOUT_SECONDS) -> sqlite3.Connection:
-    """Connect, check the file is a healthy mhaquiz database (or new), and apply pending migrations."""
+    """Connect, check the file is a healthy mhaquiz database (or new), and apply pending migrations.
+
+    Raises _NotOurs only when the file itself is wrong (not a database, corrupted, failing the integrity
+    check, another program's tables); a file SQLite cannot write (read-only, no permission, I/O) raises
+    _Unwritable and is left as it is."""
     try:
         connection = sqlite3.connect(path, timeout=timeout, isolation_level=None)
-    except sqlite3.OperationalError as error:
-        raise MhaquizError("error.store_open", path=path, reason=str(error)) from None
+    except sqlite3.Error as error:
+        raise _Unwritable(str(error)) from None
     try:
         connection.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
         if connection.execute("PRAGMA quick_check").fetchone()[0] != "ok":
@@ -349,15 +448,150 @@ def _connect(path: Path, timeout: float = BUSY_TIMEOUT_SECONDS) -> sqlite3.Conne
         connection.execute("PRAGMA journal_mode = WAL")
         connection.execute("PRAGMA synchronous = FULL")
         _migrate(connection)
-    except (_NotOurs, sqlite3.DatabaseError) as error:
+        _probe_write(connection)
+    except sqlite3.Error as error:
         connection.close()
-        if isinstance(error, sqlite3.OperationalError) and "locked" in str(error):
+        code = _sqlite_code(error)
+        if code in (_SQLITE_BUSY, _SQLITE_LOCKED):
             raise MhaquizError("error.store_locked", path=path) from None
-        raise _NotOurs from None
+        if code in (_SQLITE_NOTADB, _SQLITE_CORRUPT):
+            raise _NotOurs from None
+        raise _Unwritable(str(error)) from None
     except BaseException:
         connection.close()
         raise
     return connection
+
+
+def _probe_write(connection: sqlite3.Connection) -> None:
+    """Raise SQLite's own error if this connection cannot write (SQLite silently opens a file it may not
+    write read-only): a table created and rolled back, nothing left behind."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        connection.execute("CREATE TABLE main.mhaquiz_write_probe (x INTEGER)")
+    finally:
+        connection.execute("ROLLBACK")
+
+
+def _write_problem(path: Path) -> tuple[str, str] | None:
+    """Why the store at `path` (in an existing folder) cannot be written, or None when nothing says so:
+    a read-only file system (a read-only mount), or no write permission on the folder or the file (an
+    immutable file too, even for root). SQLite's own refusal is caught later; this avoids even trying."""
+    folder = path.parent
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return ("readonly_fs", "")
+    except (OSError, AttributeError):  # no statvfs (Windows)
+        pass
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return ("permission", "")
+    for suffix in ("", "-wal", "-shm"):
+        if Path(f"{path}{suffix}").exists() and not os.access(f"{path}{suffix}", os.R_OK | os.W_OK):
+            return ("permission", "")
+    return None
+
+
+def _why_from_os_error(error: OSError) -> tuple[str, str]:
+    """(why, detail) for an OSError met making the store's folder."""
+    if error.errno == errno.EROFS:
+        return ("readonly_fs", "")
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return ("permission", "")
+    if error.errno in (errno.ENOTDIR, errno.EEXIST):
+        return ("not_a_folder", "")
+    return ("other", error.strerror or str(error))
+
+
+def _read_only(path: Path) -> sqlite3.Connection:
+    """A healthy store that cannot be written, copied into memory and migrated there (nothing is written to
+    disk, no lock is kept). Missing: an empty store. Not a mhaquiz store: a usage error (it cannot be moved
+    aside from here)."""
+    if not path.exists():
+        return _memory_copy(None)
+    quoted = urllib.parse.quote(str(path.resolve()))
+    last: sqlite3.Error | None = None
+    # mode=ro reads the WAL when its -shm can be used; immutable=1 reads a cleanly closed store on a
+    # read-only mount, where SQLite cannot make the -shm file mode=ro needs
+    for options in ("mode=ro", "immutable=1"):
+        try:
+            source = sqlite3.connect(f"file:{quoted}?{options}", uri=True, isolation_level=None)
+        except sqlite3.Error as error:
+            last = error
+            continue
+        try:
+            if source.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                raise MhaquizError("error.store_not_ours_readonly", path=path)
+            return _memory_copy(source, path)
+        except sqlite3.Error as error:
+            last = error
+            if _sqlite_code(error) in (_SQLITE_NOTADB, _SQLITE_CORRUPT):
+                raise MhaquizError("error.store_not_ours_readonly", path=path) from None
+        finally:
+            source.close()
+    raise MhaquizError("error.store_open", path=path, reason=str(last))
+
+
+def _memory_copy(source: sqlite3.Connection | None, path: Path | None = None) -> sqlite3.Connection:
+    """An in-memory database holding `source` (or nothing), migrated to the current schema."""
+    memory = sqlite3.connect(":memory:", isolation_level=None)
+    if source is not None:
+        source.backup(memory)
+    try:
+        _migrate(memory)
+    except _NotOurs:
+        memory.close()
+        raise MhaquizError("error.store_not_ours_readonly", path=path) from None
+    except BaseException:
+        memory.close()
+        raise
+    return memory
+
+
+def inspect_store(path: Path | None = None) -> dict:
+    """The store's state without changing anything (for `doctor`): {"path", "state", "why" ({why, detail}
+    or None), "answers", "grades"}. state: "ok" (writable), "readonly" (healthy, cannot be written: why), "missing"
+    (created at first use), "uncreatable" (its folder cannot be made: why), "not_ours" (moved aside at
+    first use), "newer" (written by a newer mhaquiz), "unreadable" (cannot be opened: why)."""
+    if path is None:
+        from mhaquiz.paths import user_home
+
+        path = user_home() / DATABASE_NAME
+    facts = {"path": str(path), "state": "ok", "why": None, "answers": None, "grades": None}
+    if not path.parent.is_dir():
+        existing = next((parent for parent in path.parent.parents if parent.exists()), None)
+        if path.parent.exists() or existing is None or not existing.is_dir():
+            blocked = ("not_a_folder", "")
+        else:
+            blocked = _write_problem(existing / DATABASE_NAME)  # can the missing folders be made there?
+        facts.update(state="uncreatable" if blocked else "missing", why=_why_fact(blocked))
+        return facts
+    if path.exists() and not path.is_file():
+        facts.update(state="unreadable", why={"why": "not_a_file", "detail": ""})
+        return facts
+    blocked = _write_problem(path)
+    if not path.exists():
+        facts.update(state="uncreatable" if blocked else "missing", why=_why_fact(blocked))
+        return facts
+    try:
+        connection = _read_only(path)
+    except MhaquizError as error:
+        facts.update(state="not_ours" if error.key == "error.store_not_ours_readonly" else
+                     "newer" if error.key == "error.store_newer" else "unreadable",
+                     why={"why": "other", "detail": error.text("en"),
+                          "text": {"zh": error.text("zh"), "en": error.text("en")}})
+        return facts
+    try:
+        facts["answers"] = connection.execute("SELECT COUNT(*) FROM reviews").fetchone()[0]
+        facts["grades"] = connection.execute("SELECT COUNT(*) FROM grades").fetchone()[0]
+    finally:
+        connection.close()
+    if blocked:
+        facts.update(state="readonly", why=_why_fact(blocked))
+    return facts
+
+
+def _why_fact(blocked: tuple[str, str] | None) -> dict | None:
+    return {"why": blocked[0], "detail": blocked[1]} if blocked else None
 
 
 def _migrate(connection: sqlite3.Connection) -> None:
@@ -398,6 +632,9 @@ def _move_aside(path: Path) -> Path:
             source.rename(Path(f"{target}{suffix}"))
         except FileNotFoundError:  # no WAL file, or another session moved it first
             pass
+        except OSError:
+            if not suffix:  # it cannot be moved: never overwrite it, say so
+                raise MhaquizError("error.store_not_ours_readonly", path=path) from None
     return target
 
 

@@ -141,6 +141,8 @@ class Session:
     def _record(self, question: Question, card, rating: Rating, correct: bool, answer: str):
         now = self.clock()
         new_card = None if self.cram else review(card, question.id, rating, now)
+        if self.cram and self.store.readonly:  # cramming on a read-only store: practice, nothing saved
+            return None
         self.store.record_review(
             ReviewRecord(question.id, question.topic, int(rating), correct, answer, self.cram, now), new_card)
         return new_card
@@ -188,7 +190,7 @@ def first_line(text: str, width: int = 48) -> str:
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
-def summarize(result: SessionResult, terminal: Terminal, saved_to: str) -> None:
+def summarize(result: SessionResult, terminal: Terminal, saved_to: str | None) -> None:
     """The end-of-session summary (or, when nothing was due, when to come back)."""
     lang = terminal.lang
     if result.planned == 0:

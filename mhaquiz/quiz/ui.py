@@ -184,7 +184,7 @@ class Terminal:
         text = t("comes_back", self.lang, when=when) if when else t("not_rescheduled", self.lang)
         self.message(text, "dim")
 
-    def show_summary(self, answered: int, recalled: int, ratings: dict[int, int], missed: list[str], saved_to: str,
+    def show_summary(self, answered: int, recalled: int, ratings: dict[int, int], missed: list[str], saved_to: str | None,
                      waiting: str | None = None) -> None:
         title = t("summary_title", self.lang)
         if answered:
@@ -197,7 +197,8 @@ class Terminal:
                 lines.extend(f"  · {title_line}" for title_line in missed)
             if waiting:
                 lines.append(waiting)
-            lines.append(t("summary_saved", self.lang, path=saved_to))
+            if saved_to:  # None: a read-only store kept nothing
+                lines.append(t("summary_saved", self.lang, path=saved_to))
         else:
             lines = [t("summary_none", self.lang)]
         if self.fancy:
