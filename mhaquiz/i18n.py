@@ -125,3 +125,61 @@ def join_cjk_lines(markdown: str) -> str:
     fences and blank lines keep their breaks. Code blocks are left alone."""
     parts = re.split(r"(```.*?```)", markdown, flags=re.S)
     return "".join(part if part.startswith("```") else _SOFT_BREAK_AFTER_CJK.sub("", part) for part in parts)
+
+
+# --- line breaking -----------------------------------------------------------------------------------
+# rich breaks lines only at spaces, so a Chinese sentence is one long "word": lines end early, and a line
+# may start with ，。）. Here a line may break between any two CJK characters and at spaces, never before
+# closing punctuation nor after opening punctuation (the usual kinsoku rules); Latin words stay whole.
+
+CLOSING = "，。、；：？！）】」』》〉〕］｝”’…%％·～,.;:?!)]}"  # never at the start of a line
+OPENING = "（【「『《〈〔［｛“‘"  # never at the end of a line
+_OPEN, _CLOSE = re.escape(OPENING), re.escape(CLOSING)
+_UNIT = re.compile(
+    rf"[{_OPEN}]*"  # opening punctuation sticks to what follows
+    rf"(?:[{_CJK}{_CJK_PUNCTUATION}]|[^\s{_CJK}{_CJK_PUNCTUATION}{_OPEN}]+)?"  # one CJK character, or a Latin word
+    rf"[{_CLOSE}]*"  # closing punctuation sticks to what precedes
+    r"\s*")
+
+
+def break_units(text: str) -> list:
+    """The unbreakable pieces of a line, each with the spaces after it: a Latin word, one CJK character,
+    with the opening punctuation before it and the closing punctuation after it."""
+    units, position = [], 0
+    while position < len(text):
+        match = _UNIT.match(text, position)
+        end = match.end() if match and match.end() > position else position + 1
+        units.append((position, end, text[position:end]))
+        position = end
+    return units
+
+
+def divide_line(text: str, width: int, fold: bool = True) -> list:
+    """Where to break `text` to fit `width` cells: rich's `divide_line` with CJK line breaking (a drop-in
+    replacement, installed by console.install_line_breaking)."""
+    from rich.cells import cell_len, chop_cells
+
+    breaks: list = []
+    offset = 0
+    for start, _end, unit in break_units(text):
+        length = cell_len(unit.rstrip())
+        if width - offset >= length:
+            offset += cell_len(unit)
+        elif length > width:  # longer than any line: fold it (or crop), as rich does
+            if fold:
+                pieces = chop_cells(unit, width)
+                for index, piece in enumerate(pieces):
+                    if start:
+                        breaks.append(start)
+                    if index == len(pieces) - 1:
+                        offset = cell_len(piece)
+                    else:
+                        start += len(piece)
+            else:
+                if start:
+                    breaks.append(start)
+                offset = cell_len(unit)
+        elif offset and start:
+            breaks.append(start)
+            offset = cell_len(unit)
+    return breaks

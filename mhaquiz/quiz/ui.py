@@ -7,6 +7,7 @@ Content text is always passed as rich `Text`, never as markup, so `x[i]` in a qu
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,7 @@ from mhaquiz.quiz.marking import Asked
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.table import Table
 
 RATING_KEYS = ("again", "hard", "good", "easy")
 RATING_WORDS = {"重来": 1, "困难": 2, "良好": 3, "简单": 4}
@@ -36,6 +38,18 @@ def parse_rating(text: str) -> int | None:
         if word and key.startswith(word):
             return value
     return None
+
+
+def hanging(rows: list) -> "Table":
+    """(marker, text) rows with the text's continuation lines indented under its first line, not under the marker."""
+    from rich.table import Table
+
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True)
+    grid.add_column()
+    for marker, text in rows:
+        grid.add_row(RichText(marker), RichText(text))
+    return grid
 
 
 class Terminal:
@@ -59,7 +73,14 @@ class Terminal:
     def read_line(self, label: str) -> str:
         """One line of input after `label`; EOFError at the end of piped input."""
         if self.interactive:
-            return self.console.input(RichText(f"{label} › ", style="bold cyan"))
+            # The prompt goes to input() itself (not printed before it, as console.input does): readline then
+            # knows the line is not empty, and Enter on an empty answer still moves to a new line.
+            with self.console.capture() as captured:
+                self.console.print(RichText(f"{label} › ", style="bold cyan"), end="")
+            prompt = captured.get()
+            if "readline" in sys.modules:  # colour escapes marked as zero-width for readline
+                prompt = re.sub("(\x1b\\[[0-9;]*m)", "\x01\\1\x02", prompt)
+            return input(prompt)
         line = sys.stdin.readline()
         if not line:
             raise EOFError
@@ -87,15 +108,22 @@ class Terminal:
         ) + f" · {t(f'status_{reason}', self.lang)}"
         body = [RichText(asked.prompt(lang))]
         if question.type == "mcq":
-            body.append(RichText("\n".join(f"  {key}) {text(lang)}" for key, text in question.choices.items())))
+            choices = [(f"  {key})", text(lang)) for key, text in question.choices.items()]
+            body.append(hanging(choices) if self.fancy else RichText("\n".join(" ".join(row) for row in choices)))
         if question.type == "numeric":
             body.append(RichText(self._precision(question), style="bold"))
         if lang != self.lang:
             body.insert(0, RichText(t(f"only_in_{lang}", self.lang), style="yellow"))
         hint = self._hint(question)
         if self.fancy:
+            from rich.cells import cell_len
+
+            fits = cell_len(hint) + 8 <= self.console.width  # a panel's subtitle is cut, never wrapped
             self._print()
-            self._print(Panel(Group(*body), title=header, title_align="left", subtitle=hint, border_style="cyan"))
+            self._print(Panel(Group(*body), title=header, title_align="left", subtitle=hint if fits else None,
+                              border_style="cyan"))
+            if not fits:
+                self.message(hint, "dim")
         else:
             self._print()
             self._print(RichText(f"== {header} =="))
@@ -172,12 +200,17 @@ class Terminal:
 
     def show_buttons(self, when: dict[int, str] | None) -> None:
         """The four ratings, each with when the question comes back (`when` None: cramming, no times)."""
-        buttons = RichText()
+        width = self.console.width if self.fancy else None
+        line = RichText()
         for value, key in enumerate(RATING_KEYS, start=1):
-            buttons.append(f"[{value}]", style="bold cyan").append(f" {t(f'rating_{key}', self.lang)}")
-            buttons.append(f" ({when[value]})  " if when else "  ", style="dim")
-        buttons.rstrip()
-        self._print(buttons)
+            button = RichText(f"[{value}]", style="bold cyan").append(f" {t(f'rating_{key}', self.lang)}")
+            if when:
+                button.append(f" ({when[value]})", style="dim")
+            if line.cell_len and width and line.cell_len + 2 + button.cell_len > width:  # never break inside a button
+                self._print(line)
+                line = RichText()
+            line.append("  " if line.cell_len else "").append_text(button)
+        self._print(line)
 
     def show_next(self, when: str | None) -> None:
         """When the question comes back, or that cramming left its schedule alone."""
