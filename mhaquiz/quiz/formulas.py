@@ -367,6 +367,153 @@ FORMULAS.update(
 
 
 # --- MoE, decoding, memory arithmetic, quantization ---------------------------------------
+# MoE: routing, capacity, load balancing, parameter counts
+
+
+def switch_expert_capacity(tokens, experts, capacity_factor):
+    """Tokens one expert can take: (tokens per batch / experts) * capacity factor (Fedus et al. 2021, Switch Transformers, arXiv 2101.03961, §2.2, Eq. 3)."""
+    capacity = tokens / experts * capacity_factor
+    if tokens <= 0 or experts <= 0 or capacity_factor <= 0 or not float(capacity).is_integer():
+        raise ValueError("switch_expert_capacity needs positive sizes giving a whole number of tokens")
+    return int(capacity)
+
+
+def moe_dropped_tokens(tokens, experts, capacity_factor, routed):
+    """Tokens an expert drops when `routed` tokens choose it: max(0, routed - capacity) (Switch Transformers, arXiv 2101.03961, §2.2: overflow tokens skip the expert through the residual)."""
+    if not 0 <= routed <= tokens:
+        raise ValueError("moe_dropped_tokens needs 0 <= routed <= tokens")
+    return max(0, routed - switch_expert_capacity(tokens, experts, capacity_factor))
+
+
+def switch_balance_loss_concentrated(alpha, experts, used):
+    """Switch load-balancing loss alpha*N*sum f_i*P_i when `used` of the N experts each get 1/used of the tokens and of the router probability: alpha*N/used (arXiv 2101.03961, §2.2, Eq. 4-6)."""
+    if not 1 <= used <= experts:
+        raise ValueError("switch_balance_loss_concentrated needs 1 <= used <= experts")
+    return alpha * experts / used  # N * used * (1/used) * (1/used)
+
+
+def moe_routing_combinations(experts, top_k):
+    """Expert sets a token can be routed to: C(N, k) (Dai et al. 2024, DeepSeekMoE, arXiv 2401.06066, §3.1: C(16, 2) = 120, C(64, 8) = 4,426,165,368)."""
+    if not 1 <= top_k <= experts:
+        raise ValueError("moe_routing_combinations needs 1 <= top_k <= experts")
+    return math.comb(experts, top_k)
+
+
+def moe_params_billion(layers, d, d_ff, heads, kv_heads, vocab, experts, experts_used):
+    """Parameters (billions) of a Mixtral-style MoE counting `experts_used` SwiGLU experts per layer: L*(attention + d*experts + 3*d*d_ff*experts_used + 2d) + 2*vocab*d + d (Jiang et al. 2024, Mixtral, arXiv 2401.04088: 47B total, 13B active)."""
+    if d % heads or heads % kv_heads or not 1 <= experts_used <= experts:
+        raise ValueError("moe_params_billion needs heads | d, kv_heads | heads and 1 <= experts_used <= experts")
+    d_head = d // heads
+    attention = 2 * d * d + 2 * d * kv_heads * d_head  # W_q and W_o full, W_k and W_v per KV head
+    router = d * experts  # the gate scores every expert
+    per_layer = attention + router + 3 * d * d_ff * experts_used + 2 * d  # two RMSNorm weights
+    return (layers * per_layer + 2 * vocab * d + d) / 1e9  # untied embedding and output, final norm
+
+
+# decoding
+
+
+def temperature_top_prob_two(gap, temperature):
+    """Probability of the larger of two logits a gap apart after temperature T: 1/(1 + exp(-gap/T)) (Holtzman et al. 2019, arXiv 1904.09751, §3.3, Eq. 3)."""
+    if temperature <= 0:
+        raise ValueError("temperature_top_prob_two needs temperature > 0")
+    return 1 / (1 + math.exp(-gap / temperature))
+
+
+def top_p_nucleus_size_geometric(ratio, top_p):
+    """Size of the top-p nucleus when the sorted probabilities are (1-r)*r^(i-1): the smallest k with 1 - r^k >= p (Holtzman et al. 2019, arXiv 1904.09751, §3.1, Eq. 2)."""
+    if not (0 < ratio < 1 and 0 < top_p < 1):
+        raise ValueError("top_p_nucleus_size_geometric needs 0 < ratio < 1 and 0 < top_p < 1")
+    k, mass = 1, 1 - ratio
+    while mass < top_p - 1e-12:
+        k += 1
+        mass += (1 - ratio) * ratio ** (k - 1)
+    return k
+
+
+def repetition_penalized_logit(logit, penalty):
+    """A seen token's logit under the CTRL repetition penalty as transformers applies it: logit/penalty if logit > 0, else logit*penalty (Keskar et al. 2019, CTRL, arXiv 1909.05858, §4.1; transformers RepetitionPenaltyLogitsProcessor)."""
+    if penalty <= 0:
+        raise ValueError("repetition_penalized_logit needs penalty > 0")
+    return logit * penalty if logit < 0 else logit / penalty
+
+
+# memory arithmetic (GB = 10^9 bytes, as the ZeRO paper counts)
+
+
+def weights_gb(params_billion, bytes_per_param):
+    """Memory of the weights alone: params * bytes per param, in GB of 10^9 bytes (Rajbhandari et al. 2020, ZeRO, arXiv 1910.02054, §3.1: 1.5B params in fp16 = 3 GB)."""
+    return params_billion * bytes_per_param
+
+
+def mixed_precision_adam_gb(params_billion):
+    """Model states of mixed-precision Adam training: (2 + 2 + 12) bytes per parameter = 16*Psi, in GB (ZeRO, arXiv 1910.02054, §3.1: 1.5B params -> 24 GB)."""
+    return 16 * params_billion
+
+
+def zero_model_state_gb(params_billion, gpus, stage, k=12):
+    """Per-GPU model states under ZeRO-DP stage 0-3: (2+2+K)Psi, 4Psi + K*Psi/N, 2Psi + (2+K)Psi/N, (4+K)Psi/N, in GB (ZeRO, arXiv 1910.02054, Figure 1: 7.5B, N = 64 -> 120, 31.4, 16.6, 1.9 GB)."""
+    psi, n = params_billion, gpus
+    per_stage = {0: (4 + k) * psi, 1: 4 * psi + k * psi / n, 2: 2 * psi + (2 + k) * psi / n, 3: (4 + k) * psi / n}
+    if stage not in per_stage or gpus < 1:
+        raise ValueError("zero_model_state_gb needs stage 0, 1, 2 or 3 and gpus >= 1")
+    return per_stage[stage]
+
+
+def activation_memory_gb(seq_len, batch, hidden, heads, layers):
+    """Activations stored for the backward of a GPT layer stack, 16-bit, no parallelism or recomputation: L*s*b*h*(34 + 5*a*s/h) bytes, in GB (Korthikanti et al. 2022, arXiv 2205.05198, §4.1, Eq. 1)."""
+    per_layer = seq_len * batch * hidden * (34 + 5 * heads * seq_len / hidden)
+    return layers * per_layer / 1e9
+
+
+# quantization
+
+
+def absmax_int8(value, absmax):
+    """Absmax INT8 code of a value: round(127 * x / max|X|) (Dettmers et al. 2022, LLM.int8(), arXiv 2208.07339, §2.1)."""
+    if absmax <= 0 or abs(value) > absmax:
+        raise ValueError("absmax_int8 needs 0 < absmax and |value| <= absmax")
+    return round(127 * value / absmax)
+
+
+def smoothquant_scale(act_max, weight_max, alpha):
+    """SmoothQuant per-channel smoothing factor s_j = max|X_j|^alpha / max|W_j|^(1 - alpha) (Xiao et al. 2023, arXiv 2211.10438, §4, Eq. 4)."""
+    if act_max <= 0 or weight_max <= 0 or not 0 <= alpha <= 1:
+        raise ValueError("smoothquant_scale needs positive maxima and 0 <= alpha <= 1")
+    return act_max**alpha / weight_max ** (1 - alpha)
+
+
+def quantized_weights_gb(params_billion, bits, group_size):
+    """Weight memory with b-bit group-wise quantization and one FP16 scale per group: params * (b + 16/g) / 8 bytes, in GB (Lin et al. 2024, AWQ, arXiv 2306.00978, §3 and §5: INT4, group size 128)."""
+    if bits <= 0 or group_size <= 0:
+        raise ValueError("quantized_weights_gb needs positive bits and group size")
+    return params_billion * (bits + 16 / group_size) / 8
+
+
+FORMULAS.update(
+    {
+        f.__name__: f
+        for f in (
+            switch_expert_capacity,
+            moe_dropped_tokens,
+            switch_balance_loss_concentrated,
+            moe_routing_combinations,
+            moe_params_billion,
+            temperature_top_prob_two,
+            top_p_nucleus_size_geometric,
+            repetition_penalized_logit,
+            weights_gb,
+            mixed_precision_adam_gb,
+            zero_model_state_gb,
+            activation_memory_gb,
+            absmax_int8,
+            smoothquant_scale,
+            quantized_weights_gb,
+        )
+    }
+)
+
+
 # (anchor A: formulas for these topics go above this line)
 
 
