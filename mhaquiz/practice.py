@@ -246,26 +246,39 @@ def record_report(store: "Store", report, context: Optional[str] = None, now: Op
     """Record each exercise a grade covered, with what follows from it: the exercise's practice schedule,
     the mistakes named, and the questions those bring forward in `ask`. A stub graded untouched (the file
     is still the stub as written) is not an attempt, and is not recorded."""
-    from mhaquiz.quiz.schedule import Rating, review
+    from mhaquiz.quiz.schedule import Rating, review_exercise
 
     now = now or clock.now()
     cards = store.exercise_cards()
     findings = {exercise.id: exercise.diagnosis for exercise in report.exercises}
+    submission = submission_hash(Path(report.file))
     for exercise_id, passed, summary in report.summaries():
         if summary["verdict"] == "not_implemented" and is_untouched_stub(Path(report.file), exercise_id):
             continue
         card = cards.get(exercise_id)
         new_card = None
         if card is None and passed:
-            new_card = review(None, exercise_id, Rating.Good, now)
+            new_card = review_exercise(None, exercise_id, Rating.Good, now)
         elif card is not None and card.due <= now:
-            new_card = review(card, exercise_id, Rating.Good if passed else Rating.Again, now)
+            new_card = review_exercise(card, exercise_id, Rating.Good if passed else Rating.Again, now)
         diagnoses = findings.get(exercise_id, [])
         mistakes = [(d.mistake, {"zh": d.title.zh, "en": d.title.en}) for d in diagnoses]
         boosts = [(question_id, d.mistake) for d in diagnoses for question_id in d.related]
         if context:
             summary = {**summary, "context": context}
-        store.record_grade(exercise_id, passed, summary, graded_at=now, card=new_card, mistakes=mistakes, boosts=boosts)
+        store.record_grade(exercise_id, passed, summary, graded_at=now, card=new_card, mistakes=mistakes, boosts=boosts,
+                           submission=submission)
+
+
+def submission_hash(path: Path) -> str | None:
+    """What identifies a submission: the SHA-256 of the file's bytes (None if it cannot be read), so the same
+    file graded by grade, grade --json and watch is one submission."""
+    import hashlib
+
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
 def is_untouched_stub(path: Path, exercise_id: str) -> bool:

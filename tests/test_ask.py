@@ -439,6 +439,8 @@ def test_ctrl_c_at_the_rating_keeps_the_answer_given_as_again(monkeypatch):
     result = ask("--topic", "attention", "--difficulty", "medium")
     assert result.exit_code == 130
     assert saved_reviews() == [("att-softmax-axis", 1, 0, "along the keys", 0)]
+    # the summary counts the answer it kept, as the store does
+    assert "Answered 1, right or recalled 0 (0%)\nAgain 1 · Hard 0 · Good 0 · Easy 0\nMissed:\n" in result.stdout
 
 
 # --- own banks: quick cards in one language ------------------------------------------------------------

@@ -4,7 +4,7 @@ the questions about it forward in `ask`, and `stats` shows the mistakes made mos
 
 import json
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from typer.testing import CliRunner
@@ -107,10 +107,10 @@ def test_a_named_mistake_brings_its_questions_forward_in_ask(tmp_path):
 
 
 def test_stats_shows_the_mistakes_made_most_often(tmp_path):
-    for name, edit in (("a.py", ("(Q / np.sqrt(dh))", "Q")), ("b.py", ("(Q / np.sqrt(dh))", "Q")),
-                       ("c.py", ("allowed = True if mask is None else mask", "allowed = True"))):
+    for name, edit, note in (("a.py", ("(Q / np.sqrt(dh))", "Q"), ""), ("b.py", ("(Q / np.sqrt(dh))", "Q"), "# again\n"),
+                             ("c.py", ("allowed = True if mask is None else mask", "allowed = True"), "")):
         path = tmp_path / name
-        path.write_text(with_edits(reference_source("mha_forward"), edit), encoding="utf-8")
+        path.write_text(note + with_edits(reference_source("mha_forward"), edit), encoding="utf-8")
         assert invoke("grade", path).exit_code == 1
     stats = json.loads(invoke("stats", "--json").stdout)
     assert [(m["mistake"], m["count"]) for m in stats["mistakes"]] == [("no_scale", 2), ("mask_ignored", 1)]
@@ -136,3 +136,38 @@ def test_the_schedule_through_the_core_api(tmp_path):
         practice.record_report(store, report, now=first.due)
         second = store.exercise_cards()["softmax"]
     assert second.reps == 2 and second.due - first.due > first.due - now
+
+
+def test_a_mistake_is_counted_once_per_submission_however_it_is_graded(tmp_path):
+    """The same file graded by grade, grade --json and watch is one submission; an edit makes another."""
+    path = tmp_path / "mha.py"
+    path.write_text(with_edits(reference_source("mha_forward"), ("(Q / np.sqrt(dh))", "Q")), encoding="utf-8")
+    assert invoke("grade", path).exit_code == 1
+    assert invoke("grade", path, "--json").exit_code == 1
+    assert invoke("watch", path, "--stop-after", "0").exit_code == 1
+    copy = tmp_path / "same.py"  # the same content under another name: still the same submission
+    copy.write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    assert invoke("grade", copy, "-e", "mha_forward").exit_code == 1
+
+    def counted():
+        return [(m["mistake"], m["count"]) for m in json.loads(invoke("stats", "--json").stdout)["mistakes"]]
+
+    assert counted() == [("no_scale", 1)]
+    with Store.open() as store:  # every grade is still recorded
+        assert store.exercise_progress()["mha_forward"].attempts == 4
+    path.write_text("# tried again\n" + path.read_text(encoding="utf-8"), encoding="utf-8")
+    assert invoke("grade", path).exit_code == 1
+    assert counted() == [("no_scale", 2)]
+
+
+def test_a_passed_exercise_comes_back_in_two_days_not_minutes(tmp_path):
+    """A pass is graded evidence, not a flashcard just seen: no 1- and 10-minute learning steps; FSRS's
+    initial stability for Good (w[2] = 2.3065 days, rounded to whole days) sets the first interval."""
+    now = clock.now()
+    path = tmp_path / "softmax.py"
+    path.write_text(reference_source("softmax"), encoding="utf-8")
+    result = invoke("grade", path)
+    assert result.exit_code == 0
+    due = datetime.fromisoformat(row("softmax")["due"])
+    assert timedelta(days=2, seconds=-1) <= due - now < timedelta(days=2, minutes=5)  # stored to the second
+    assert re.search(r"softmax\s+passed\s+again in 2d", invoke("list").stdout)

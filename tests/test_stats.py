@@ -88,3 +88,20 @@ def test_every_command_has_help_with_an_example():
         result = runner.invoke(app, [command, "--help"])
         assert result.exit_code == 0
         assert "Example: mhaquiz " + command in result.stdout
+
+
+def test_totals_and_topic_rows_count_the_same_answers():
+    """Answers to another bank's questions are not this bank's; a cram answer is an answer and its question
+    is seen: the totals line and the topic rows add up to the same numbers."""
+    bank = load_bank(BASIC)
+    with Store.open() as store:
+        answer(store, "att-scale", "attention", Rating.Good, T0)
+        answer(store, "att-scale", "attention", Rating.Again, T0 + timedelta(minutes=20))
+        store.record_review(ReviewRecord("param-dhead", "parameters", 3, True, "64", True, T0), None)  # cram
+        answer(store, "someone-elses", "attention", Rating.Good, T0)  # from another bank, same topic name
+        stats = collect_stats(store, bank, T0 + timedelta(hours=1))
+    assert (stats["reviews"], stats["correct"], stats["seen"]) == (3, 2, 2)
+    rows = {row["topic"]: (row["reviews"], row["seen"], row["accuracy"]) for row in stats["topics"]}
+    assert rows == {"attention": (2, 1, 0.5), "parameters": (1, 1, 1.0)}
+    text = runner.invoke(app, ["stats", "--bank", str(BASIC)], env=ENGLISH).stdout
+    assert "3 answers, 67% right; 2/5 questions seen" in text

@@ -22,10 +22,17 @@ from fsrs import Card, Rating, Scheduler, State
 from mhaquiz.quiz.bank import DIFFICULTIES, Question
 from mhaquiz.store import CardRecord
 
-__all__ = ["Rating", "LEECH_LAPSES", "PlannedQuestion", "plan_session", "next_due", "preview", "review", "is_learned", "is_leech"]
+__all__ = ["Rating", "LEECH_LAPSES", "PlannedQuestion", "plan_session", "next_due", "preview", "review", "review_exercise",
+           "is_learned", "is_leech"]
 
 LEECH_LAPSES = 4
 _SCHEDULER = Scheduler(enable_fuzzing=False)
+# A coding exercise passed is graded, not self-rated: the learner wrote working code. The flashcard
+# learning steps (1 and 10 minutes after a first answer) would ask for the same code again in 10 minutes,
+# which tests short-term memory, not retention. Without learning steps a first pass goes straight to
+# review with FSRS's initial stability for Good (w[2], about 2.3 days): it comes back in 2 days, then at
+# growing intervals. A failed review keeps the relearning step (10 minutes): it stays due until passed.
+_EXERCISE_SCHEDULER = Scheduler(enable_fuzzing=False, learning_steps=())
 
 
 @dataclass(frozen=True)
@@ -90,9 +97,16 @@ def preview(card: CardRecord | None, now: datetime) -> dict[Rating, datetime]:
     return {rating: _SCHEDULER.review_card(current, rating, now)[0].due for rating in Rating}
 
 
-def review(card: CardRecord | None, question_id: str, rating: Rating, now: datetime) -> CardRecord:
+def review_exercise(card: CardRecord | None, exercise_id: str, rating: Rating, now: datetime) -> CardRecord:
+    """A coding exercise's record after a grade at `now` (passed: Good; failed: Again), on the exercise
+    scheduler (no learning steps: a first pass comes back in days)."""
+    return review(card, exercise_id, rating, now, scheduler=_EXERCISE_SCHEDULER)
+
+
+def review(card: CardRecord | None, question_id: str, rating: Rating, now: datetime,
+           scheduler: Scheduler = _SCHEDULER) -> CardRecord:
     """The question's record after being rated `rating` at `now`."""
-    updated, _ = _SCHEDULER.review_card(_to_fsrs(card, now), rating, now)
+    updated, _ = scheduler.review_card(_to_fsrs(card, now), rating, now)
     lapsed = card is not None and rating == Rating.Again
     return CardRecord(
         question_id=question_id,

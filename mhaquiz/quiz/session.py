@@ -88,6 +88,7 @@ class Session:
             return result
         queue = list(plan)
         again: list[tuple[datetime, Question]] = []
+        self.saved_on_stop: Outcome | None = None
         try:
             while queue or again:
                 now = self.clock()
@@ -108,6 +109,8 @@ class Session:
             pass
         except KeyboardInterrupt:
             result.interrupted = True
+        if self.saved_on_stop is not None:  # the answer kept as Again when the session stopped at the rating
+            result.outcomes.append(self.saved_on_stop)
         result.waiting = [(question.id, due) for due, question in sorted(again, key=lambda pair: pair[0])]
         result.ended_at = self.clock()
         return result
@@ -124,8 +127,9 @@ class Session:
             self.terminal.show_open_review(asked, answer, covered_key_points(answer, question.key_points))
             try:
                 rating = self._read_rating(card)
-            except (KeyboardInterrupt, EOFError):  # compared but not rated: kept, as Again
+            except (KeyboardInterrupt, EOFError):  # compared but not rated: kept, as Again, and counted
                 self._record(question, card, Rating.Again, False, answer)
+                self.saved_on_stop = Outcome(question.id, Rating.Again, False, title)
                 raise
             correct = rating != Rating.Again
         else:

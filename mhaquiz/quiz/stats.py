@@ -1,9 +1,10 @@
 """What `mhaquiz stats` reports, as one JSON-friendly dict (the CLI renders it or prints it as JSON).
 
-- reviews / correct / accuracy: every answer recorded (cram included); open answers count as correct
-  unless rated Again.
+- Every count is scoped to the bank's questions, so the totals and the topic rows count the same answers:
+  reviews / correct / accuracy: the answers to the bank's questions (cram included; open answers count as
+  correct unless rated Again); seen: the bank's questions answered at least once.
 - topics: per topic of the bank, how many questions, how many seen, how many learned (FSRS Review state),
-  mastery = learned / questions, and the topic's accuracy.
+  mastery = learned / questions, and the answers and accuracy on its questions (summing to the totals).
 - due_today (until local midnight, overdue included) and due_this_week (the next 7 days).
 - leeches: questions lapsed at least LEECH_LAPSES times.
 - exercises: per exercise graded (in learning order), its attempts, whether it passed, its best result
@@ -27,9 +28,9 @@ MISTAKES_SHOWN = 5
 def collect_stats(store: Store, bank: Bank, now: datetime) -> dict:
     """Progress against `bank` at `now` (timezone-aware)."""
     cards = store.cards()
-    totals = store.review_totals()
-    reviews = sum(count for count, _ in totals.values())
-    correct = sum(right for _, right in totals.values())
+    answered = store.review_counts()
+    reviews = sum(answered.get(q.id, (0, 0))[0] for q in bank.questions)
+    correct = sum(answered.get(q.id, (0, 0))[1] for q in bank.questions)
     end_of_today = now.astimezone().replace(hour=23, minute=59, second=59, microsecond=0)
     week_end = now + timedelta(days=7)
     in_bank = [q for q in bank.questions if q.id in cards]
@@ -38,10 +39,10 @@ def collect_stats(store: Store, bank: Bank, now: datetime) -> dict:
         "correct": correct,
         "accuracy": _share(correct, reviews),
         "questions": len(bank.questions),
-        "seen": len(in_bank),
+        "seen": sum(1 for q in bank.questions if q.id in answered),
         "due_today": sum(1 for q in in_bank if cards[q.id].due <= end_of_today),
         "due_this_week": sum(1 for q in in_bank if cards[q.id].due <= week_end),
-        "topics": [_topic_stats(topic, bank, cards, totals.get(topic, (0, 0))) for topic in bank.topics],
+        "topics": [_topic_stats(topic, bank, cards, answered) for topic in bank.topics],
         "mistakes": [{"exercise": exercise_id, "mistake": mistake_id, "title": title, "count": count}
                      for exercise_id, mistake_id, title, count in store.mistake_counts()[:MISTAKES_SHOWN]],
         "leech_threshold": LEECH_LAPSES,
@@ -85,16 +86,17 @@ def _exercise_stats(store: Store, now: datetime, end_of_today: datetime, week_en
     }
 
 
-def _topic_stats(topic: str, bank: Bank, cards: dict, totals: tuple[int, int]) -> dict:
+def _topic_stats(topic: str, bank: Bank, cards: dict, answered: dict[str, tuple[int, int]]) -> dict:
     questions = [q for q in bank.questions if q.topic == topic]
     learned = sum(1 for q in questions if is_learned(cards.get(q.id)))
-    count, correct = totals
+    count = sum(answered.get(q.id, (0, 0))[0] for q in questions)
+    correct = sum(answered.get(q.id, (0, 0))[1] for q in questions)
     title = bank.topic_titles.get(topic)
     return {
         "topic": topic,
         "title": {"zh": title("zh"), "en": title("en")} if title else None,
         "questions": len(questions),
-        "seen": sum(1 for q in questions if q.id in cards),
+        "seen": sum(1 for q in questions if q.id in answered),
         "learned": learned,
         "mastery": _share(learned, len(questions)),
         "reviews": count,
