@@ -155,7 +155,7 @@ def test_embedding_param_count_untied_counts_the_output_layer_too():
     assert F.embedding_param_count(vocab=256128, d=2304, tied=False) == 2 * 590_118_912
 
 
-# Llama 3 (arXiv 2407.21783) §3.2.2: the new tokenizer "improves compression rates on a sample of English data
+# Llama 3 (arXiv 2407.21783) §3.2: the new tokenizer "improves compression rates on a sample of English data
 # from 3.17 to 3.94 characters per token".
 def test_compression_cost_ratio_llama3():
     assert F.compression_cost_ratio(chars_per_token_old=3.17, chars_per_token_new=3.94) == pytest.approx(3.94 / 3.17)

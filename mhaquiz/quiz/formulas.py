@@ -607,7 +607,7 @@ def embedding_param_count(vocab, d, tied=True):
 
 
 def compression_cost_ratio(chars_per_token_old, chars_per_token_new, power=1):
-    """Cost for the same text with the old tokenizer over the new one when cost grows as tokens^p: (c_new / c_old)^p (Llama 3, arXiv 2407.21783, §3.2.2: 3.17 -> 3.94 characters per token)."""
+    """Cost for the same text with the old tokenizer over the new one when cost grows as tokens^p: (c_new / c_old)^p (Llama 3, arXiv 2407.21783, §3.2: 3.17 -> 3.94 characters per token)."""
     if chars_per_token_old <= 0 or chars_per_token_new <= 0:
         raise ValueError("compression_cost_ratio needs positive compression rates")
     return (chars_per_token_new / chars_per_token_old) ** power
