@@ -59,19 +59,40 @@ def planted_frames(plan, mutant=None, raised: list = None) -> bytes:
         arrays = [(name, value.astype("float64") if value.dtype.kind in "biuf" else value)
                   for name, value in sorted(outputs.items())]
         stream += channel.result_frame(meta, arrays)
+    stream += channel.json_frame(b"D", {})
+    control = b'{"kind": "cases", "code": 0, "cpu": 0.01, "maxrss": 30000000}\n'
     checks = plan.exercise.checks()
-    if hasattr(checks, "memory_case") and not failed:  # what the worker measures once every case ran
-        from mhaquiz.grader.worker import peak_memory
+    if hasattr(checks, "memory_case") and not failed:  # what the warden measures once every case ran
+        import json
 
         import numpy as np
 
         memory_case = checks.memory_case(plan.seed)
         with np.errstate(all="ignore"):  # a planted bug may compute NaN, as the submission it stands for would
-            peak = {"submission": peak_memory(memory_case, module),
-                    "reference": peak_memory(memory_case, plan.exercise.reference())}
-        stream += channel.json_frame(b"P", {"exercise": plan.exercise.id, "skipped": "none", "seconds": 0.0,
-                                            "peak_bytes": peak})
-    return stream + channel.json_frame(b"D", {})
+            peak, outputs = kernel_peak(memory_case, module)
+        meta = {"exercise": plan.exercise.id, "case": memory_case.name, "bad_outputs": {}, "returned": None,
+                "error": None}
+        stream += channel.json_frame(b"S", {"exercise": plan.exercise.id, "case": memory_case.name})
+        stream += channel.result_frame(meta, sorted(outputs.items()))
+        control += json.dumps({"kind": "memory", "exercise": plan.exercise.id, "code": 0,
+                               "peak_bytes": peak}).encode() + b"\n"
+    return PlantedRun(stream, control)
+
+
+class PlantedRun(bytes):
+    """A simulated run's result-channel bytes, with the warden's control lines beside them."""
+
+    def __new__(cls, stream: bytes, control: bytes):
+        run = super().__new__(cls, stream)
+        run.control = control
+        return run
+
+
+def kernel_peak(case, module):
+    """(peak resident bytes over the start, outputs) of one call, as the warden measures it (grader/measure.py)."""
+    from mhaquiz.grader.measure import call_in_child
+
+    return call_in_child(module, case)
 
 
 def judge_frames(plans, stream: bytes, source: str = "x = 1\n", **facts_seen):
@@ -87,8 +108,13 @@ def judge_frames(plans, stream: bytes, source: str = "x = 1\n", **facts_seen):
     from mhaquiz.grader.verdict import Verdict
 
     decoder = Decoder()
+    from mhaquiz.grader.channel import ControlDecoder
+
     decoder.feed(stream)
-    facts = RunFacts(messages=decoder.finish(), exit=Exit(code=0), sandbox={"engine": "process"}, **facts_seen)
+    control = ControlDecoder()
+    control.feed(getattr(stream, "control", b'{"kind": "cases", "code": 0}\n'))
+    facts = RunFacts(messages=decoder.finish(), exit=Exit(code=0), sandbox={"engine": "process"}, control=control,
+                     **facts_seen)
     report = GradeReport(file="submission.py", verdict=Verdict.PASSED, timeout=5.0, memory_mb=2048)
     return grade.judge(report, plans, facts, ast.parse(source), source)
 

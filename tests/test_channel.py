@@ -38,13 +38,11 @@ def raw_result(meta: dict, data: bytes = b"") -> bytes:
 
 def test_a_well_formed_run_decodes_to_arrays_equal_to_what_was_sent():
     sent = np.random.default_rng(0).standard_normal((2, 3, 4))
-    messages = decode(start(), result(arrays=[("out", sent)]), channel.json_frame(b"P", {
-        "exercise": "mha_forward", "submission": 0.002, "reference": 0.001, "rounds": 5, "shapes": "B=4"}), done())
+    messages = decode(start(), result(arrays=[("out", sent)]), done())
     got = messages.results[("mha_forward", "c1")].outputs["out"].array()
     assert got.dtype == np.float64 and np.array_equal(got, sent)
     got[0, 0, 0] = 99.0  # a copy: writable, and not a view of the channel's buffer
     assert messages.done and messages.running is None
-    assert messages.perf["mha_forward"]["rounds"] == 5
 
 
 def test_frames_split_anywhere_decode_the_same():
@@ -78,19 +76,25 @@ HOSTILE = {
     "fewer bytes than the header says": raw_result({"exercise": "mha_forward", "case": "c1", "outputs": [
         {"name": "out", "dtype": "<f8", "shape": [4]}]}, b"\x00" * 16),
     "bytes no header accounts for": raw_result({"exercise": "mha_forward", "case": "c1", "outputs": []}, b"\x00" * 8),
-    "elapsed not a number": raw_result({"exercise": "mha_forward", "case": "c1", "outputs": [], "elapsed": "soon"}),
+    "an output name with an escape sequence": raw_result({"exercise": "mha_forward", "case": "c1", "outputs": [
+        {"name": "\x1b[2Jout", "dtype": "<f8", "shape": [1]}]}, b"\x00" * 8),
+    "a returned name that is not an identifier": raw_result({"exercise": "mha_forward", "case": "c1", "outputs": [],
+                                                             "returned": ["PASSED\nall good"]}),
+    "a bad-output key that is not an identifier": raw_result({"exercise": "mha_forward", "case": "c1", "outputs": [],
+                                                              "bad_outputs": {"\u202eout": "type:list"}}),
     "error not an object": raw_result({"exercise": "mha_forward", "case": "c1", "outputs": [], "error": "boom"}),
     "error type not text": raw_result({"exercise": "mha_forward", "case": "c1", "outputs": [], "error": {"type": 3}}),
     "missing list not strings": channel.json_frame(b"M", {"exercise": "mha_forward", "missing": [1]}),
-    "speed without numbers": channel.json_frame(b"P", {"exercise": "mha_forward", "submission": "fast"}),
+    "a speed frame (speed is measured by the warden, never reported by a runner)": channel.json_frame(
+        b"P", {"exercise": "mha_forward", "submission": 0.001, "reference": 0.002}),
 }
 
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 def test_malformed_frame_is_a_channel_error(name):
     prefix = start() if name not in ("result without start", "unknown kind", "not json", "case name not text",
-                                     "json that is not an object", "missing list not strings", "speed without numbers",
-                                     "oversized frame header") else b""
+                                     "json that is not an object", "missing list not strings",
+                                     "oversized frame header") and not name.startswith("a speed frame") else b""
     decoder = Decoder()
     with pytest.raises(ChannelError):
         decoder.feed(prefix + HOSTILE[name])
@@ -103,7 +107,10 @@ def test_malformed_frame_is_a_channel_error(name):
         "type": "ValueError", "message": "late"}})]),
     ("a frame after done", [done(), start()]),
     ("done while a case runs", [start(), done()]),
-    ("speed reported twice", [channel.json_frame(b"P", {"exercise": "x", "skipped": "slow", "seconds": 3})] * 2),
+    ("a missing-functions frame after done", [done(), channel.json_frame(b"M", {"exercise": "mha_forward",
+                                                                            "missing": ["mha_forward"]})]),
+    ("a measured case sent before done", [start(case="speed")]),
+    ("a measured case sent twice", [done(), start(case="speed"), result(case="speed"), start(case="speed")]),
 ])
 def test_frames_out_of_order_are_a_channel_error(name, frames):
     decoder = Decoder()
@@ -143,3 +150,68 @@ def test_a_forged_memory_error_is_kept_as_text_only():
     error = messages.results[("mha_forward", "c1")].error
     assert error == {"type": "MemoryError", "message": "forged", "traceback": "", "line": None, "offset": None,
                      "text": None, "input_modified": False}
+
+
+CONTRACT = channel.Contract(functions={"mha_forward": ("mha_forward",)}, cases={"mha_forward": ("c1", "c2")})
+
+
+def contract_decode(*frames):
+    decoder = Decoder(CONTRACT)
+    for frame in frames:
+        decoder.feed(frame)
+    return decoder.finish()
+
+
+@pytest.mark.parametrize("name, frames", [
+    ("an exercise not asked for", [start(exercise="softmax")]),
+    ("a case the exercise does not have", [start(case="c9")]),
+    ("a function the exercise does not have, reported missing", [channel.json_frame(
+        b"M", {"exercise": "mha_forward", "missing": ["\x1b]52;c;ZXZpbA==\x07"]})]),
+    ("missing functions of an exercise not asked for", [channel.json_frame(b"M", {"exercise": "x", "missing": ["f"]})]),
+    ("an empty missing list", [channel.json_frame(b"M", {"exercise": "mha_forward", "missing": []})]),
+    ("a measured case of an exercise not asked for", [done(), start(exercise="softmax", case="speed")]),
+])
+def test_anything_outside_the_contract_is_a_channel_error(name, frames):
+    with pytest.raises(ChannelError):
+        contract_decode(*frames)
+
+
+def test_the_contract_admits_its_own_cases_and_measured_cases_after_done():
+    messages = contract_decode(start(case="c1"), result(case="c1"), start(case="c2"), result(case="c2"), done(),
+                               start(case="memory"), result(case="memory"), start(case="speed"), result(case="speed"))
+    assert set(messages.results) == {("mha_forward", "c1"), ("mha_forward", "c2")}
+    assert set(messages.measured) == {("mha_forward", "memory"), ("mha_forward", "speed")}
+
+
+def test_every_text_from_the_worker_is_made_safe_once_in_the_decoder():
+    evil = "\x1b[2J\x1b]52;c;ZXZpbA==\x07\u202eDESSAP\rPASSED"
+    messages = decode(channel.json_frame(b"X", {"event": evil, "where": evil}), start(), raw_result(
+        {"exercise": "mha_forward", "case": "c1", "outputs": [],
+         "error": {"type": evil, "message": evil, "traceback": evil, "text": evil}}), done())
+    texts = [*messages.blocked[0].values(), *(messages.results[("mha_forward", "c1")].error[key]
+                                              for key in ("type", "message", "traceback", "text"))]
+    for text in texts:
+        assert not any(ord(ch) < 0x20 or 0x7f <= ord(ch) < 0xa0 or ch == "\u202e" for ch in text), repr(text)
+        assert "\\x1b[2J" in text and "\\u202e" in text and "\\x0dPASSED" in text
+
+
+def test_a_case_time_is_what_the_grader_saw_not_what_the_worker_says():
+    ticks = iter([10.0, 10.25])
+    decoder = Decoder(clock=lambda: next(ticks))
+    for frame in (start(), result(elapsed=0.0001), done()):
+        decoder.feed(frame)
+    assert decoder.finish().results[("mha_forward", "c1")].elapsed == pytest.approx(0.25)
+
+
+def test_the_control_pipe_takes_the_wardens_lines():
+    control = channel.ControlDecoder()
+    assert control.feed(b'{"kind": "cases", "code": 0, "cpu": 0.1, "maxrss": 3e7}\n{"kind": "perf", "exer') == ["cases"]
+    assert control.feed(b'cise": "softmax", "seconds": 0.002, "rounds": 9}\n{"kind": "done"}\n') == ["perf", "done"]
+    assert control.cases == {"code": 0, "cpu": 0.1, "maxrss": 3e7}
+    assert control.perf == {"softmax": {"seconds": 0.002, "rounds": 9}} and control.done
+
+
+@pytest.mark.parametrize("line", [b"not json\n", b'{"kind": "launch"}\n', b"[1]\n"])
+def test_the_control_pipe_rejects_what_the_warden_never_writes(line):
+    with pytest.raises(ChannelError):
+        channel.ControlDecoder().feed(line)

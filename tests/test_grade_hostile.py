@@ -52,8 +52,9 @@ HOSTILE = {
     "sleeps at import": ("import time\ntime.sleep(60)\n" + CORRECT, Verdict.TIME_LIMIT, Verdict.TIME_LIMIT),
     "ignores SIGTERM": ("import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n" + F + "    while True:\n        pass\n",
                         Verdict.TIME_LIMIT, Verdict.TIME_LIMIT),
+    # a MemoryError is the exception it is: no limit the grader saw (memory_limit_exceeded is the measured bound)
     "eats memory": ("import numpy as np\n" + F + "    hog = []\n    while True:\n        hog.append(np.empty(50_000_000))\n",
-                    Verdict.MEMORY_LIMIT, Verdict.MEMORY_LIMIT),
+                    Verdict.RUNTIME_ERROR, Verdict.RUNTIME_ERROR),
     "floods stdout": (F + "    while True:\n        print('x' * 1000)\n", Verdict.OUTPUT_LIMIT, Verdict.OUTPUT_LIMIT),
     "exits at import": ("import sys\nsys.exit(0)\n" + CORRECT, Verdict.IMPORT_ERROR, Verdict.IMPORT_ERROR),
     "os._exit in the call": ("import os\n" + F + "    os._exit(0)\n", Verdict.EXITED_EARLY, Verdict.EXITED_EARLY),

@@ -4,6 +4,7 @@ The run's facts are built from real channel frames carrying the reference's own 
 the fact under test would pass.
 """
 
+import json
 import signal
 
 import pytest
@@ -141,11 +142,84 @@ def test_a_blocked_operation_is_forbidden_even_when_every_value_is_right():
     assert report.blocked == [{"event": "subprocess.Popen", "where": "line 3"}]
 
 
+def control(**lines):
+    """The warden's control pipe: the cases runner finished cleanly, then the given measurements."""
+    decoder = channel.ControlDecoder()
+    decoder.feed(b'{"kind": "cases", "code": 0, "cpu": 0.05, "maxrss": 30000000}\n')
+    for kind, entries in lines.items():
+        for exercise, entry in entries.items():
+            decoder.feed(json.dumps({"kind": kind, "exercise": exercise, **entry}).encode() + b"\n")
+    return decoder
+
+
 def test_a_timeout_while_timing_a_correct_submission_is_not_a_failure():
     [plan] = plans("softmax")
-    report = judge([plan], frames(plan, finish=False), timed_out=True, killed_by_grader=True, exit=Exit(signal=9))
+    report = judge([plan], frames(plan), control=control(), timed_out=True, killed_by_grader=True,
+                   exit=Exit(signal=9))
     assert report.verdict == Verdict.PASSED
     assert report.exercises[0].efficiency.not_measured.key == "efficiency.out_of_time"
+
+
+def test_a_timeout_before_the_cases_runner_finished_is_the_time_limit():
+    [plan] = plans("softmax")
+    report = judge([plan], frames(plan), timed_out=True, killed_by_grader=True, exit=Exit(signal=9))
+    assert report.verdict == Verdict.TIME_LIMIT
+
+
+def measured(plan, case, outputs):
+    """The channel frames of a measuring runner that returned `outputs` on `case` (after the cases' D)."""
+    meta = {"exercise": plan.exercise.id, "case": case.name, "bad_outputs": {}, "returned": None, "error": None}
+    return (channel.json_frame(b"S", {"exercise": plan.exercise.id, "case": case.name})
+            + channel.result_frame(meta, sorted(outputs.items())))
+
+
+@pytest.mark.parametrize("peak_mib, verdict", [(2.0, Verdict.PASSED), (7.9, Verdict.PASSED),
+                                               (8.1, Verdict.MEMORY_LIMIT), (40.0, Verdict.MEMORY_LIMIT)])
+def test_the_memory_bound_is_the_peak_the_kernel_counted_for_the_call(peak_mib, verdict):
+    [plan] = plans("flash_attention_forward")
+    checks = plan.exercise.checks()
+    case = checks.memory_case(0)
+    assert checks.memory_limit(case) == 8 * 2**20
+    stream = frames(plan) + measured(plan, case, call(plan.exercise.reference(), case))
+    report = judge([plan], stream, exit=Exit(code=0),
+                   control=control(memory={plan.exercise.id: {"code": 0, "peak_bytes": peak_mib * 2**20}}))
+    assert report.verdict == verdict
+    assert report.exercises[0].memory["peak"] == peak_mib * 2**20
+
+
+def test_a_memory_call_that_returns_wrong_values_is_not_measured_but_failed():
+    [plan] = plans("flash_attention_forward")
+    case = plan.exercise.checks().memory_case(0)
+    outputs = call(plan.exercise.reference(), case)
+    outputs["out"] = outputs["out"] * 0  # what a submission skipping the work when measured would return
+    stream = frames(plan) + measured(plan, case, outputs)
+    report = judge([plan], stream, exit=Exit(code=0),
+                   control=control(memory={plan.exercise.id: {"code": 0, "peak_bytes": 1.0}}))
+    assert report.verdict == Verdict.MEMORY_LIMIT and report.exercises[0].memory["wrong"]
+    assert report.detail.key == "detail.memory_wrong"
+
+
+def test_a_memory_runner_that_crashed_leaves_the_memory_unmeasured_and_failed():
+    [plan] = plans("flash_attention_forward")
+    report = judge([plan], frames(plan), exit=Exit(code=0),
+                   control=control(memory={plan.exercise.id: {"signal": 9, "peak_bytes": 1.0}}))
+    assert report.verdict == Verdict.MEMORY_LIMIT and report.detail.key == "detail.memory_unmeasured"
+
+
+def test_the_speed_is_the_wardens_figure_and_kept_only_when_the_timed_calls_were_right():
+    [plan] = plans("softmax")
+    case = plan.exercise.checks().perf_case(0)
+    right = call(plan.exercise.reference(), case)
+    report = judge([plan], frames(plan) + measured(plan, case, right), exit=Exit(code=0),
+                   control=control(perf={"softmax": {"seconds": 0.25, "rounds": 3}}))
+    efficiency = report.exercises[0].efficiency
+    assert efficiency.submission_seconds == 0.25 and efficiency.rounds == 3 and efficiency.reference_seconds > 0
+    wrong = {name: value + 1 for name, value in right.items()}
+    report = judge([plan], frames(plan) + measured(plan, case, wrong), exit=Exit(code=0),
+                   control=control(perf={"softmax": {"seconds": 0.25, "rounds": 3}}))
+    assert report.verdict == Verdict.PASSED  # no verdict depends on the speed
+    assert report.exercises[0].efficiency.submission_seconds is None
+    assert report.exercises[0].efficiency.not_measured.key == "efficiency.wrong_when_timed"
 
 
 def test_every_case_raising_not_implemented_is_the_untouched_stub():
@@ -162,10 +236,13 @@ def test_one_raising_case_is_a_runtime_error_naming_that_case():
     assert report.detail.params["type"] == "ValueError"
 
 
-def test_a_memory_error_is_the_memory_limit():
+def test_a_memory_error_is_the_exception_it_is_never_a_limit_the_grader_did_not_see():
+    """A MemoryError (or a class the submission names so) is a runtime error shown as raised; only the measured
+    bound is memory_limit_exceeded."""
     [plan] = plans("softmax")
     report = judge([plan], frames(plan, error_at=0, error_type="MemoryError"), exit=Exit(code=0))
-    assert report.verdict == Verdict.MEMORY_LIMIT and report.where == ("softmax", plan.cases[0].name)
+    assert report.verdict == Verdict.RUNTIME_ERROR and report.where == ("softmax", plan.cases[0].name)
+    assert report.exercises[0].cases[0].error["type"] == "MemoryError"
 
 
 def test_the_overall_verdict_covers_every_exercise_of_the_file():

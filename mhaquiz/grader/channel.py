@@ -7,43 +7,80 @@ A frame is one kind byte, a big-endian u32 length and the payload. Every payload
 result (`R`), which is a u32 JSON length, the JSON meta and then the raw bytes of the arrays it lists:
 
     S  case start      {"exercise", "case"}
-    R  case result     {"exercise", "case", "elapsed", "error", "outputs": [{"name", "dtype", "shape"}],
+    R  case result     {"exercise", "case", "error", "outputs": [{"name", "dtype", "shape"}],
                         "bad_outputs": {name: "type:<what it was>" | "size:<elements>"}, "returned": [names] | null,
                         "replaced": [input paths the call replaced in the dicts it was given]} + array bytes
     M  missing         {"exercise", "missing": [function names]}
     E  import failed   {"kind": "import" | "syntax", "error"}
     X  blocked call    {"event", "where"}: the submission tried to start a process, signal one, or reach
                        outside its sandbox; the worker's guard refused (see worker.py)
-    P  speed           {"exercise", "submission", "reference", "rounds", "shapes"} | {"exercise", "skipped"},
-                       optional "peak_bytes": {"submission", "reference"}
-    D  done            {}
+    D  done            {}: the cases runner called every case
 
-`Decoder.feed()` checks each frame's schema, the order (S then R of the same case, each case once, M and P
-at most once per exercise, E before any case, nothing after D) and the array headers (dtype allow-list,
-ndim, element count, byte count) before any array is built; anything else raises ChannelError.
+After D, a measuring runner may send S and R once for its exercise's "memory" or "speed" case (what its last
+call returned, checked by the grader like any case).
+
+`Decoder.feed()` checks each frame's schema against the contract (the exercises, their functions and cases
+the grader asked for; output names are plain identifiers), the order (S then R of the same case, each case
+once, M at most once per exercise, E before any case, only measured cases after D) and the array headers
+(dtype allow-list, ndim, element count, byte count) before any array is built; anything else raises
+ChannelError. Every text field (exception messages, tracebacks, blocked calls) is made safe for a terminal
+here, once (`safe_text`), before anything renders it. The grader notes when each S and R frame arrived: a
+case's time is what the grader saw, not what the worker says.
+
+The control pipe is the warden's (worker.py): JSON lines no runner can write (`ControlDecoder`).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import struct
+import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
 HEADER = struct.Struct(">cI")
 META_LENGTH = struct.Struct(">I")
-KINDS = b"SRMEXPD"
+KINDS = b"SRMEXD"
 MAX_FRAME_BYTES = 64 * 1024 * 1024  # one frame; the sandbox also caps the whole run (RESULT_BUDGET)
 MAX_FRAMES = 4096  # far more than any exercise's cases; millions of tiny frames are an attack
 MAX_BLOCKED = 20  # blocked-call reports kept (more are counted, not kept)
 MAX_ELEMENTS = 4_000_000  # per returned array (32 MB of float64); larger ones are described, not sent
 MAX_NDIM = 8
 MAX_TEXT = 4000  # characters kept of any text field (exception messages, tracebacks)
+MEASURED_CASES = ("memory", "speed")  # the cases measuring runners report after D (memory_case, perf_case)
+NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,63}")  # an output name as the contracts write them
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
 DTYPES = frozenset({"<f8", "<f4", "<f2", "<i8", "<i4", "<i2", "|i1", "<u8", "<u4", "<u2", "|u1", "|b1"})
 
 
 class ChannelError(Exception):
     """The channel carried something the worker never sends."""
+
+
+def plain_name(name: str) -> bool:
+    """An output name the channel carries: a plain identifier (dots for nested keys), at most 64 characters."""
+    return isinstance(name, str) and NAME.fullmatch(name) is not None
+
+
+def safe_text(text: str) -> str:
+    """Text from the worker with control characters, escape sequences and bidirectional overrides made visible
+    (ESC becomes \\x1b): printed, it reads as what it is and does nothing to the terminal."""
+    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}" if ord(match.group()) < 0x100
+                        else f"\\u{ord(match.group()):04x}", text)
+
+
+@dataclass(frozen=True)
+class Contract:
+    """What the grader asked for: per exercise, its functions and the names of its cases."""
+
+    functions: Dict[str, Tuple[str, ...]]
+    cases: Dict[str, Tuple[str, ...]]
+
+    def knows(self, exercise: str, case: str, measured: bool = False) -> bool:
+        if exercise not in self.cases:
+            return False
+        return case in MEASURED_CASES if measured else case in self.cases[exercise]
 
 
 # --- the worker's side: encoding ----------------------------------------------------------------------
@@ -90,7 +127,7 @@ class ArrayData:
 class CaseResultFrame:
     exercise: str
     case: str
-    elapsed: Optional[float]
+    elapsed: Optional[float]  # seconds between its S and R frames, as the grader saw them arrive
     error: Optional[dict]
     outputs: Dict[str, ArrayData]
     bad_outputs: Dict[str, str]
@@ -105,7 +142,7 @@ class Messages:
     results: Dict[Tuple[str, str], CaseResultFrame] = field(default_factory=dict)
     running: Optional[Tuple[str, str]] = None  # a case started and not finished
     missing: Dict[str, List[str]] = field(default_factory=dict)
-    perf: Dict[str, dict] = field(default_factory=dict)
+    measured: Dict[Tuple[str, str], CaseResultFrame] = field(default_factory=dict)  # (exercise, "memory" | "speed")
     fatal: Optional[dict] = None
     blocked: List[dict] = field(default_factory=list)
     blocked_count: int = 0
@@ -116,12 +153,14 @@ class Decoder:
     """Incremental, validating decoder: `feed(chunk)` as bytes arrive; raises ChannelError at the first
     thing the worker would never send, after which the channel is not read any more."""
 
-    def __init__(self):
+    def __init__(self, contract: Optional[Contract] = None, clock=time.monotonic):
         self.buffer = bytearray()
         self.frames = 0
         self.messages = Messages()
+        self.contract = contract
+        self.clock = clock
         self._started_cases = False
-        self._exercises_with_perf: set = set()
+        self._started_at = 0.0
 
     def feed(self, chunk: bytes) -> None:
         self.buffer += chunk
@@ -149,7 +188,7 @@ class Decoder:
 
     def _take(self, kind: bytes, payload: bytes) -> None:
         m = self.messages
-        if m.done:
+        if m.done and kind not in b"SRX":
             raise ChannelError("a frame after the end")
         if kind == b"R":
             self._result(payload)
@@ -157,14 +196,19 @@ class Decoder:
         obj = _json_object(payload)
         if kind == b"S":
             key = (_text(obj, "exercise"), _text(obj, "case"))
-            if m.running is not None or key in m.results or m.fatal is not None:
+            if not self._known(key):
+                raise ChannelError("a case the grader did not ask for")
+            if m.running is not None or key in m.results or key in m.measured or m.fatal is not None:
                 raise ChannelError("case start out of order")
-            m.running, self._started_cases = key, True
+            m.running, self._started_cases, self._started_at = key, True, self.clock()
         elif kind == b"M":
             exercise = _text(obj, "exercise")
             missing = obj.get("missing")
             if exercise in m.missing or not isinstance(missing, list) or not all(isinstance(x, str) for x in missing):
                 raise ChannelError("bad missing-functions frame")
+            if self.contract is not None and (exercise not in self.contract.functions or not missing
+                                              or not set(missing) <= set(self.contract.functions[exercise])):
+                raise ChannelError("missing functions the exercise does not have")
             m.missing[exercise] = [name[:200] for name in missing[:50]]
         elif kind == b"E":
             if m.fatal is not None or self._started_cases:
@@ -176,13 +220,8 @@ class Decoder:
         elif kind == b"X":
             m.blocked_count += 1
             if len(m.blocked) < MAX_BLOCKED:
-                m.blocked.append({"event": _text(obj, "event")[:200], "where": _text(obj, "where", "")[-MAX_TEXT:]})
-        elif kind == b"P":
-            exercise = _text(obj, "exercise")
-            if exercise in self._exercises_with_perf or m.running is not None:
-                raise ChannelError("speed reported twice")
-            self._exercises_with_perf.add(exercise)
-            m.perf[exercise] = _perf(obj)
+                m.blocked.append({"event": safe_text(_text(obj, "event")[:200]),
+                                  "where": safe_text(_text(obj, "where", "")[-MAX_TEXT:])})
         elif kind == b"D":
             if m.running is not None:
                 raise ChannelError("done while a case was running")
@@ -200,6 +239,7 @@ class Decoder:
         key = (_text(meta, "exercise"), _text(meta, "case"))
         if m.running != key:
             raise ChannelError("case result without its start")
+        elapsed = self.clock() - self._started_at
         outputs: Dict[str, ArrayData] = {}
         offset = 0
         described = meta.get("outputs")
@@ -208,7 +248,9 @@ class Decoder:
         for item in described:
             if not isinstance(item, dict):
                 raise ChannelError("bad output header")
-            name, dtype, shape = _text(item, "name")[:200], item.get("dtype"), item.get("shape")
+            name, dtype, shape = _text(item, "name"), item.get("dtype"), item.get("shape")
+            if not plain_name(name):
+                raise ChannelError("an output name that is not a plain identifier")
             if dtype not in DTYPES or name in outputs:
                 raise ChannelError(f"output {name!r}: dtype {dtype!r} is not allowed")
             if (not isinstance(shape, list) or len(shape) > MAX_NDIM
@@ -229,19 +271,23 @@ class Decoder:
         bad = meta.get("bad_outputs", {})
         returned = meta.get("returned")
         replaced = meta.get("replaced", [])
-        elapsed = meta.get("elapsed")
-        if (not isinstance(bad, dict) or not all(isinstance(v, str) for v in bad.values())
-                or (returned is not None and (not isinstance(returned, list) or not all(isinstance(x, str) for x in returned)))
-                or (elapsed is not None and (not isinstance(elapsed, (int, float)) or isinstance(elapsed, bool)))
-                or not isinstance(replaced, list) or not all(isinstance(x, str) for x in replaced)):
+        if (not isinstance(bad, dict) or not all(plain_name(k) and isinstance(v, str) for k, v in bad.items())
+                or (returned is not None and (not isinstance(returned, list) or not all(plain_name(x) for x in returned)))
+                or not isinstance(replaced, list) or not all(plain_name(x) for x in replaced)):
             raise ChannelError("bad result meta")
         error = meta.get("error")
-        m.results[key] = CaseResultFrame(
+        frame = CaseResultFrame(
             exercise=key[0], case=key[1], elapsed=elapsed, error=None if error is None else error_info(error),
-            outputs=outputs, bad_outputs={str(k)[:200]: v[:200] for k, v in list(bad.items())[:64]},
-            returned=None if returned is None else [name[:200] for name in returned[:64]],
-            replaced=[path[:200] for path in replaced[:64]])
+            outputs=outputs, bad_outputs={k: safe_text(v[:200]) for k, v in list(bad.items())[:64]},
+            returned=None if returned is None else returned[:64], replaced=replaced[:64])
+        (m.measured if m.done else m.results)[key] = frame
         m.running = None
+
+    def _known(self, key: Tuple[str, str]) -> bool:
+        """A case of the contract (before D) or a measured case of one of its exercises (after D)."""
+        if self.contract is None:
+            return (key[1] in MEASURED_CASES) == self.messages.done
+        return self.contract.knows(*key, measured=self.messages.done)
 
 
 def error_info(value: Any) -> dict:
@@ -251,29 +297,14 @@ def error_info(value: Any) -> dict:
     line = value.get("line")
     offset = value.get("offset")
     return {
-        "type": _text(value, "type")[:100] or "Exception",
-        "message": _text(value, "message", "")[:MAX_TEXT],
-        "traceback": _text(value, "traceback", "")[-MAX_TEXT:],
+        "type": safe_text(_text(value, "type")[:100]) or "Exception",
+        "message": safe_text(_text(value, "message", "")[:MAX_TEXT]),
+        "traceback": safe_text(_text(value, "traceback", "")[-MAX_TEXT:]),
         "line": line if isinstance(line, int) and not isinstance(line, bool) else None,
         "offset": offset if isinstance(offset, int) and not isinstance(offset, bool) else None,
-        "text": _text(value, "text", "")[:300] or None,
+        "text": safe_text(_text(value, "text", "")[:300]) or None,
         "input_modified": value.get("input_modified") is True,
     }
-
-
-def _perf(obj: dict) -> dict:
-    if "skipped" in obj:
-        perf = {"skipped": _text(obj, "skipped")[:40], "seconds": _number(obj.get("seconds"))}
-    else:
-        perf = {"submission": _number(obj.get("submission")), "reference": _number(obj.get("reference")),
-                "rounds": obj.get("rounds") if isinstance(obj.get("rounds"), int) else 0,
-                "shapes": _text(obj, "shapes", "")[:200]}
-        if perf["submission"] is None or perf["reference"] is None:
-            raise ChannelError("bad speed frame")
-    peak = obj.get("peak_bytes")
-    if isinstance(peak, dict):
-        perf["peak_bytes"] = {side: _number(peak.get(side)) for side in ("submission", "reference")}
-    return perf
 
 
 def _number(value: Any) -> Optional[float]:
@@ -297,3 +328,46 @@ def _text(obj: dict, key: str, default: Optional[str] = None) -> str:
     if not isinstance(value, str):
         raise ChannelError(f"field {key!r} is not text")
     return value
+
+
+class ControlDecoder:
+    """The warden's JSON lines (worker.py): the kernel's account of each runner, as the warden read it with
+    wait4. Runners never hold this pipe; still, every line is checked and bounded."""
+
+    MAX_BYTES = 64 * 1024
+
+    def __init__(self):
+        self.buffer = b""
+        self.cases: Optional[dict] = None  # the cases runner's fate: {"code" | "signal", "cpu", "maxrss"}
+        self.memory: Dict[str, dict] = {}  # exercise -> {"peak_bytes", "code" | "signal", ...}
+        self.perf: Dict[str, dict] = {}  # exercise -> {"seconds", "rounds"} | {"skipped", ...}
+        self.done = False
+
+    def feed(self, chunk: bytes) -> List[str]:
+        """Take bytes; returns the kinds of the lines completed ("cases", "memory", "perf", "done")."""
+        self.buffer += chunk
+        if len(self.buffer) > self.MAX_BYTES:
+            raise ChannelError("the control pipe carried too much")
+        kinds = []
+        while b"\n" in self.buffer:
+            line, self.buffer = self.buffer.split(b"\n", 1)
+            obj = _json_object(line)
+            kind = obj.get("kind")
+            fate = {key: obj[key] for key in ("code", "signal") if isinstance(obj.get(key), int)}
+            numbers = {key: _number(obj.get(key)) for key in ("cpu", "maxrss", "peak_bytes", "seconds")
+                       if _number(obj.get(key)) is not None}
+            if kind == "cases" and self.cases is None:
+                self.cases = {**fate, **numbers}
+            elif kind in ("memory", "perf") and isinstance(obj.get("exercise"), str):
+                entry = {**fate, **numbers}
+                if isinstance(obj.get("rounds"), int):
+                    entry["rounds"] = obj["rounds"]
+                if isinstance(obj.get("skipped"), str):
+                    entry["skipped"] = obj["skipped"][:40]
+                (self.memory if kind == "memory" else self.perf)[obj["exercise"]] = entry
+            elif kind == "done":
+                self.done = True
+            else:
+                raise ChannelError(f"unexpected control line {kind!r}")
+            kinds.append(kind)
+        return kinds

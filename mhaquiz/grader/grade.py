@@ -75,8 +75,9 @@ class Grading:
             preload()
         except Exception as error:  # noqa: BLE001  (our reference or checks failed: not the learner's fault)
             failure = error
-        finally:
-            facts = self.sandbox.collect()  # always: it stops the submission and leaves nothing running
+        finally:  # always: it stops the submission and leaves nothing running
+            facts = self.sandbox.collect(_contract(self.exercises, plans),
+                                         (lambda messages: _measurements(plans, messages)) if plans else None)
         if failure is not None:
             return _internal_error(self.report, failure)
         try:
@@ -141,16 +142,53 @@ def start_grading(path: Path, exercise_ids: Optional[List[str]] = None, seed: in
 
 
 def _job(chosen: List[registry.Exercise], seed: int, timeout: float, memory_mb: int) -> dict:
-    """What the worker needs, sent on its stdin: no file of ours is visible in the strong sandbox."""
+    """What the worker needs, sent on its stdin: no file of ours is visible in the strong sandbox. Never a
+    reference solution: the process that runs learner code must not hold one."""
     from mhaquiz.paths import content_dir, user_home
 
     return {
         "seed": seed, "timeout": timeout, "memory_mb": memory_mb,
         "checks": {e.id: {"path": str(e.checks_path), "source": e.checks_source} for e in registry.all_exercises()},
-        "exercises": [{"id": e.id, "functions": list(e.functions),
-                       "reference": {"path": str(e.solution_path), "source": e.solution_source}} for e in chosen],
+        "exercises": [{"id": e.id, "functions": list(e.functions)} for e in chosen],
         "deny_read": [str(user_home()), *(str(content_dir(name)) for name in ("exercises", "solutions", "questions"))],
     }
+
+
+def _contract(chosen: List[registry.Exercise], plans: Optional[List[Plan]]):
+    """What the channel may carry: the chosen exercises' functions and case names (None before the plans)."""
+    from mhaquiz.grader.channel import Contract
+
+    if not plans:
+        return None
+    return Contract(functions={e.id: tuple(e.functions) for e in chosen},
+                    cases={plan.exercise.id: tuple(case.name for case in plan.cases) for plan in plans})
+
+
+def _measurements(plans: List[Plan], messages) -> List[dict]:
+    """Once every case has run: the exercises to measure (each case returned values within tolerance), with
+    their memory case and timed calls. Asked while the warden waits, so it only compares."""
+    wanted = []
+    for plan in plans:
+        checks = plan.exercise.checks()
+        memory, perf = hasattr(checks, "memory_case"), hasattr(checks, "perf_case")
+        if (memory or perf) and _all_within_tolerance(plan, messages):
+            wanted.append({"exercise": plan.exercise.id, "memory": memory, "perf": perf})
+    return wanted
+
+
+def _all_within_tolerance(plan: Plan, messages) -> bool:
+    from mhaquiz.grader.compare import compare_output
+
+    for case, expected in zip(plan.cases, plan.expected):
+        frame = messages.results.get((plan.exercise.id, case.name))
+        if frame is None or frame.error is not None or frame.bad_outputs or frame.replaced:
+            return False
+        scale = Tolerance.scale(expected.values())
+        for name, reference in expected.items():
+            data = frame.outputs.get(name)
+            if data is None or not compare_output(name, data.array(), reference, plan.tolerance, scale).passed:
+                return False
+    return True
 
 
 def _plan(exercise: registry.Exercise, seed: int) -> Plan:
@@ -201,11 +239,11 @@ def judge(report: GradeReport, plans: List[Plan], facts: RunFacts, tree: ast.Mod
     if corrupt is None and (any(key not in known for key in messages.results)
                             or (messages.running is not None and messages.running not in known)
                             or any(exercise not in {plan.exercise.id for plan in plans}
-                                   for exercise in (*messages.missing, *messages.perf))):
+                                   for exercise in messages.missing)):
         corrupt = "results for a case that does not exist"
     all_reported = all((plan.exercise.id, case.name) in messages.results for plan in plans
                        if plan.exercise.id not in messages.missing for case in plan.cases)
-    measuring = facts.timed_out and messages.running is None and all_reported and messages.fatal is None
+    measuring = facts.timed_out and facts.control.cases is not None and messages.done and all_reported
     run = _run_flags(facts, messages, corrupt, measuring)
     if messages.fatal is not None:
         report.error = {**messages.fatal["error"], "explanation": _explanation(messages.fatal["error"])}
@@ -213,8 +251,6 @@ def judge(report: GradeReport, plans: List[Plan], facts: RunFacts, tree: ast.Mod
 
     for plan in plans:
         report.exercises.append(_judge_exercise(plan, facts, messages, run, tree, source, measuring))
-    if any(case.error and case.error["type"] == "MemoryError" for ex in report.exercises for case in ex.cases):
-        run.setdefault(Verdict.MEMORY_LIMIT, None)
 
     report.run_flags = ranked(run)
     flags = set(run) | {exercise.verdict for exercise in report.exercises}
@@ -304,8 +340,8 @@ def _judge_exercise(plan: Plan, facts: RunFacts, messages, run: dict, tree, sour
     if errors and all(error["type"] == "NotImplementedError" for error in errors) and not any(c.passed for c in result.cases):
         result.verdict = Verdict.NOT_IMPLEMENTED
     if result.passed:
-        _check_memory(result, checks, messages.perf.get(exercise.id), plan.seed)
-        result.efficiency = _efficiency(exercise, checks, messages.perf.get(exercise.id), measuring, tree, source)
+        _check_memory(result, plan, facts, messages, measuring)
+        result.efficiency = _efficiency(plan, facts, messages, measuring, tree, source)
     if any(item.failing for item in evidence):
         result.diagnosis = diagnose(exercise, evidence)
         result.heatmap = _heatmap(checks, evidence, result.cases)
@@ -328,8 +364,9 @@ def _judge_case(plan: Plan, case, expected: Dict, frame, scale: float):
     result = CaseResult(case.name, case.title, case.about, case.shapes, Verdict.PASSED, elapsed=frame.elapsed)
     if frame.error:
         result.error = {**frame.error, "explanation": _explanation(frame.error)}
-        result.verdict = (Verdict.INPUT_MODIFIED if frame.error["input_modified"] else
-                          Verdict.MEMORY_LIMIT if frame.error["type"] == "MemoryError" else Verdict.RUNTIME_ERROR)
+        # A MemoryError is the exception the submission's process raised, not a limit the grader saw hit:
+        # a runtime error (its explanation names the limit); memory_limit_exceeded is the measured bound only.
+        result.verdict = Verdict.INPUT_MODIFIED if frame.error["input_modified"] else Verdict.RUNTIME_ERROR
         return result, None
     submitted = {name: data.array() for name, data in frame.outputs.items() if name in expected}
     float32 = None
@@ -424,39 +461,78 @@ def _precision_evidence(plan: Plan, cases, messages):
     return found
 
 
-def _efficiency(exercise, checks, perf: Optional[dict], measuring: bool, tree, source: str):
+def _efficiency(plan: Plan, facts: RunFacts, messages, measuring: bool, tree, source: str):
+    """Python loops, and the speed against the reference: the submission's CPU time as the kernel counted it
+    for a runner of its own (worker.py), the reference's timed here the same way; the figure is kept only
+    when the timed calls returned the right values."""
     from mhaquiz.grader.efficiency import python_loops
     from mhaquiz.grader.report import Efficiency
 
+    exercise, checks = plan.exercise, plan.exercise.checks()
     efficiency = Efficiency()
     if not exercise.meta.get("loops_expected"):
         efficiency.loops = python_loops(tree, source)
+    perf = facts.control.perf.get(exercise.id)
     if not hasattr(checks, "perf_case"):
         efficiency.not_measured = Message("efficiency.no_perf_case")
     elif perf is None:
         efficiency.not_measured = Message("efficiency.out_of_time" if measuring else "efficiency.not_reported")
-    elif "skipped" in perf:
-        if perf["skipped"] != "none":
-            efficiency.not_measured = Message(f"efficiency.skipped_{perf['skipped']}"
-                                              if perf["skipped"] in ("slow", "raised") else "efficiency.not_reported",
-                                              {"seconds": round(perf.get("seconds") or 0.0, 2)})
+    elif "skipped" in perf or perf.get("seconds") is None:
+        skipped = perf.get("skipped")
+        efficiency.not_measured = Message(f"efficiency.skipped_{skipped}" if skipped in ("slow", "raised")
+                                          else "efficiency.not_reported", {"seconds": round(perf.get("seconds") or 0.0, 2)})
     else:
-        efficiency.shapes, efficiency.rounds = perf["shapes"], perf["rounds"]
-        efficiency.submission_seconds, efficiency.reference_seconds = perf["submission"], perf["reference"]
+        case = checks.perf_case(plan.seed)
+        if not _measured_correct(plan, case, messages.measured.get((exercise.id, case.name))):
+            efficiency.not_measured = Message("efficiency.wrong_when_timed")
+        else:
+            from mhaquiz.grader.measure import cpu_seconds_per_call
+
+            rounds = int(perf.get("rounds") or 1)
+            efficiency.shapes, efficiency.rounds = case.shapes, rounds
+            efficiency.submission_seconds = perf["seconds"]
+            efficiency.reference_seconds = cpu_seconds_per_call(exercise.reference(), case, rounds)
     return efficiency
 
 
-def _check_memory(result: ExerciseResult, checks, perf: Optional[dict], seed: int) -> None:
-    """For exercises that bound memory (`memory_limit(case)` in checks.py): the peak of one call."""
+def _measured_correct(plan: Plan, case, frame) -> bool:
+    """What a measuring runner's last call returned matches the reference on the same case."""
+    from mhaquiz.grader.compare import compare_output
+    from mhaquiz.grader.diagnose import call
+
+    if frame is None or frame.error is not None:
+        return False
+    expected = call(plan.exercise.reference(), case)
+    scale = Tolerance.scale(expected.values())
+    return all(name in frame.outputs and compare_output(name, frame.outputs[name].array(), value, plan.tolerance,
+                                                        scale).passed for name, value in expected.items())
+
+
+def _reference_peak(plan: Plan, case) -> Optional[int]:
+    from mhaquiz.grader.measure import call_in_child
+
+    try:
+        return call_in_child(plan.exercise.reference(), case)[0]
+    except Exception:  # noqa: BLE001  (only shown beside the submission's figure)
+        return None
+
+
+def _check_memory(result: ExerciseResult, plan: Plan, facts: RunFacts, messages, measuring: bool) -> None:
+    """For exercises that bound memory (`memory_limit(case)` in checks.py): the peak resident memory of one
+    call, as the kernel counted it for a runner that made only that call (worker.py), over the runner's
+    resident size at its start; kept only when the call returned the right values."""
+    checks = plan.exercise.checks()
     limit_of = getattr(checks, "memory_limit", None)
     if limit_of is None:
         return
-    case = checks.memory_case(seed)
-    peak = (perf or {}).get("peak_bytes") or {}
+    case = checks.memory_case(plan.seed)
+    measured = facts.control.memory.get(plan.exercise.id) or {}
     limit = int(limit_of(case))
-    result.memory = {"shapes": case.shapes, "limit": limit, "peak": peak.get("submission"),
-                     "reference": peak.get("reference")}
-    if peak.get("submission") is None or peak["submission"] > limit:
+    peak = measured.get("peak_bytes") if measured.get("code") == 0 else None
+    result.memory = {"shapes": case.shapes, "limit": limit, "peak": peak, "reference": _reference_peak(plan, case)}
+    if peak is not None and not _measured_correct(plan, case, messages.measured.get((plan.exercise.id, case.name))):
+        result.memory["peak"], result.memory["wrong"] = None, True
+    if result.memory["peak"] is None or result.memory["peak"] > limit:
         result.memory["passed"] = False
         result.verdict = Verdict.MEMORY_LIMIT
     else:
@@ -497,7 +573,7 @@ def _detail(report: GradeReport, verdict: Verdict, run: dict, corrupt: Optional[
         if exercise is not None and exercise.memory is not None and not case:
             memory = exercise.memory
             if memory.get("peak") is None:
-                return Message("detail.memory_unmeasured", params)
+                return Message("detail.memory_wrong" if memory.get("wrong") else "detail.memory_unmeasured", params)
             return Message("detail.memory_peak", {**params, "peak": _mib(memory["peak"]), "limit": _mib(memory["limit"]),
                                                   "shapes": memory["shapes"]})
         params["limit"] = report.memory_mb

@@ -3,12 +3,17 @@ and leave no process behind. Returns raw facts (`RunFacts`); grade.py turns them
 
 Kept free of numpy, so the worker starts before the grader's own heavy imports (the two overlap).
 
-- The job (which exercises, the checks' and references' sources, the seed, the limits) goes to the worker
-  on its stdin, never through files the submission could read.
+- The job (which exercises, the checks' sources, the seed, the limits; never a reference) goes to the worker
+  on its stdin as one JSON line, never through files the submission could read. Once the warden says the
+  cases runner is done (control pipe), `collect`'s `plan_measurements` decides what to measure and its
+  answer goes down stdin as a second line.
 - Output (stdout and stderr, merged): the first OUTPUT_KEPT bytes are kept; more than OUTPUT_LIMIT is a
   verdict of its own and stops the run.
-- Results: a private pipe read by channel.Decoder as the bytes arrive; more than RESULT_BUDGET bytes, or
-  anything malformed, stops the run as a corrupted channel. Nothing is buffered past these budgets.
+- Results: a private pipe read by channel.Decoder as the bytes arrive, against the contract; more than
+  RESULT_BUDGET bytes, or anything malformed, stops the run as a corrupted channel. Nothing is buffered past
+  these budgets.
+- Control: the warden's own pipe (channel.ControlDecoder): each runner's exit status, CPU time and peak
+  memory, as the kernel reported them to the warden.
 - Processes: the worker starts in its own session. At the end its process group is killed; under bwrap the
   PID namespace dies with it; in the fallback the grader is the children's subreaper, so every descendant
   that escaped the group (setsid, double fork) is found in /proc, killed and reaped.
@@ -31,7 +36,7 @@ from typing import List, Optional
 
 from mhaquiz.errors import MhaquizError
 from mhaquiz.grader import engine as engines
-from mhaquiz.grader.channel import ChannelError, Decoder, Messages
+from mhaquiz.grader.channel import ChannelError, Contract, ControlDecoder, Decoder, Messages
 
 OUTPUT_KEPT = 8 * 1024  # bytes of the submission's output shown to the learner
 OUTPUT_LIMIT = 1024 * 1024  # printing more than this is a verdict of its own
@@ -40,6 +45,9 @@ SIBLING_LIMIT = 64  # .py files next to the submission copied along (it may impo
 SIBLING_BYTES = 1024 * 1024
 KILL_WAIT = 2.0  # seconds to wait for a killed process to be gone
 EXIT_WAIT = 0.5  # seconds to let a worker whose pipes have closed finish exiting before it counts as killed
+DISK_BUDGET = engines.TMPFS_BYTES  # bytes the fallback's working folder may hold (the strong sandbox's tmpfs size)
+DISK_ENTRIES = 4096  # files and folders it may hold
+DISK_EVERY = 0.05  # seconds between two looks at it
 _PR_SET_CHILD_SUBREAPER = 36
 
 
@@ -48,6 +56,7 @@ class RunFacts:
     """What happened in the sandbox, as measured by the grader."""
 
     messages: Messages = field(default_factory=Messages)
+    control: ControlDecoder = field(default_factory=ControlDecoder)
     output: bytes = b""
     output_bytes: int = 0
     timed_out: bool = False
@@ -80,9 +89,10 @@ class Sandbox:
 
     def _start(self) -> None:
         result_read, result_write = os.pipe()
+        control_read, control_write = os.pipe()
         job_read, job_write = os.pipe()
         status_read = status_write = None
-        pass_fds = [result_write]
+        pass_fds = [result_write, control_write]
         if self.engine.name == "bwrap":
             status_read, status_write = os.pipe()
             pass_fds.append(status_write)
@@ -90,7 +100,7 @@ class Sandbox:
             _become_subreaper()
         launch = self.engine.launch(self.hostdir, status_write)
         self.workdir = launch.workdir
-        job = dict(self.job, result_fd=result_write, workdir=launch.workdir,
+        job = dict(self.job, result_fd=result_write, control_fd=control_write, workdir=launch.workdir,
                    submission=f"{launch.workdir}/{self.submission.name}", engine=self.engine.name,
                    write_roots=[engines.SANDBOX_TMP] if self.engine.name == "bwrap" else [],
                    read_only=engines.python_paths())
@@ -100,20 +110,28 @@ class Sandbox:
                 launch.argv, stdin=job_read, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, pass_fds=pass_fds,
                 start_new_session=True, cwd=launch.cwd, env=launch.env)
         finally:
-            for fd in (result_write, job_read, status_write):
+            for fd in (result_write, control_write, job_read, status_write):
                 if fd is not None:
                     os.close(fd)
         stat = _proc_stat(self.process.pid)
         self.worker_start = stat[1] if stat else 0  # clock ticks since boot: its descendants start later
         self.result_pipe = os.fdopen(result_read, "rb", buffering=0)
+        self.control_pipe = os.fdopen(control_read, "rb", buffering=0)
         self.status_pipe = os.fdopen(status_read, "rb", buffering=0) if status_read is not None else None
-        payload = json.dumps(job).encode()
-        threading.Thread(target=_write_all, args=(job_write, payload), daemon=True, name="mhaquiz-job").start()
+        self.job_fd = job_write
+        payload = json.dumps(job).encode() + b"\n"
+        self.job_writer = threading.Thread(target=_write_all, args=(job_write, payload, False), daemon=True,
+                                           name="mhaquiz-job")
+        self.job_writer.start()
 
     # --- collecting ----------------------------------------------------------------------------
 
-    def collect(self) -> RunFacts:
-        """Read until the worker is done, the deadline passes or a budget is spent; then kill and reap."""
+    def collect(self, contract: Optional[Contract] = None, plan_measurements=None) -> RunFacts:
+        """Read until the worker is done, the deadline passes or a budget is spent; then kill and reap.
+
+        `plan_measurements(messages)`, called once the cases runner is done, returns what to measure:
+        [{"exercise", "memory": bool, "perf": bool}] (nothing when None)."""
+        self.contract, self.plan_measurements = contract, plan_measurements
         facts = self._collect_once()
         if self.engine.name == "bwrap" and facts.sandbox.get("setup_failed"):
             reason = facts.sandbox["setup_failed"]
@@ -129,15 +147,18 @@ class Sandbox:
     def _collect_once(self) -> RunFacts:
         facts = RunFacts(sandbox=self.engine.describe() if self.reason is None else
                          {**self.engine.describe(), "reason": self.reason}, workdir=self.workdir)
-        decoder = Decoder()
+        decoder = Decoder(self.contract)
+        control = facts.control
         status_text = b""
         result_bytes = 0
         deadline = self.started + self.timeout
         selector = selectors.DefaultSelector()
         selector.register(self.process.stdout, selectors.EVENT_READ, "output")
         selector.register(self.result_pipe, selectors.EVENT_READ, "results")
+        selector.register(self.control_pipe, selectors.EVENT_READ, "control")
         if self.status_pipe is not None:
             selector.register(self.status_pipe, selectors.EVENT_READ, "status")
+        disk_due, disk_full = 0.0, False
         try:
             while selector.get_map():
                 remaining = deadline - time.monotonic()
@@ -156,6 +177,12 @@ class Sandbox:
                             facts.output += chunk[: OUTPUT_KEPT - len(facts.output)]
                     elif key.data == "status":
                         status_text = (status_text + chunk)[-65536:]
+                    elif key.data == "control":
+                        try:
+                            if "cases" in control.feed(chunk):
+                                self._request(decoder.messages, facts.corrupt is None)
+                        except ChannelError as error:
+                            facts.corrupt = facts.corrupt or f"control: {error}"
                     elif facts.corrupt is None:
                         result_bytes += len(chunk)
                         try:
@@ -169,18 +196,25 @@ class Sandbox:
                     break
                 if facts.corrupt is not None:
                     break
+                if self.engine.name == "process" and time.monotonic() >= disk_due:  # bwrap's tmpfs has a size
+                    disk_due = time.monotonic() + DISK_EVERY
+                    disk_full = _over_disk_budget(self.hostdir, decoder.messages)
+                    if disk_full:
+                        break
                 if not events and self.process.poll() is not None:
                     break  # the worker is gone and its pipes are quiet (a leftover may still hold them)
         finally:
             selector.close()
             facts.elapsed = time.monotonic() - self.started
-            if not (facts.timed_out or facts.output_limited or facts.corrupt is not None):
+            if not (facts.timed_out or facts.output_limited or facts.corrupt is not None or disk_full):
                 try:  # its pipes are closed: it is exiting on its own (or a leftover holds nothing of ours)
                     self.process.wait(timeout=max(0.0, min(EXIT_WAIT, deadline - time.monotonic())))
                 except subprocess.TimeoutExpired:
                     pass
             facts.killed_by_grader = self.process.poll() is None
             facts.left_processes = self._stop()
+            if self.engine.name == "process":  # what it wrote after the last look
+                _over_disk_budget(self.hostdir, decoder.messages)
             status = _status(status_text + self._drain(self.status_pipe))
             facts.exit = self.engine.decode(self.process.returncode, status)
             if self.engine.name == "bwrap" and "child-pid" not in status and not facts.timed_out:
@@ -215,9 +249,28 @@ class Sandbox:
             pass
         if self.engine.name == "process":
             others = max(others, _kill_descendants(pid, self.worker_start))
-        for pipe in (self.process.stdout, self.result_pipe):
+        for pipe in (self.process.stdout, self.result_pipe, self.control_pipe):
             pipe.close()
+        self._close_job()
         return others if finished else 0
+
+    def _request(self, messages: Messages, trusted: bool) -> None:
+        """Answer the warden once its cases runner is done: the measurements to make (or none)."""
+        wanted = []
+        if trusted and self.plan_measurements is not None:
+            wanted = self.plan_measurements(messages)
+        self.job_writer.join()
+        _write_all(self.job_fd, json.dumps({"measure": wanted}).encode() + b"\n", True)
+        self.job_fd = None
+
+    def _close_job(self) -> None:
+        if self.job_fd is not None:
+            self.job_writer.join(timeout=KILL_WAIT)
+            try:
+                os.close(self.job_fd)
+            except OSError:
+                pass
+            self.job_fd = None
 
     def _drain(self, pipe) -> bytes:
         if pipe is None:
@@ -275,7 +328,32 @@ def _copy_bounded(source: Path, target: Path, budget: dict) -> None:
         pass
 
 
-def _write_all(fd: int, payload: bytes) -> None:
+def _over_disk_budget(folder: Path, messages: Messages) -> bool:
+    """Whether the working folder holds more than DISK_BUDGET bytes or DISK_ENTRIES entries (a bounded
+    walk, no symlink followed); the first time, it is recorded as a refused operation the grader saw."""
+    used, entries, pending = 0, 0, [str(folder)]
+    while pending and entries <= DISK_ENTRIES and used <= DISK_BUDGET:
+        try:
+            with os.scandir(pending.pop()) as listing:
+                for entry in listing:
+                    entries += 1
+                    stat = entry.stat(follow_symlinks=False)
+                    used += max(stat.st_size if entry.is_file(follow_symlinks=False) else 0, stat.st_blocks * 512)
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append(entry.path)
+        except OSError:
+            continue
+    if used <= DISK_BUDGET and entries <= DISK_ENTRIES:
+        return False
+    event = (f"disk: {used // (1024 * 1024)}+ MiB > {DISK_BUDGET // (1024 * 1024)} MiB" if used > DISK_BUDGET
+             else f"disk: {entries}+ files > {DISK_ENTRIES}")
+    if not any(blocked["event"].startswith("disk: ") for blocked in messages.blocked):
+        messages.blocked.insert(0, {"event": event, "where": ""})
+        messages.blocked_count += 1
+    return True
+
+
+def _write_all(fd: int, payload: bytes, close: bool = True) -> None:
     try:
         view = memoryview(payload)
         while view:
@@ -283,7 +361,8 @@ def _write_all(fd: int, payload: bytes) -> None:
     except OSError:  # the worker is gone (or never read its job)
         pass
     finally:
-        os.close(fd)
+        if close:
+            os.close(fd)
 
 
 def _status(text: bytes) -> dict:

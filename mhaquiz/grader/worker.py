@@ -1,18 +1,20 @@
-"""The sandboxed side of grading: runs in its own process, imports the submission, calls it on every case.
+"""The sandboxed side of grading: a warden process that never runs learner code, and the runners it forks.
 
-Started by sandbox.py inside its engine (engine.py) with the job on stdin: the exercises with their checks'
-and references' sources (never read from files the submission could see), the seed and the limits. It
-sends frames on a private pipe (channel.py): the arrays the submission returned, exceptions with the
-submission's own frames, the speed comparison. It judges nothing: every comparison happens in the grader.
+Started by sandbox.py inside its engine (engine.py). The job (the exercises, the checks' sources, the seed,
+the limits; never a reference solution or anything derived from one) arrives on stdin as one JSON line.
 
-Before the submission is imported, the worker
-- builds the cases and makes every input array read-only (backed by immutable bytes, so the flag cannot
-  be turned back on): an in-place write raises at the line that does it and is reported as such;
-- sets its limits: address space, CPU time, file size, no core dumps;
-- installs its guard (`Guard`, a PEP 578 audit hook, which cannot be removed once added): starting or
-  signalling a process, sockets, SQLite, writing outside its working folder, reading the learner's progress
-  or our exercises, and loading libc through ctypes are refused with PermissionError and reported (`X`
-  frame). An audit hook is not a sandbox on its own (native code can go around it); the engine is.
+The warden imports numpy, builds the seeded cases (every input array read-only) and forks a *runner* for the
+cases: the runner sets its limits, confines itself (`_lock_down`), imports the submission, calls it on every
+case and sends frames on the result pipe (channel.py): the arrays it returned, exceptions with the
+submission's own frames. The runner's frames are evidence for the grader to check, never claims to believe.
+
+The warden keeps a second pipe, the control pipe, that no runner holds: on it it reports what the kernel
+says of each runner it waited for (exit status, CPU time, peak resident memory from wait4). When the grader
+asks (one more JSON line on stdin), it forks one runner for the memory case (its peak is the kernel's
+high-water mark minus the warden's resident size at the fork) and two for the timed calls (1 and 1 + R
+calls: the CPU time of the extra R calls, as the kernel counts it, is the submission's time). A runner's
+fate is the warden's: killed by a signal, the warden kills itself with the same signal; exited early, the
+warden exits with the same code, so the grader reads the run's exit status as before.
 """
 
 from __future__ import annotations
@@ -27,9 +29,9 @@ from types import ModuleType
 
 from mhaquiz.grader import channel
 
-PERF_ROUNDS = 5
-PERF_BUDGET = 0.05  # seconds of timing rounds after the first (fewer rounds when a call is slow)
-PERF_SLOW = 2.0  # seconds: a call slower than this is not timed again
+PERF_ROUNDS_MAX = 200  # extra timed calls at most (fewer when one call is slow)
+PERF_BUDGET = 0.04  # seconds of CPU the extra timed calls may take in all
+PERF_SLOW = 2.0  # seconds: a call slower than this is not timed
 FILE_SIZE_LIMIT = 16 * 1024 * 1024  # bytes: the largest file the submission may write
 ARRAY_BUDGET = 32 * 1024 * 1024  # bytes of returned arrays sent in a whole run (the grader reads at most 64 MiB);
 # arrays beyond it are described ("array of N elements"), not sent: a wrong answer, not a broken channel
@@ -51,98 +53,9 @@ class Channel:
     def send_json(self, kind: bytes, obj: dict) -> None:
         self.send(channel.json_frame(kind, obj))
 
-
-# --- the guard ----------------------------------------------------------------------------------------
-
-PROCESS_EVENTS = frozenset({"os.fork", "os.forkpty", "os.system", "os.exec", "os.posix_spawn", "os.spawn",
-                            "subprocess.Popen", "os.startfile", "pty.spawn"})
-SIGNAL_EVENTS = frozenset({"os.kill", "os.killpg", "signal.pthread_kill", "os.pidfd_open"})
-NETWORK_EVENTS = frozenset({"socket.__new__", "socket.connect", "socket.bind", "socket.sendto", "socket.sendmsg"})
-PATH_WRITE_EVENTS = {  # event -> indexes of the path arguments that must stay inside the working folder
-    "os.remove": (0,), "os.rmdir": (0,), "os.rename": (0, 1), "os.link": (0, 1), "os.symlink": (1,),
-    "os.mkdir": (0,), "os.chmod": (0,), "os.chown": (0,), "os.truncate": (0,), "os.utime": (0,),
-    "os.chflags": (0,), "os.setxattr": (0,), "os.removexattr": (0,), "shutil.rmtree": (0,),
-}
-LIBC_SYMBOLS = frozenset({"fork", "vfork", "clone", "clone3", "execve", "execv", "execvp", "execl", "execlp",
-                          "system", "popen", "posix_spawn", "posix_spawnp", "kill", "killpg", "tgkill", "tkill",
-                          "raise", "sigqueue", "syscall", "ptrace", "prctl", "unshare", "setns", "mount",
-                          "socket", "connect", "pidfd_open", "pidfd_send_signal", "process_vm_writev",
-                          "daemon", "setsid", "setpgid"})
-_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
-
-
-class Guard:
-    """The audit hook that refuses what graded code has no reason to do (see the module docstring)."""
-
-    def __init__(self, channel: Channel, submission: Path, write_roots, deny_read_roots, read_only_roots=()):
-        self.channel = channel
-        self.submission = submission
-        self.write_roots = [os.path.realpath(root) for root in write_roots]
-        # Python and the grader's package are never written, even where they sit inside a write root (a
-        # checkout or virtualenv under /tmp, which the strong sandbox's private /tmp holds read-only)
-        self.read_only_roots = [os.path.realpath(root) for root in read_only_roots]
-        self.deny_read_roots = [os.path.realpath(root) for root in deny_read_roots]
-        self.own = f"/proc/{os.getpid()}"
-        self.busy = False
-
-    def install(self) -> None:
-        sys.addaudithook(self)
-
-    def __call__(self, event: str, args: tuple) -> None:
-        if self.busy:
-            return
-        refused = self.refuses(event, args)
-        if refused:
-            self.busy = True
-            try:
-                where = describe_frames(traceback.extract_stack()[:-1], self.submission)
-                self.channel.send_json(b"X", {"event": refused, "where": where})
-            finally:
-                self.busy = False
-            raise PermissionError(f"mhaquiz: {refused} is not allowed in graded code")
-
-    def refuses(self, event: str, args: tuple):
-        """The refused operation's name, or None when `event` is allowed."""
-        if event in PROCESS_EVENTS or event in SIGNAL_EVENTS or event in NETWORK_EVENTS or event == "sqlite3.connect":
-            return event
-        if event == "open":
-            path, mode, flags = (args + (None, None, None))[:3]
-            if isinstance(path, int):
-                return None
-            writing = bool((flags or 0) & _WRITE_FLAGS) or any(c in (mode or "") for c in "wax+")
-            return self._path(path, writing, event)
-        if event in PATH_WRITE_EVENTS:
-            for index in PATH_WRITE_EVENTS[event]:
-                if index < len(args) and not isinstance(args[index], int) and self._path(args[index], True, event):
-                    return event
-            return None
-        if event == "ctypes.dlopen":
-            name = args[0] if args else None
-            if name is None or "libc." in str(name) or "libpthread" in str(name):
-                return f"ctypes.dlopen({name})"
-        if event == "ctypes.dlsym":
-            name = args[1] if len(args) > 1 else None
-            if isinstance(name, (str, bytes)) and (name.decode() if isinstance(name, bytes) else name) in LIBC_SYMBOLS:
-                return f"ctypes.dlsym({name})"
-        return None
-
-    def _path(self, path, writing: bool, event: str):
-        try:
-            real = os.path.realpath(os.fsdecode(path))
-        except (TypeError, ValueError):
-            return None
-        if writing:
-            protected = any(real == root or real.startswith(root + os.sep) for root in self.read_only_roots)
-            if real == "/dev/null" or (not protected and any(real == root or real.startswith(root + os.sep)
-                                                             for root in self.write_roots)):
-                return None
-            return f"{event}({real}) for writing"
-        if any(real == root or real.startswith(root + os.sep) for root in self.deny_read_roots):
-            return f"{event}({real})"
-        if real.startswith("/proc/") and real.split("/")[2].isdigit() and not (
-                real == self.own or real.startswith(self.own + "/")):
-            return f"{event}({real})"
-        return None
+    def send_line(self, obj: dict) -> None:
+        """One JSON line (the warden's control pipe)."""
+        self.send(json.dumps(obj).encode() + b"\n")
 
 
 # --- describing what happened ---------------------------------------------------------------------------
@@ -272,16 +185,21 @@ def identities(value, prefix: str = "") -> dict:
     return {prefix: id(value)}
 
 
-_sent = [0]  # bytes of arrays sent so far in this run
+_sent = [0]  # bytes of arrays sent so far by this runner
 
 
-def pack_result(case_name: str, exercise_id: str, outputs, error, elapsed: float, replaced=()) -> bytes:
-    """One case's frame: the returned arrays (those of a numeric dtype; others are described by type)."""
+def pack_result(case_name: str, exercise_id: str, outputs, error, replaced=()) -> bytes:
+    """One case's frame: the returned arrays (those of a numeric dtype; others are described by type).
+
+    Only outputs with a plain name (channel.NAME) are sent; the grader asks for its contract's names only."""
     import numpy as np
 
     arrays, bad = [], {}
+    names = [str(key) for key in list((outputs or {}))[:64]]
     for name, value in list((outputs or {}).items())[:64]:
-        name = str(name)[:200]
+        name = str(name)
+        if not channel.plain_name(name):
+            continue
         try:
             array = np.asarray(value)
             if type(array) is not np.ndarray:  # a subclass's own methods are the submission's code
@@ -297,61 +215,292 @@ def pack_result(case_name: str, exercise_id: str, outputs, error, elapsed: float
         else:
             _sent[0] += array.nbytes
             arrays.append((name, np.ascontiguousarray(array).reshape(array.shape)))  # 0-d stays 0-d
-    meta = {"exercise": exercise_id, "case": case_name, "error": error, "elapsed": elapsed,
-            "returned": None if outputs is None else [str(key)[:200] for key in list(outputs)[:64]], "bad_outputs": bad,
-            "replaced": list(replaced)}
+    meta = {"exercise": exercise_id, "case": case_name, "error": error,
+            "returned": None if outputs is None else [name for name in names if channel.plain_name(name)],
+            "bad_outputs": bad, "replaced": list(replaced)}
     return channel.result_frame(meta, arrays)
 
 
-def time_against_reference(case, submission, reference) -> dict:
-    """Fastest of a few interleaved calls of the submission and the reference on one larger case.
-
-    The minimum, not the mean: on a shared machine noise only ever adds time. One timed round always runs;
-    more only while PERF_BUDGET lasts."""
-    timings = {"submission": [], "reference": []}
-    budget_end = None
-    for round_ in range(PERF_ROUNDS + 1):  # round 0 warms up
-        for name, module in (("submission", submission), ("reference", reference)):
-            args = fresh(case.args, {})
-            started = time.perf_counter()
-            try:
-                case.run(module, args)
-            except Exception as error:  # noqa: BLE001
-                return {"skipped": "raised", "seconds": time.perf_counter() - started, "error": type(error).__name__}
-            seconds = time.perf_counter() - started
-            if round_:
-                timings[name].append(seconds)
-            elif name == "submission" and seconds > PERF_SLOW:
-                return {"skipped": "slow", "seconds": seconds}
-        if budget_end is None:
-            budget_end = time.perf_counter() + PERF_BUDGET
-        elif round_ and time.perf_counter() > budget_end:
-            break
-    return {"submission": min(timings["submission"]), "reference": min(timings["reference"]),
-            "rounds": len(timings["submission"]), "shapes": case.shapes}
-
-
-def peak_memory(case, module) -> int:
-    """Bytes allocated at the peak of one call (tracemalloc sees NumPy's array buffers)."""
-    import tracemalloc
-
-    args = fresh(case.args, {})
-    tracemalloc.start()
-    try:
-        tracemalloc.reset_peak()
-        case.run(module, args)
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-
-
-def run(job: dict, out: Channel) -> None:
-    import numpy as np  # noqa: F401  (imported before the limits: numpy's own start-up is not the submission's)
-
-    from mhaquiz.grader import exercises as registry
+def call_case(case, namespace, submission: Path):
+    """Call the submission on one case: (outputs, error description, input entries the call replaced)."""
     from mhaquiz.grader.spec import named_outputs
 
+    outputs, error = None, None
+    args = fresh(case.args, {})
+    before = identities(args)
+    try:
+        outputs = named_outputs(case.run(namespace, args), case.output_names)
+    except BaseException as exc:  # noqa: B036
+        error = describe_error(exc, submission)
+        del exc  # its traceback holds the submission's frames, and their memory
+    after = identities(args)
+    return outputs, error, [path for path, ident in before.items() if after.get(path) != ident]
+
+
+def run_cases(job: dict, plans, out: Channel) -> None:
+    """The cases runner: import the submission, call it on every case, one result frame per case."""
     submission = Path(job["submission"])
+    try:
+        namespace = load_submission(submission)
+    except BaseException as error:  # noqa: B036  (SystemExit and KeyboardInterrupt at import are the submission's)
+        kind = "syntax" if isinstance(error, SyntaxError) else "import"
+        out.send_json(b"E", {"kind": kind, "error": describe_error(error, submission)})
+        out.send_json(b"D", {})
+        return
+    for exercise, checks, cases in plans:
+        missing = [name for name in exercise["functions"] if not callable(getattr(namespace, name, None))]
+        if missing:
+            out.send_json(b"M", {"exercise": exercise["id"], "missing": missing})
+            continue
+        for case in cases:
+            out.send_json(b"S", {"exercise": exercise["id"], "case": case.name})
+            outputs, error, replaced = call_case(case, namespace, submission)
+            out.send(pack_result(case.name, exercise["id"], outputs, error, replaced))
+            if error and error["type"] == "MemoryError":  # more cases would only thrash
+                out.send_json(b"D", {})
+                return
+    out.send_json(b"D", {})
+
+
+def run_measured_calls(job: dict, exercise_id: str, case, calls: int, out: Channel) -> None:
+    """A measuring runner: import the submission, call it `calls` times on `case` (fresh containers each
+    time) and send what the last call returned, for the grader to check."""
+    submission = Path(job["submission"])
+    try:
+        namespace = load_submission(submission)
+    except BaseException:  # noqa: B036  (it imported in the cases runner: failing now is its own doing)
+        os._exit(3)
+    function = case.function
+    if not callable(getattr(namespace, function, None)):
+        os._exit(3)
+    outputs, error, replaced = None, None, []
+    for _ in range(calls):
+        outputs, error, replaced = call_case(case, namespace, submission)
+        if error is not None:
+            break
+    out.send_json(b"S", {"exercise": exercise_id, "case": case.name})
+    out.send(pack_result(case.name, exercise_id, outputs, error, replaced))
+
+
+def _lock_down(job: dict, out: Channel) -> None:
+    """In a runner, before the submission is imported: its limits, the kernel's confinement and the guard
+    (confine.py, guard.py; irreversible, and it raises rather than leave the runner unconfined)."""
+    from mhaquiz.grader import confine
+
+    set_limits(job["memory_mb"], job["timeout"])
+    confine.lock_down(out.fd, job["submission"], job["workdir"], job.get("write_roots", []), job.get("read_only", []),
+                      job.get("deny_read", []))
+
+
+def fork_runner(job: dict, control_fd: int, body, gate=None) -> int:
+    """Fork a runner: it drops the control pipe, reads nothing more from stdin, locks itself down and runs
+    `body(out)`; it never returns here. The warden gets the runner's pid.
+
+    `gate` (a MemoryGate): the runner waits, still running only our code, while the warden resets its peak
+    resident size and reads its resident size, then goes on."""
+    pid = os.fork()
+    if pid:
+        if gate is not None:
+            gate.hold(pid)
+        return pid
+    try:
+        if gate is not None:
+            gate.wait()
+        os.close(control_fd)
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.close(devnull)
+        die_with_parent()
+        out = Channel(job["result_fd"])
+        _lock_down(job, out)
+        body(out)
+    except BaseException:  # noqa: B036  (our own failure: the warden reports the exit status)
+        os._exit(70)
+    for stream in (sys.stdout, sys.stderr):  # the submission may have replaced them
+        try:
+            stream.flush()
+        except BaseException:  # noqa: B036
+            pass
+    os._exit(0)  # skip interpreter teardown: atexit handlers the submission registered do not run
+
+
+def wait_runner(pid: int) -> dict:
+    """The kernel's account of a finished runner: exit code or signal, CPU seconds, peak resident bytes."""
+    _, status, usage = os.wait4(pid, 0)
+    fate = {"code": os.WEXITSTATUS(status)} if os.WIFEXITED(status) else {"signal": os.WTERMSIG(status)}
+    return {**fate, "cpu": usage.ru_utime + usage.ru_stime, "maxrss": usage.ru_maxrss * 1024}
+
+
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+MMAP_THRESHOLD = 128 * 1024  # glibc's default: allocations from here up are mapped afresh (fixed, not adaptive)
+
+
+def _libc():
+    import ctypes
+
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc: the allocator's defaults stand
+        return None
+
+
+def trim_heap() -> None:
+    """Give the heap's free pages back to the kernel, so that resident memory is memory in use."""
+    libc = _libc()
+    if libc is not None and hasattr(libc, "malloc_trim"):
+        libc.malloc_trim(0)
+
+
+def fixed_mmap_threshold() -> None:
+    """Large allocations always get fresh pages (glibc otherwise raises the threshold after a large free and
+    serves the next from free memory already resident, which a high-water mark would not see)."""
+    libc = _libc()
+    if libc is not None and hasattr(libc, "mallopt"):
+        libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+
+
+MADV_POPULATE_READ = 22  # Linux 5.14+
+
+
+def populate_file_mappings() -> None:
+    """Map in every page of this process's readable file mappings (libraries, numpy's code)."""
+    import ctypes
+
+    libc = _libc()
+    if libc is None:
+        return
+    libc.madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            fields = line.split()
+            if len(fields) < 6 or not fields[5].startswith("/") or fields[1][0] != "r":
+                continue
+            start, end = (int(x, 16) for x in fields[0].split("-"))
+            libc.madvise(start, end - start, MADV_POPULATE_READ)
+
+
+def resident_bytes(pid="self") -> int:
+    """A process's resident memory now, from the kernel (/proc/<pid>/status)."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+class MemoryGate:
+    """Holds a forked runner before it runs anything of the submission's, so that the warden can zero the
+    kernel's high-water mark of its resident memory (/proc/<pid>/clear_refs: 5) and read where it starts;
+    its peak over that start is then the kernel's count, whatever the runner does afterwards."""
+
+    def __init__(self):
+        self.ready_read, self.ready_write = os.pipe()
+        self.go_read, self.go_write = os.pipe()
+        self.base = None
+
+    def wait(self) -> None:
+        """In the runner: large allocations get fresh pages, the libraries' pages are mapped in (a forked
+        process maps them lazily: the call would otherwise count the code it runs), then wait for the warden."""
+        fixed_mmap_threshold()
+        trim_heap()
+        populate_file_mappings()
+        os.close(self.ready_read)
+        os.close(self.go_write)
+        os.write(self.ready_write, b"r")
+        os.close(self.ready_write)
+        os.read(self.go_read, 1)
+        os.close(self.go_read)
+
+    def hold(self, pid: int) -> None:
+        """In the warden: wait until the runner is ready, reset its peak, note its resident size, let it go."""
+        os.close(self.ready_write)
+        os.close(self.go_read)
+        try:
+            if os.read(self.ready_read, 1) == b"r":
+                with open(f"/proc/{pid}/clear_refs", "w") as clear:
+                    clear.write("5")
+                self.base = resident_bytes(pid)
+        except OSError:
+            self.base = None
+        finally:
+            os.close(self.ready_read)
+            os.write(self.go_write, b"g")
+            os.close(self.go_write)
+
+
+def follow(fate: dict) -> None:
+    """The warden shares a runner's fate when it did not finish cleanly: the same signal, or the same code."""
+    import resource
+    import signal
+
+    if "signal" in fate:
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        try:
+            signal.signal(fate["signal"], signal.SIG_DFL)
+        except (OSError, ValueError):  # SIGKILL and SIGSTOP keep their default anyway
+            pass
+        os.kill(os.getpid(), fate["signal"])
+        os._exit(128 + fate["signal"])
+    if fate.get("code"):
+        os._exit(fate["code"])
+
+
+def measure(job: dict, checks, exercise_id: str, request: dict, control: Channel) -> None:
+    """The measurements the grader asked for, each in runners of its own, reported on the control pipe."""
+    seed = job["seed"]
+    if request.get("memory") and hasattr(checks, "memory_case"):
+        case = checks.memory_case(seed)
+        case.args = freeze(case.args, {})
+        gate = MemoryGate()
+        fate = wait_runner(fork_runner(job, control.fd, lambda out: run_measured_calls(job, exercise_id, case, 1, out),
+                                       gate))
+        line = {"kind": "memory", "exercise": exercise_id, **fate}
+        if gate.base is not None:
+            line["peak_bytes"] = max(0, fate["maxrss"] - gate.base)
+        control.send_line(line)
+    if request.get("perf") and hasattr(checks, "perf_case"):
+        case = checks.perf_case(seed)
+        case.args = freeze(case.args, {})
+
+        def timed(calls: int, send: bool) -> dict:
+            body = (lambda out: run_measured_calls(job, exercise_id, case, calls, out)) if send else (
+                lambda out: run_measured_calls(job, exercise_id, case, calls, _Discard()))
+            return wait_runner(fork_runner(job, control.fd, body))
+
+        once = timed(1, send=False)
+        report = {"kind": "perf", "exercise": exercise_id}
+        if once.get("code") != 0:
+            report["skipped"] = "failed"
+        elif once["cpu"] > PERF_SLOW:
+            report.update(skipped="slow", seconds=once["cpu"])
+        else:
+            rounds = max(1, min(PERF_ROUNDS_MAX, int(PERF_BUDGET / max(once["cpu"], 1e-4))))
+            more = timed(1 + rounds, send=True)
+            if more.get("code") != 0:
+                report["skipped"] = "failed"
+            else:
+                report.update(rounds=rounds, seconds=max(0.0, more["cpu"] - once["cpu"]) / rounds)
+        control.send_line(report)
+
+
+class _Discard:
+    """A channel that sends nothing (the first timing runner's result is not needed)."""
+
+    fd = -1
+
+    def send(self, data: bytes) -> None:
+        pass
+
+    def send_json(self, kind: bytes, obj: dict) -> None:
+        pass
+
+
+def run(job: dict, control: Channel) -> None:
+    """The warden: build the cases, fork the cases runner, then measure what the grader asks for."""
+    import numpy as np  # noqa: F401  (imported before any fork: numpy's start-up is not the submission's)
+
+    from mhaquiz.grader import exercises as registry
+
     registry.provide_checks({exercise_id: (item["path"], item["source"]) for exercise_id, item in job["checks"].items()})
     plans = []  # (exercise, its checks module, its cases with read-only inputs)
     for exercise in job["exercises"]:
@@ -361,87 +510,33 @@ def run(job: dict, out: Channel) -> None:
             case.args = freeze(case.args, {})
         plans.append((exercise, checks, cases))
 
-    set_limits(job["memory_mb"], job["timeout"])
-    Guard(out, submission, [job["workdir"], *job.get("write_roots", [])], job.get("deny_read", []),
-          job.get("read_only", [])).install()
+    fate = wait_runner(fork_runner(job, control.fd, lambda out: run_cases(job, plans, out)))
+    control.send_line({"kind": "cases", **fate})
+    follow(fate)
+    request = _read_request()
+    by_id = {exercise["id"]: checks for exercise, checks, _ in plans}
+    for item in request.get("measure", []) if isinstance(request.get("measure"), list) else []:
+        if isinstance(item, dict) and item.get("exercise") in by_id:
+            measure(job, by_id[item["exercise"]], item["exercise"], item, control)
+    control.send_line({"kind": "done"})
+
+
+def _read_request() -> dict:
+    """The grader's second line on stdin: which exercises to measure ({} when stdin closes)."""
     try:
-        namespace = load_submission(submission)
-    except BaseException as error:  # noqa: B036  (SystemExit and KeyboardInterrupt at import are the submission's)
-        kind = "syntax" if isinstance(error, SyntaxError) else "import"
-        out.send_json(b"E", {"kind": kind, "error": describe_error(error, submission)})
-        out.send_json(b"D", {})
-        return
-
-    passed = []
-    for exercise, checks, cases in plans:
-        missing = [name for name in exercise["functions"] if not callable(getattr(namespace, name, None))]
-        if missing:
-            out.send_json(b"M", {"exercise": exercise["id"], "missing": missing})
-            continue
-        failed = False
-        for case in cases:
-            out.send_json(b"S", {"exercise": exercise["id"], "case": case.name})
-            outputs, error = None, None
-            args = fresh(case.args, {})
-            before = identities(args)
-            started = time.perf_counter()
-            try:
-                outputs = named_outputs(case.run(namespace, args), case.output_names)
-            except BaseException as exc:  # noqa: B036
-                error = describe_error(exc, submission)
-                del exc  # its traceback holds the submission's frames, and their memory
-            elapsed = time.perf_counter() - started
-            after = identities(args)
-            replaced = [path for path, ident in before.items() if after.get(path) != ident]
-            out.send(pack_result(case.name, exercise["id"], outputs, error, elapsed, replaced))
-            if error and error["type"] == "MemoryError":  # the verdict is in; more cases would only thrash
-                out.send_json(b"D", {})
-                return
-            failed = failed or error is not None
-        if not failed:
-            passed.append((exercise, checks))
-    for exercise, checks in passed:  # the reference is only loaded once every case has run
-        _measure(exercise, checks, namespace, job["seed"], out)
-    out.send_json(b"D", {})
-
-
-def _measure(exercise: dict, checks: ModuleType, namespace, seed: int, out: Channel) -> None:
-    """The speed comparison (`perf_case`) and the peak memory (`memory_case`) against the reference."""
-    has_perf, has_memory = hasattr(checks, "perf_case"), hasattr(checks, "memory_case")
-    if not (has_perf or has_memory):
-        return
-    reference = module_from_source(f"mhaquiz_solution_{exercise['id']}", exercise["reference"]["path"],
-                                   exercise["reference"]["source"])
-    report: dict = {"exercise": exercise["id"]}
-    if has_memory:  # first: one call, so a slow submission's timing cannot leave it unmeasured
-        case = checks.memory_case(seed)
-        case.args = freeze(case.args, {})
-        try:
-            report["peak_bytes"] = {"submission": peak_memory(case, namespace), "reference": peak_memory(case, reference)}
-        except Exception:  # noqa: BLE001  (it passed every case: a failure here is reported as not measured)
-            pass
-    if has_perf:
-        case = checks.perf_case(seed)
-        case.args = freeze(case.args, {})
-        report.update(time_against_reference(case, namespace, reference))
-    else:
-        report.update(skipped="none", seconds=0.0)
-    out.send_json(b"P", report)
+        line = sys.stdin.buffer.readline()
+        request = json.loads(line) if line.strip() else {}
+    except ValueError:
+        return {}
+    return request if isinstance(request, dict) else {}
 
 
 def main() -> None:
-    job = json.loads(sys.stdin.buffer.read())
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)  # the job is read: nothing more comes on stdin
-    os.close(devnull)
-    out = Channel(job["result_fd"])
-    os.set_inheritable(out.fd, False)
+    job = json.loads(sys.stdin.buffer.readline())
+    control = Channel(job["control_fd"])
+    for fd in (job["result_fd"], control.fd):
+        os.set_inheritable(fd, False)
     if job.get("engine") != "bwrap":
         die_with_parent()
-    run(job, out)
-    for stream in (sys.stdout, sys.stderr):  # the submission may have replaced them
-        try:
-            stream.flush()
-        except BaseException:  # noqa: B036
-            pass
-    os._exit(0)  # skip interpreter teardown: atexit handlers the submission registered do not run
+    run(job, control)
+    os._exit(0)
