@@ -20,22 +20,126 @@ from mhaquiz.errors import ExitCode, MhaquizError
 from mhaquiz.i18n import locale_language, t
 
 HELP_LANG = locale_language()
+_HELP_KEYS: dict = {}  # help text (in HELP_LANG) -> its catalogue key, to show help in another --lang
+_SESSION = {"lang": HELP_LANG, "root_lang": None}  # this run's language; --lang given before the command
 
 
 def H(key: str) -> str:
     """A help text from the catalogue of the locale's language."""
-    return t(f"help.{key}", HELP_LANG)
+    text = t(f"help.{key}", HELP_LANG)
+    _HELP_KEYS.setdefault(text, f"help.{key}")
+    return text
+
+
+def _lang_in(args: List[str]) -> Optional[str]:
+    """The language a --lang among the arguments asks for (before or after the command), if valid."""
+    from mhaquiz.i18n import LANGUAGES
+
+    for index, arg in enumerate(args):
+        value = args[index + 1] if arg == "--lang" and index + 1 < len(args) else arg[7:] if arg.startswith("--lang=") else None
+        if value in LANGUAGES:
+            return value
+    return None
+
+
+class _Localized:
+    """typer's own words (usage, errors, the help option, panel titles) in the session's language."""
+
+    def get_usage(self, ctx) -> str:
+        usage, word = super().get_usage(ctx), t("typer.usage", _SESSION["lang"])
+        return usage.replace("Usage: ", word if word.endswith("：") else word + " ", 1)
+
+    def get_help_option(self, ctx):
+        option = super().get_help_option(ctx)
+        if option is not None:
+            option.help = t("typer.help_option", _SESSION["lang"])
+        return option
+
+    def format_help(self, ctx, formatter) -> None:
+        _localize_typer(_SESSION["lang"])
+        return super().format_help(ctx, formatter)
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        with _translated_errors():
+            return super().make_context(info_name, args, parent=parent, **extra)
+
+    def invoke(self, ctx):
+        with _translated_errors():
+            return super().invoke(ctx)
+
+
+class LocalizedCommand(_Localized, typer.core.TyperCommand):
+    pass
+
+
+class LocalizedGroup(_Localized, typer.core.TyperGroup):
+    def main(self, args=None, *rest, **extra):
+        arguments = list(sys.argv[1:] if args is None else args)
+        _SESSION.update(lang=_lang_in(arguments) or locale_language(), root_lang=None)
+        if _SESSION["lang"] != HELP_LANG:
+            _retranslate_help(self, _SESSION["lang"])
+        return super().main(args, *rest, **extra)
+
+
+class _translated_errors:
+    """A usage error from typer (no such command, a missing argument, a value out of range) with its message
+    in the session's language."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, traceback) -> bool:
+        if error is not None and isinstance(error, typer._click.exceptions.ClickException) \
+                and not getattr(error, "_mhaquiz_translated", False):
+            from mhaquiz.locales.typer_messages import translate
+
+            message = translate(error.format_message(), _SESSION["lang"])
+            error.format_message = lambda: message
+            error._mhaquiz_translated = True
+            _localize_typer(_SESSION["lang"])
+        return False
+
+
+def _retranslate_help(command, lang: str) -> None:
+    """Every help text of `command` and its sub-commands in `lang` (they were built in HELP_LANG)."""
+    for attribute in ("help", "short_help"):
+        key = _HELP_KEYS.get(getattr(command, attribute, None))
+        if key:
+            setattr(command, attribute, t(key, lang))
+    for param in getattr(command, "params", []):
+        key = _HELP_KEYS.get(getattr(param, "help", None))
+        if key:
+            param.help = t(key, lang)
+    for sub in getattr(command, "commands", {}).values():
+        _retranslate_help(sub, lang)
+
+
+_TYPER_WORDS = ("OPTIONS_PANEL_TITLE", "COMMANDS_PANEL_TITLE", "ARGUMENTS_PANEL_TITLE", "ERRORS_PANEL_TITLE",
+                "ABORTED_TEXT", "RICH_HELP", "DEFAULT_STRING", "REQUIRED_LONG_STRING", "ENVVAR_STRING")
+
+
+def _localize_typer(lang: str) -> None:
+    """typer's help and error words (panel titles, the usage hint) in `lang`; rich's line breaking taught
+    Chinese, for the help and errors typer prints with its own consoles."""
+    import typer.rich_utils as rich_utils
+
+    from mhaquiz.console import install_line_breaking
+
+    install_line_breaking()
+    for name in _TYPER_WORDS:
+        setattr(rich_utils, name, t(f"typer.{name}", lang))
 
 
 app = typer.Typer(
     name="mhaquiz",
+    cls=LocalizedGroup,
     help=H("app"),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-export_app = typer.Typer(help=H("export"), no_args_is_help=True)
+export_app = typer.Typer(cls=LocalizedGroup, help=H("export"), short_help=H("short.export"), no_args_is_help=True)
 app.add_typer(export_app, name="export")
 
 
@@ -65,16 +169,21 @@ def handle_errors(command: Callable) -> Callable:
 
 
 def _fallback_language(lang: Optional[str]) -> str:
-    """--lang when it is a valid one, else the locale's (the error may be about --lang itself)."""
+    """--lang when it is a valid one (after the command, or before it), else the locale's (the error may be
+    about --lang itself)."""
     from mhaquiz.i18n import LANGUAGES
 
-    return lang if lang in LANGUAGES else locale_language()
+    for candidate in (lang, _SESSION["root_lang"]):
+        if candidate in LANGUAGES:
+            return candidate
+    return locale_language()
 
 
 def _language(lang: Optional[str]) -> str:
     """`--lang` if given (zh or en), else the locale's language."""
     from mhaquiz.i18n import LANGUAGES
 
+    lang = lang if lang is not None else _SESSION["root_lang"]
     if lang is None:
         return locale_language()
     if lang not in LANGUAGES:
@@ -91,8 +200,9 @@ def _print_version(value: bool) -> None:
 @app.callback()
 def _root(
     version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True, help=H("opt.version")),
+    lang: Optional[str] = typer.Option(None, "--lang", help=H("opt.lang")),
 ) -> None:
-    pass
+    _SESSION["root_lang"] = lang  # `mhaquiz --lang en stats`: every command's own --lang defaults to it
 
 
 _root.__doc__ = H("app")
@@ -112,7 +222,8 @@ def _command(name: Optional[str] = None, **kwargs):
     """app.command with its help text from the catalogue (`help.<name>`)."""
     def decorate(function: Callable) -> Callable:
         key = name or function.__name__
-        return app.command(name, help=H(key), **kwargs)(handle_errors(function))
+        return app.command(name, cls=LocalizedCommand, help=H(key), short_help=H(f"short.{key}"),
+                           **kwargs)(handle_errors(function))
 
     return decorate
 
@@ -337,7 +448,7 @@ def stats(
     render_stats(make_console(), report, language)
 
 
-@export_app.command("anki", help=H("export_anki"))
+@export_app.command("anki", cls=LocalizedCommand, help=H("export_anki"), short_help=H("short.export_anki"))
 @handle_errors
 def export_anki(
     file: Path = typer.Argument(..., help=H("arg.apkg")),
@@ -565,19 +676,6 @@ def interview(
                       directory=directory, exercise_id=exercise, seed=seed)
 
 
-def _localize_help() -> None:
-    """typer's own help words (panel titles, the usage hint) in the locale's language, where typer allows."""
-    if HELP_LANG == "en":
-        return
-    import typer.rich_utils as rich_utils
-
-    for name in ("OPTIONS_PANEL_TITLE", "COMMANDS_PANEL_TITLE", "ARGUMENTS_PANEL_TITLE", "ERRORS_PANEL_TITLE",
-                 "ABORTED_TEXT", "RICH_HELP", "DEFAULT_STRING", "REQUIRED_LONG_STRING", "ENVVAR_STRING"):
-        setattr(rich_utils, name, t(f"typer.{name}", HELP_LANG))
-
-
 def main() -> None:
     """Console-script entry point."""
-    if {"-h", "--help"} & set(sys.argv[1:]) or len(sys.argv) == 1:
-        _localize_help()
     app(prog_name="mhaquiz")
