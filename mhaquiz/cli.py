@@ -291,8 +291,12 @@ def grade(
     lang: Optional[str] = LANG_OPTION,
 ) -> None:
     from mhaquiz.grader.grade import start_grading
+    from mhaquiz.practice import find_exercise
 
     language = _language(lang)
+    if exercise and file.is_file():  # an unknown id names the nearest one (a missing file is said first)
+        for exercise_id in exercise:
+            find_exercise(exercise_id)
     grading = start_grading(file, exercise_ids=exercise or None, seed=seed, timeout=timeout, memory_mb=memory,
                             sandbox=sandbox)
     report = grading.finish()
@@ -520,32 +524,49 @@ def start(
         started = start_exercise(exercise_id, directory, force=force, store=store)
     _show_task(started.exercise, language)
     path, exercise_id = _quote(started.path), started.exercise.id
-    if started.action == "kept":
-        typer.echo(t("start_kept", language, path=path))
+    if started.action == "kept":  # the command that starts afresh, ready to paste
+        where = "" if Path(directory) == Path(".") else f" --dir {_quote(directory)}"
+        typer.echo(t("start_kept", language, path=path, command=f"mhaquiz start {exercise_id}{where} --force"))
     elif started.kept_as is not None:
         typer.echo(t("start_renewed", language, path=path, kept=_quote(started.kept_as)))
     typer.echo(t("start_next", language, path=path, id=exercise_id))
 
 
+def _current(store, exercise_id: Optional[str], lang: str):
+    """The exercise named, or (no id) the one last started or graded, saying which on stderr."""
+    from mhaquiz.practice import current_exercise
+
+    exercise = current_exercise(store, exercise_id)
+    if exercise_id is None:
+        typer.echo(t("current_exercise", lang, id=exercise.id), err=True)
+    return exercise
+
+
 @_command()
-def task(exercise_id: str = typer.Argument(..., metavar="ID", help=H("arg.id")), lang: Optional[str] = LANG_OPTION) -> None:
-    from mhaquiz.grader.exercises import get_exercise
+def task(exercise_id: Optional[str] = typer.Argument(None, metavar="[ID]", help=H("arg.id_current")),
+         lang: Optional[str] = LANG_OPTION) -> None:
+    from mhaquiz.practice import find_exercise
 
     language = _language(lang)
-    exercise = get_exercise(exercise_id)
+    if exercise_id is not None:  # named: nothing else is read
+        exercise = find_exercise(exercise_id)
+    else:
+        with _open_store(language, write=False) as store:
+            exercise = _current(store, None, language)
     _show_task(exercise, language)
     typer.echo(t("task_start", language, id=exercise.id))
 
 
 @_command()
-def hint(exercise_id: str = typer.Argument(..., metavar="ID", help=H("arg.id")), lang: Optional[str] = LANG_OPTION) -> None:
+def hint(exercise_id: Optional[str] = typer.Argument(None, metavar="[ID]", help=H("arg.id_current")),
+         lang: Optional[str] = LANG_OPTION) -> None:
     from mhaquiz.console import make_console
     from mhaquiz.practice import reveal_hint, title
     from mhaquiz.practice_view import render_hints
 
     language = _language(lang)
     with _open_store(language, write=False, warn_readonly=True) as store:
-        reveal = reveal_hint(store, exercise_id, language)
+        reveal = reveal_hint(store, _current(store, exercise_id, language).id, language)
     render_hints(make_console(), reveal, title(reveal.exercise, language), language)
 
 
@@ -556,12 +577,11 @@ def solution(
     lang: Optional[str] = LANG_OPTION,
 ) -> None:
     from mhaquiz.console import make_console
-    from mhaquiz.grader.exercises import get_exercise
-    from mhaquiz.practice import has_passed, solution_source, title
+    from mhaquiz.practice import find_exercise, has_passed, solution_source, title
     from mhaquiz.practice_view import render_solution
 
     language = _language(lang)
-    exercise = get_exercise(exercise_id)
+    exercise = find_exercise(exercise_id)
     with _open_store(language, write=False) as store:
         passed = has_passed(store, exercise.id)
     if not passed and not _confirm(t("solution_confirm", language, id=exercise.id),
@@ -579,12 +599,11 @@ def reset(
     yes: bool = typer.Option(False, "--yes", "-y", help=H("opt.yes_reset")),
     lang: Optional[str] = LANG_OPTION,
 ) -> None:
-    from mhaquiz.grader.exercises import get_exercise
-    from mhaquiz.practice import exercise_file
+    from mhaquiz.practice import exercise_file, find_exercise
     from mhaquiz.practice import reset as reset_exercise
 
     language = _language(lang)
-    path = exercise_file(get_exercise(exercise_id), directory)
+    path = exercise_file(find_exercise(exercise_id), directory)
     if path.exists() and not _confirm(t("reset_confirm", language, path=_quote(path)),
                                       t("reason_exists", language, path=_quote(path)), yes, language):
         typer.echo(t("cancelled", language), err=True)
@@ -612,13 +631,12 @@ def watch(
     from rich.text import Text
 
     from mhaquiz.console import make_console
-    from mhaquiz.grader.exercises import get_exercise
     from mhaquiz.grader.grade import check_limits, grade_file
-    from mhaquiz.practice import watch_file
+    from mhaquiz.practice import find_exercise, watch_file
 
     language = _language(lang)
     check_limits(timeout, memory, sandbox)  # up front: a bad limit would otherwise fail every re-grade
-    ids = [get_exercise(exercise_id).id for exercise_id in exercise] if exercise else None  # checked once, up front
+    ids = [find_exercise(exercise_id).id for exercise_id in exercise] if exercise else None  # checked once, up front
     if file.is_dir():
         raise MhaquizError("error.is_directory", path=file)
     if not file.parent.is_dir():

@@ -140,6 +140,39 @@ def has_passed(store: "Store", exercise_id: str) -> bool:
     return bool(record and record.passed)
 
 
+def find_exercise(exercise_id: str) -> Exercise:
+    """The exercise with this id; an unknown id is a usage error naming the nearest one when there is one
+    (mha_foward: did you mean mha_forward?)."""
+    try:
+        return get_exercise(exercise_id)
+    except MhaquizError as error:
+        if error.key != "error.unknown_exercise":
+            raise
+        import difflib
+
+        ids = [exercise.id for exercise in curriculum()]
+        near = difflib.get_close_matches(exercise_id.strip().lower(), ids, n=1, cutoff=0.8)  # a typo, not "nope" -> rope
+        if not near:
+            raise
+        raise MhaquizError("error.unknown_exercise_near", id=exercise_id, near=near[0]) from None
+
+
+def current_exercise(store: "Store", exercise_id: Optional[str]) -> Exercise:
+    """`exercise_id` when given, else the exercise last started or graded (a usage error before any)."""
+    if exercise_id is not None:
+        return find_exercise(exercise_id)
+    remembered = store.current_exercise()
+    if remembered is None:
+        raise MhaquizError("error.no_current_exercise")
+    return find_exercise(remembered)
+
+
+def remember(store: "Store", exercise_id: str) -> None:
+    """Note the exercise as the current one (for `task` and `hint` without an id), where the store allows."""
+    if not store.readonly:
+        store.set_current_exercise(exercise_id)
+
+
 # --- start, reset, solution -----------------------------------------------------------------
 
 
@@ -179,8 +212,10 @@ def start(exercise_id: str, directory: Path, force: bool = False, store: Optiona
     """Write the exercise's stub to `<directory>/<id>.py` (creating the folder). An existing file is left
     alone, unless the exercise is due for practice again (per `store`) or `force`: then it is put aside and a
     fresh stub written. Never overwrites the learner's work."""
-    exercise = get_exercise(exercise_id)  # unknown or path-like ids: usage error listing the valid ones
+    exercise = find_exercise(exercise_id)  # unknown or path-like ids: usage error naming the nearest
     target = exercise_file(exercise, directory, create=True)
+    if store is not None:
+        remember(store, exercise.id)
     if target.is_symlink() or (target.exists() and not target.is_file()):
         raise MhaquizError("error.not_regular", path=target)
     if not target.exists():
@@ -211,7 +246,7 @@ def put_aside(path: Path, now: Optional[datetime] = None) -> Path:
 def reset(store: "Store", exercise_id: str, directory: Path) -> Started:
     """Put the learner's `<directory>/<id>.py` aside, write the stub there again and forget the hints shown;
     the grades are kept."""
-    exercise = get_exercise(exercise_id)
+    exercise = find_exercise(exercise_id)
     target = exercise_file(exercise, directory)
     if target.is_symlink() or (target.exists() and not target.is_file()):
         raise MhaquizError("error.not_regular", path=target)
@@ -268,6 +303,7 @@ def record_report(store: "Store", report, context: Optional[str] = None, now: Op
             summary = {**summary, "context": context}
         store.record_grade(exercise_id, passed, summary, graded_at=now, card=new_card, mistakes=mistakes, boosts=boosts,
                            submission=submission)
+        store.set_current_exercise(exercise_id)
 
 
 def submission_hash(path: Path) -> str | None:
@@ -315,7 +351,7 @@ class HintReveal:
 
 def reveal_hint(store: "Store", exercise_id: str, lang: str) -> HintReveal:
     """Reveal the next hint (if any is left) and remember it; returns all the hints shown so far."""
-    exercise = get_exercise(exercise_id)
+    exercise = find_exercise(exercise_id)
     texts = hints(exercise, lang)
     already = min(store.hints_shown(exercise.id), len(texts))
     new = already < len(texts)

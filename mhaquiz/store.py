@@ -15,7 +15,8 @@
 Tables: `cards` (the scheduler's state per question), `reviews` (every answer), `grades` (every grader run
 of an exercise), `hints_shown` (how many hints of an exercise the learner has seen), `exercise_cards` (the
 scheduler's state per passed exercise: when to practise it again), `mistakes` (every classic mistake the
-grader named), `boosts` (questions a named mistake brought forward in `ask`, until answered).
+grader named), `boosts` (questions a named mistake brought forward in `ask`, until answered), `state`
+(small facts by key: the exercise last started or graded).
 """
 
 from __future__ import annotations
@@ -118,6 +119,12 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         "005_submission_hash",
         ["ALTER TABLE grades ADD COLUMN submission TEXT",
          "ALTER TABLE mistakes ADD COLUMN submission TEXT"],
+    ),
+    (
+        # small facts about what the learner is doing: "current_exercise" (last started or graded), so
+        # `task` and `hint` without an id know which exercise is meant
+        "006_state",
+        ["CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TEXT NOT NULL)"],
     ),
 ]
 
@@ -349,6 +356,17 @@ class Store:
                 best_graded_at=_from_text(graded_at) if is_best else before.best_graded_at,
             )
         return progress
+
+    def current_exercise(self) -> str | None:
+        """The exercise last started or graded (None before any)."""
+        row = self.connection.execute("SELECT value FROM state WHERE key = 'current_exercise'").fetchone()
+        return row[0] if row else None
+
+    def set_current_exercise(self, exercise_id: str) -> None:
+        with self._transaction():
+            self.connection.execute(
+                "INSERT OR REPLACE INTO state (key, value, updated_at) VALUES ('current_exercise', ?, ?)",
+                (exercise_id, _to_text(datetime.now(timezone.utc))))
 
     def hints_shown(self, exercise_id: str) -> int:
         """How many hints of the exercise the learner has already seen."""

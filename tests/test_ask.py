@@ -380,7 +380,8 @@ def test_an_approximate_question_states_its_tolerance_and_accepts_a_rounded_answ
     result = runner.invoke(app, ["ask", "--bank", str(bank)], input="1.05M\n", env=ENGLISH)
     out = result.stdout
     assert "Within 1% of the exact value counts as right." in out
-    assert "1.05e6 or 1.05M" in out  # rounding is fine here, and the hint says how to write it
+    # the hint says how to write a number, with an example never near the answer (1,050,624 here)
+    assert "type a number: 42000000000, 42,000,000,000, 4.2e10 or 42B (a unit after it is fine)" in out
     assert "Your answer 1,050,000 = 1,050,624 (Within 1% of the exact value counts as right.)" in out
 
 
@@ -495,3 +496,18 @@ def test_an_own_bank_still_refuses_what_cannot_be_asked(tmp_path, case, problem)
     with pytest.raises(MhaquizError) as caught:
         load_bank(path)
     assert problem in caught.value.params["problems"]
+
+
+@pytest.mark.parametrize("expected", [0.5, 8, 64, 4096, 1_050_624, 1.2e6, 7e8, 7e9, 1.75e11, 4.2e10, 1e15])
+def test_the_numeric_example_is_never_within_100x_of_the_answer(expected):
+    from mhaquiz.quiz.marking import numeric_example
+
+    example = numeric_example(expected)
+    assert not 0.01 < example["value"] / expected < 100
+    for form in ("plain", "grouped", "sci", "short"):  # every form reads as the example's number
+        assert parse_number(example[form]) == pytest.approx(example["value"], rel=0.01)
+
+
+def test_an_exact_numeric_question_shows_an_example_far_from_its_answer():
+    result = ask("--topic", "parameters", "--difficulty", "easy", input="64\n")
+    assert "type the exact number: 42000000000 or 42,000,000,000 (a unit after it is fine)" in result.stdout

@@ -142,6 +142,12 @@ def test_start_on_an_existing_file_shows_the_task_and_keeps_the_file(tmp_path):
     assert "已存在：保持不动" in result.stdout
     assert mine.read_text(encoding="utf-8") == "# my work\n"
     assert sorted(path.name for path in tmp_path.iterdir()) == ["mha_forward.py"]
+    # the command that starts afresh, ready to paste: it does what it says
+    command = f"mhaquiz start mha_forward --dir {shlex.quote(str(tmp_path))} --force"
+    assert f"想重新开始（原文件会改名保留，不会丢失）：{command}\n" in result.stdout
+    again = invoke(*shlex.split(command)[1:])
+    assert again.exit_code == 0 and mine.read_text(encoding="utf-8") == stub("mha_forward")
+    assert len(list(tmp_path.glob("mha_forward.*.py"))) == 1
 
 
 def test_start_force_puts_the_earlier_file_aside_never_destroys_it(tmp_path):
@@ -166,8 +172,7 @@ def test_task_shows_the_task_again_without_touching_anything(tmp_path, monkeypat
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("bad_id", ["nope", "../evil", "../../etc/passwd", "/tmp/evil", "mha_forward.py",
-                                    "MHA_FORWARD", "mha_forward/../mha_backward", ""])
+@pytest.mark.parametrize("bad_id", ["nope", "../evil", "../../etc/passwd", "/tmp/evil", "", "mha_forward/../mha_backward"])
 def test_start_unknown_or_path_like_id_is_a_usage_error_listing_the_valid_ones(tmp_path, bad_id):
     work = tmp_path / "work"
     work.mkdir()
@@ -178,6 +183,43 @@ def test_start_unknown_or_path_like_id_is_a_usage_error_listing_the_valid_ones(t
         assert exercise.id in result.stderr
     assert list(tmp_path.rglob("*.py")) == []
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("bad_id, near", [("mha_foward", "mha_forward"), ("mha_forward.py", "mha_forward"),
+                                          ("MHA_FORWARD", "mha_forward"), ("sofmax", "softmax")])
+def test_an_unknown_id_close_to_a_real_one_names_it(tmp_path, bad_id, near):
+    result = invoke("start", bad_id, "--dir", str(tmp_path))
+    assert result.exit_code == 2 and list(tmp_path.rglob("*.py")) == []
+    assert result.stderr == f"Error: unknown exercise {bad_id!r}: did you mean {near}? (mhaquiz list shows them all)\n"
+
+
+def test_every_command_taking_an_id_names_the_nearest_one(tmp_path):
+    mine = tmp_path / "mine.py"
+    mine.write_text(reference("mha_forward"), encoding="utf-8")
+    for args in (["hint", "mha_foward"], ["task", "mha_foward"], ["solution", "mha_foward", "--yes"],
+                 ["reset", "mha_foward", "--dir", str(tmp_path), "--yes"], ["grade", str(mine), "-e", "mha_foward"],
+                 ["watch", str(mine), "-e", "mha_foward", "--stop-after", "0"]):
+        result = invoke(*args)
+        assert result.exit_code == 2 and "did you mean mha_forward?" in result.stderr, args
+    chinese = invoke("hint", "mha_foward", "--lang", "zh")
+    assert chinese.stderr == "错误：未知的练习 'mha_foward'：你是不是想输入 mha_forward？（mhaquiz list 列出全部练习）\n"
+
+
+def test_task_and_hint_without_an_id_use_the_exercise_last_started_or_graded(tmp_path):
+    fresh = invoke("task")
+    assert fresh.exit_code == 2
+    assert fresh.stderr == "Error: no exercise started or graded yet: give its id (mhaquiz list shows them all)\n"
+    assert invoke("start", "softmax", "--dir", str(tmp_path)).exit_code == 0
+    task = invoke("task", "--lang", "en")
+    assert task.exit_code == 0 and get_exercise("softmax").prompt("en").splitlines()[0] in task.stdout
+    assert task.stderr == "(softmax: the exercise you last started or graded)\n"
+    mine = tmp_path / "mine.py"
+    mine.write_text(reference("mha_forward"), encoding="utf-8")
+    assert invoke("grade", str(mine)).exit_code == 0
+    hint = invoke("hint", "--lang", "en")
+    assert hint.exit_code == 0 and practice.hints(get_exercise("mha_forward"), "en")[0] in hint.stdout
+    assert hints_shown("mha_forward") == 1 and hints_shown("softmax") == 0
+    assert invoke("task", "--lang", "zh").stderr == "（mha_forward：你最近开始或评分的练习）\n"
 
 
 def test_start_creates_the_folder_and_quotes_the_paths_it_suggests(tmp_path):
@@ -336,6 +378,9 @@ def test_reset_asks_in_a_terminal_and_writes_a_missing_file_without_asking(tmp_p
     mine.write_text("# mine\n", encoding="utf-8")
     declined = invoke("reset", "mha_forward", "--dir", str(tmp_path), input="n\n")
     assert declined.exit_code == 1 and mine.read_text(encoding="utf-8") == "# mine\n"
+    # the question says what really happens: the file is kept aside, not lost
+    assert "Your file is not lost: it is kept beside it as <name>.<date-time>.py." in declined.stdout
+    assert "lost." not in declined.stdout.replace("not lost:", "")
     accepted = invoke("reset", "mha_forward", "--dir", str(tmp_path), input="y\n")
     assert accepted.exit_code == 0 and mine.read_text(encoding="utf-8") == stub("mha_forward")
     monkeypatch.setattr(cli, "_interactive", lambda: False)

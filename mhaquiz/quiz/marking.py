@@ -108,6 +108,25 @@ def parse_number(text: str, unit: Text | None = None) -> float | None:
     return None
 
 
+# The numbers the input hint writes in each form, the one farther (in orders of magnitude) from the answer
+# on screen: they are 4.5 orders apart, so the one shown is always at least 100x off the answer, never a
+# plausible answer (the hint once showed 1.05M to a question whose answer was 1,050,624).
+NUMERIC_EXAMPLES = (
+    {"value": 1234567, "plain": "1234567", "grouped": "1,234,567", "sci": "1.23e6", "short": "1.23M"},
+    {"value": 42e9, "plain": "42000000000", "grouped": "42,000,000,000", "sci": "4.2e10", "short": "42B"},
+)
+
+
+def numeric_example(expected: float | None) -> dict:
+    """The example number for the input hint (its forms by name): the one farthest from `expected`."""
+    import math
+
+    if not expected:
+        return NUMERIC_EXAMPLES[0]
+    size = math.log10(abs(expected))
+    return max(NUMERIC_EXAMPLES, key=lambda example: abs(math.log10(example["value"]) - size))
+
+
 def number_matches(got: float, expected: float, tolerance: float) -> bool:
     """Within relative `tolerance` of `expected` (tolerance 0: exactly equal)."""
     return abs(got - expected) <= tolerance * abs(expected)

@@ -17,7 +17,7 @@ from rich.text import Text as RichText
 
 from mhaquiz.i18n import t
 from mhaquiz.quiz.bank import format_number
-from mhaquiz.quiz.marking import Asked
+from mhaquiz.quiz.marking import Asked, numeric_example
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -114,7 +114,7 @@ class Terminal:
             body.append(RichText(self._precision(question), style="bold"))
         if lang != self.lang:
             body.insert(0, RichText(t(f"only_in_{lang}", self.lang), style="yellow"))
-        hint = self._hint(question)
+        hint = self._hint(question, asked.expected)
         if self.fancy:
             from rich.cells import cell_len
 
@@ -141,11 +141,14 @@ class Terminal:
             return t("precision_exact", self.lang)
         return t("precision_relative", self.lang, tolerance=f"{tolerance * 100:g}%")
 
-    def _hint(self, question) -> str:
+    def _hint(self, question, expected: float | None = None) -> str:
         if question.type == "mcq":
             return t("mcq_hint", self.lang, last=len(question.choices))
-        if question.type == "numeric":
-            return t("numeric_hint_exact" if not question.numeric.tolerance else "numeric_hint", self.lang)
+        if question.type == "numeric":  # the example number is never near the answer on screen
+            example = numeric_example(expected)
+            if not question.numeric.tolerance:
+                return t("numeric_hint_exact", self.lang, plain=example["plain"], grouped=example["grouped"])
+            return t("numeric_hint", self.lang, **{key: example[key] for key in ("plain", "grouped", "sci", "short")})
         return t("open_hint", self.lang)
 
     def show_marked(self, asked: Asked, correct: bool, answer: str = "", value=None) -> None:
