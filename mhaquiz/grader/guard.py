@@ -55,11 +55,12 @@ _MAX_TEXT = 4000
 _MAX_LINKS = 40
 
 
-def _resolve(path, _getcwd=os.getcwd, _lstat=os.lstat, _readlink=os.readlink, _islink=stat.S_ISLNK,
-             _split=str.split, _startswith=str.startswith, _rpartition=str.rpartition, _OSError=OSError,
-             _ValueError=ValueError):
+def _resolve(path, own="", _getcwd=os.getcwd, _lstat=os.lstat, _readlink=os.readlink, _islink=stat.S_ISLNK,
+             _split=str.split, _startswith=str.startswith, _rpartition=str.rpartition, _isdigit=str.isdigit,
+             _OSError=OSError, _ValueError=ValueError):
     """The absolute path with every symlink followed, like os.path.realpath(strict=False), from bound
-    primitives only; None when it cannot be resolved (a symlink loop)."""
+    primitives only; None when it cannot be resolved (a symlink loop) or when it passes through another
+    process's /proc folder (anything but `own`)."""
     if not _startswith(path, "/"):
         path = _getcwd() + "/" + path
     pending = _split(path, "/")
@@ -73,6 +74,8 @@ def _resolve(path, _getcwd=os.getcwd, _lstat=os.lstat, _readlink=os.readlink, _i
             resolved = _rpartition(resolved, "/")[0]
             continue
         candidate = resolved + "/" + name
+        if resolved == "/proc" and _isdigit(name) and candidate != own:
+            return None
         try:
             mode = _lstat(candidate).st_mode
         except (_OSError, _ValueError):
@@ -173,23 +176,18 @@ def install(channel_fd: int, submission: str, write_roots, read_only_roots=(), d
         raise _PermissionError(f"mhaquiz: {what} is not allowed in graded code")
 
     def path_refused(event, path, writing, _text=_text, _resolve=_resolve, _inside=_inside, _writable=writable,
-                     _protected=protected, _denied=denied, _own=own, _startswith=str.startswith,
-                     _split=str.split, _isdigit=str.isdigit, _len=len):
+                     _protected=protected, _denied=denied, _own=own):
         """Why `path` may not be opened (for writing or reading), or None."""
         text = _text(path)
         if text is None:
             return None
-        real = _resolve(text)
-        if real is None:
-            return f"{event}({text}): too many symbolic links"
+        real = _resolve(text, _own)
+        if real is None:  # another process's /proc folder, or a symlink loop
+            return f"{event}({text})"
         if writing and real != "/dev/null" and (_inside(real, _protected) or not _inside(real, _writable)):
             return f"{event}({real}) for writing"
         if _inside(real, _denied):
             return f"{event}({real})"
-        if _startswith(real, "/proc/"):
-            parts = _split(real, "/")
-            if _len(parts) > 2 and _isdigit(parts[2]) and not (real == _own or _startswith(real, _own + "/")):
-                return f"{event}({real})"
         return None
 
     def hook(event, args, _watched=watched, _process=PROCESS_EVENTS, _signals=SIGNAL_EVENTS, _network=NETWORK_EVENTS,
@@ -198,7 +196,7 @@ def install(channel_fd: int, submission: str, write_roots, read_only_roots=(), d
              _inside=_inside, _writable=writable, _readlink=os.readlink, _stat=os.stat, _isdir=stat.S_ISDIR,
              _isinstance=isinstance, _int=int, _str=str, _bytes=bytes, _len=len, _any_flag=_WRITE_FLAGS,
              _split=str.split, _decode=bytes.decode, _OSError=OSError, _ValueError=ValueError, _bool=bool,
-             _type=type, _function=type(_inside), _ours=frozenset(), _ours_functions=()):
+             _type=type, _function=type(_inside), _own=own, _ours=frozenset(), _ours_functions=()):
         if event not in _watched:
             return
         if event in _process or event in _signals or event in _network or event in _introspection:
@@ -217,7 +215,7 @@ def install(channel_fd: int, submission: str, write_roots, read_only_roots=(), d
                 text = _text(path)
                 if text is not None and ".." in _split(text, "/"):
                     _refuse(f"os.open({text}) with '..'")
-                real = _resolve(text) if text is not None else None
+                real = _resolve(text, _own) if text is not None else None
                 try:
                     folder = real is not None and _isdir(_stat(real).st_mode)
                 except (_OSError, _ValueError):
@@ -263,9 +261,9 @@ def install(channel_fd: int, submission: str, write_roots, read_only_roots=(), d
             if event == "os.symlink" and args:  # a link leading out of the folder
                 target, link = _text(args[0]), _text(args[1]) if _len(args) > 1 else None
                 if target is not None and link is not None:
-                    base = _resolve(link)
+                    base = _resolve(link, _own)
                     base = base.rpartition("/")[0] if base else ""
-                    real = _resolve(target if target.startswith("/") else base + "/" + target)
+                    real = _resolve(target if target.startswith("/") else base + "/" + target, _own)
                     if real is None or not _inside(real, _writable):
                         _refuse(f"os.symlink({target}) pointing out of its folder")
             return
