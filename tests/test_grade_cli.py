@@ -66,13 +66,14 @@ def test_json_is_strict_and_language_neutral_with_both_texts(tmp_path):
     assert document["passed"] is False and document["verdict"] == "wrong_answer"
     assert document["verdict_text"] == {"zh": "答案错误", "en": "wrong answer"}
     assert document["detail"]["key"] == "detail.wrong_answer"
-    assert document["detail"]["text"]["en"].startswith("5 of 9 cases wrong; first: mha_forward, case 'causal mask'")
+    assert document["detail"]["text"]["en"].startswith("6 of 10 cases wrong; first: mha_forward, case 'causal mask'")
     assert document["where"] == {"exercise": "mha_forward", "case": "causal mask"}
     exercise = document["exercises"][0]
     assert exercise["id"] == "mha_forward" and exercise["title"]["zh"] == "多头注意力：前向传播"
     assert {case["name"] for case in exercise["cases"] if not case["passed"]} == {"causal mask", "padding mask",
                                                                                   "general mask", "large logits",
-                                                                                  "very negative scores"}
+                                                                                  "very negative scores",
+                                                                                  "masked keys outscore"}
     assert exercise["diagnosis"][0]["mistake"] == "mask_inverted"
     assert exercise["diagnosis"][0]["title"]["en"] == "mask inverted: True should mean 'may attend'"
     assert "noise on stdout" in document["output"]["text"]
@@ -181,7 +182,7 @@ def test_every_grade_is_recorded_in_the_progress_store(tmp_path):
     with Store.open() as store:
         progress = store.exercise_progress()["mha_forward"]
     assert progress.attempts == 2 and progress.passed
-    assert progress.best["cases_passed"] == progress.best["cases_total"] == 9
+    assert progress.best["cases_passed"] == progress.best["cases_total"] == 10
 
 
 def test_a_locked_store_is_a_warning_and_the_verdict_stands(tmp_path, monkeypatch):

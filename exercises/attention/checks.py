@@ -22,7 +22,7 @@ def _mask_zeroes_scores(ref):
 
 _REUSED = ("no_scale", "scale_by_d_head", "softmax_over_queries", "no_max_subtraction",
            "mask_inverted", "mask_ignored", "mask_after_softmax")
-MUTANTS = mistakes.pick(*_REUSED) + (
+MUTANTS = mistakes.pick(*_REUSED) + (mistakes.MASK_FILL,) + (
     Mutant("mask_zeroes_scores",
            Text(zh="被遮住的分数乘以了 mask（变成 0），而不是设为 -inf：被遮住的 key 仍然分到权重",
                 en="masked scores multiplied by the mask (set to 0) instead of set to -inf: masked keys still get "
@@ -88,7 +88,20 @@ def make_cases(seed):
         shapes = f"q {q.shape}, k {k.shape}, v {v.shape}" + ("" if mask is None else f", mask {mask.shape}")
         cases.append(Case(name, about, "attention", {"q": q, "k": k, "v": v, "mask": mask},
                           shapes=shapes, output_names=OUTPUTS, label=label))
-    return cases
+    return cases + [_outscored_keys(seed)]
+
+
+def _outscored_keys(seed):
+    """Fixed scores (mistakes.outscored_keys): each query's one masked key outscores every allowed key by
+    millions, so a -1e4 fill fails at every seed; v is seeded."""
+    p, mask = mistakes.outscored_keys(6, 6)  # (T, d), (T, T)
+    q = np.stack([p, p[::-1]])  # (2, T, d): the second example takes the tokens in reverse order
+    k = -q
+    mask = np.stack([mask, mask[::-1, ::-1]])  # (2, T, T): the same partners in that order
+    v = np.random.default_rng([seed, 20]).standard_normal((2, 6, 4))
+    shapes = f"q {q.shape}, k {k.shape}, v {v.shape}, mask {mask.shape}"
+    return Case("masked keys outscore", mistakes.OUTSCORED_ABOUT, "attention", {"q": q, "k": k, "v": v, "mask": mask},
+                shapes=shapes, output_names=OUTPUTS, label=mistakes.OUTSCORED_LABEL)
 
 
 def perf_case(seed):

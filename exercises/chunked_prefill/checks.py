@@ -4,6 +4,7 @@ one-token decode step, windows smaller than the cache, inside the chunk, and lar
 
 import numpy as np
 
+from mhaquiz.grader import mistakes
 from mhaquiz.grader.spec import Case, Mutant, Tolerance
 from mhaquiz.i18n import Text
 
@@ -59,7 +60,26 @@ def make_cases(seed):
                 "window": window}
         shapes = f"B={B} H={H} P={P} T_new={T} d={d} dv={dv} window={window}"
         cases.append(Case(name, about, "chunked_prefill", args, shapes=shapes, output_names=OUTPUTS, label=label))
-    return cases
+    return cases + [_outscored_keys(seed)]
+
+
+def _outscored_keys(seed):
+    """P = 1, T_new = 2, window = 2: new token 0 (position 1) may see keys 0 and 1 and not key 2 (the future),
+    new token 1 (position 2) keys 1 and 2 and not key 0 (outside the window). The keys are 1e3-sized axes and
+    the queries fixed, so that each query's one masked key scores +3e6 and its allowed keys -1e6 and -2e6: a
+    -1e4 fill fails at every seed. The values are seeded."""
+    B, H, P, T, d, dv = 2, 2, 1, 2, 3, 4
+    size = np.sqrt(mistakes.OUTSCORE * np.sqrt(d))
+    keys = size * np.eye(d)  # (P + T, d): key j along axis j
+    queries = size * np.array([[-1.0, -2.0, 3.0], [3.0, -2.0, -1.0]])  # (T, d): row i's masked key scores 3
+    rng = np.random.default_rng([seed, 180, 50])
+    v = size * rng.standard_normal((B, H, P + T, dv))  # as large as the keys, which are outputs too
+    args = {"q": np.broadcast_to(queries, (B, H, T, d)).copy(),
+            "k_cache": np.broadcast_to(keys[:P], (B, H, P, d)).copy(), "v_cache": v[:, :, :P],
+            "k_new": np.broadcast_to(keys[P:], (B, H, T, d)).copy(), "v_new": v[:, :, P:], "window": 2}
+    return Case("masked keys outscore", mistakes.OUTSCORED_ABOUT, "chunked_prefill", args,
+                shapes=f"B={B} H={H} P={P} T_new={T} d={d} dv={dv} window=2", output_names=OUTPUTS,
+                label=mistakes.OUTSCORED_LABEL)
 
 
 def perf_case(seed):
@@ -118,6 +138,14 @@ def _prepend(ref):
     return lambda cache, new: np.concatenate([new, cache], axis=-2)  # the chunk first: positions scrambled
 
 
+def _fill_1e4(ref):
+    def attention(q, k, v, mask):
+        scores = q @ k.swapaxes(-1, -2) / np.sqrt(q.shape[-1])
+        return ref.softmax(np.where(mask, scores, -1e4), axis=-1) @ v  # -1e4: masked keys that outscore get weight
+
+    return attention
+
+
 def _no_scale(ref):
     def attention(q, k, v, mask):
         scores = q @ k.swapaxes(-1, -2)  # no 1/sqrt(d)
@@ -170,4 +198,5 @@ CHUNK = (
            patch={"attention": _no_scale}, related=("attn-why-scale-sqrt-dk", "attn-dot-product-std")),
 )
 
-MUTANTS = CHUNK
+MUTANTS = CHUNK + (Mutant("mask_fill_too_small", mistakes.MASK_FILL_TITLE, patch={"attention": _fill_1e4},
+                          related=mistakes.MASK_FILL.related),)

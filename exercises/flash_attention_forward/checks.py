@@ -10,7 +10,7 @@ Memory: once every case passes, the worker measures the peak bytes allocated dur
 
 import numpy as np
 
-from mhaquiz.grader import inputs
+from mhaquiz.grader import inputs, mistakes
 from mhaquiz.grader.spec import Case, Mutant, Tolerance
 from mhaquiz.i18n import Text
 
@@ -82,6 +82,34 @@ def _tail_block_dropped(ref):
     return key_blocks
 
 
+def _fill_1e4(ref):
+    def score_block(q, k_block, mask_block):
+        s = (q @ k_block.swapaxes(-1, -2)) * ref.softmax_scale(q.shape[-1])
+        return s if mask_block is None else np.where(mask_block, s, -1e4)  # masked keys that outscore get weight
+
+    return score_block
+
+
+def _mask_after_exp(ref):
+    def flash_attention_forward(q, k, v, mask, block_size):
+        Tq, Tk, dv = q.shape[-2], k.shape[-2], v.shape[-1]
+        lead = np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
+        if mask is not None:
+            mask = np.broadcast_to(mask, np.broadcast_shapes(mask.shape, (Tq, Tk)))
+        m, l, acc = np.full(lead + (Tq,), -np.inf), np.zeros(lead + (Tq,)), np.zeros(lead + (Tq, dv))
+        for start, stop in ref.key_blocks(Tk, block_size):
+            s = ref.score_block(q, k[..., start:stop, :], None)  # wrong: the scores of masked keys too ...
+            m_new = np.maximum(m, s.max(axis=-1))  # ... so the running max may be a masked key's
+            alpha = ref.rescale(m, m_new)
+            p = np.exp(s - ref.safe_max(m_new)[..., None])
+            if mask is not None:
+                p = p * mask[..., start:stop]  # masked after exp: the allowed terms may have underflowed to 0
+            m, l, acc = m_new, alpha * l + p.sum(axis=-1), alpha[..., None] * acc + p @ v[..., start:stop, :]
+        return ref.finish(m, l, acc)
+
+    return flash_attention_forward
+
+
 _FLASH = ("eff-flashattention", "eff-flash-claims")
 MUTANTS = (
     Mutant("no_rescaling",
@@ -116,6 +144,16 @@ MUTANTS = (
                 en="the last, shorter key block dropped when block_size does not divide Tk (the loop ran "
                    "Tk // block_size times)"),
            patch={"key_blocks": _tail_block_dropped}, related=("eff-flashattention",)),
+    Mutant("mask_fill_too_small", mistakes.MASK_FILL_TITLE, patch={"score_block": _fill_1e4},
+           related=mistakes.MASK_FILL.related),
+    Mutant("mask_after_exp",
+           Text(zh="先 exp 再乘 mask：运行最大值 m 把被遮住的分数也算了进去，被遮住的 key 分数高出 ~709 以上时，"
+                   "可看的 key 的 exp(s - m) 全部下溢为 0，得到 0/0；应在取最大值之前就把被遮住的分数设为 -inf",
+                en="masked after exp: the running max m also takes the masked scores, so when a masked key outscores "
+                   "the allowed ones by more than ~709, every allowed exp(s - m) underflows to 0 and the row is 0/0; "
+                   "set masked scores to -inf before taking the max"),
+           patch={"flash_attention_forward": _mask_after_exp},
+           related=("mask-which-value", "eff-flashattention")),
 )
 
 
@@ -206,7 +244,22 @@ def make_cases(seed):
         mask = _mask(mask_kind, rng, lead, Tq, Tk)
         cases.append(Case(name, about, FUNCTION, {"q": q, "k": k, "v": v, "mask": mask, "block_size": block_size},
                           shapes=_shapes(q, k, v, mask, block_size), output_names=OUTPUTS, label=label))
-    return cases
+    return cases + [_outscored_keys(seed)]
+
+
+def _outscored_keys(seed):
+    """Fixed scores (mistakes.outscored_keys), key blocks of 2 each holding a query's allowed key: each query's
+    one masked key outscores every allowed key by millions, so a -1e4 fill, and masking after exp (the running
+    max taken over masked scores too), fail at every seed. v is seeded, of lse's size (about 1e6)."""
+    p, mask = mistakes.outscored_keys(6, 6)  # (T, d), (T, T)
+    q = np.stack([p, p[::-1]])  # (2, T, d): the second example takes the tokens in reverse order
+    k = -q
+    mask = np.stack([mask, mask[::-1, ::-1]])  # (2, T, T)
+    v = 1e6 * np.random.default_rng([seed, 155, 50]).standard_normal((2, 6, 3))  # as large as lse (about -1e6):
+    # the case's scale is its largest value, and an error in out must stand out against it
+    return Case("masked keys outscore", mistakes.OUTSCORED_ABOUT, FUNCTION,
+                {"q": q, "k": k, "v": v, "mask": mask, "block_size": 2}, shapes=_shapes(q, k, v, mask, 2),
+                output_names=OUTPUTS, label=mistakes.OUTSCORED_LABEL)
 
 
 _LEADING_AXES = {0: (), 1: ("axis.batch",), 2: ("axis.batch", "axis.head")}

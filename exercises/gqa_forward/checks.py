@@ -78,7 +78,24 @@ def make_cases(seed):
                 "num_kv_heads": Hkv, "mask": mask}
         cases.append(Case(name, about, "gqa_forward", args, shapes=f"B={B} Tq={Tq} Tk={Tk} D={D} H={H} Hkv={Hkv}",
                           label=label))
-    return cases
+    return cases + [_outscored_keys(seed)]
+
+
+def _outscored_keys(seed):
+    """Self-attention with W_q = I and W_k = -I (no biases on q and k), every head holding the same fixed
+    pattern (mistakes.outscored_keys): each query's one masked key outscores every allowed key by millions,
+    so a -1e4 fill fails at every seed. V, W_o and their biases are seeded."""
+    B, T, H, Hkv, dh = 2, 4, 4, 2, 6
+    D = H * dh
+    p, mask = mistakes.outscored_keys(T, dh)  # (T, dh), (T, T)
+    x = np.tile(p, (B, 1, H))  # (B, T, D): head h's columns hold p
+    x[1] = x[1, ::-1]  # the second example takes the tokens in reverse order
+    mask = np.stack([mask, mask[::-1, ::-1]])  # (B, T, T)
+    params = gqa_params(np.random.default_rng([seed, 90, 50]), D, H, Hkv)
+    params.update(W_q=np.eye(D), b_q=np.zeros(D), W_k=-np.eye(D)[:, :Hkv * dh], b_k=np.zeros(Hkv * dh))
+    args = {"q": x, "k": x, "v": x, "params": params, "num_heads": H, "num_kv_heads": Hkv, "mask": mask}
+    return Case("masked keys outscore", mistakes.OUTSCORED_ABOUT, "gqa_forward", args,
+                shapes=f"B={B} Tq={T} Tk={T} D={D} H={H} Hkv={Hkv}", label=mistakes.OUTSCORED_LABEL)
 
 
 # --- mistakes particular to grouped-query attention ----------------------------------------------------
@@ -109,7 +126,7 @@ GQA = (
            args_transform=_scale_by_kv_width, related=("attn-scale-dmodel-bug", "shapes-d-head")),
 )
 
-MUTANTS = GQA + mistakes.FORWARD + mistakes.FORWARD_OUTPUT
+MUTANTS = GQA + mistakes.FORWARD + mistakes.FORWARD_OUTPUT + (mistakes.MASK_FILL,)
 
 
 def perf_case(seed):

@@ -5,13 +5,31 @@ from mhaquiz.grader.spec import Case, Tolerance
 from mhaquiz.i18n import Text
 
 TOLERANCE = Tolerance()
-MUTANTS = mistakes.FORWARD + mistakes.FORWARD_OUTPUT + (mistakes.MASK_FILL,)
+MUTANTS = mistakes.FORWARD + mistakes.FORWARD_OUTPUT + (mistakes.MASK_FILL, mistakes.MASK_ADD)
 
 
 def make_cases(seed):
     standard = [Case(name, about, "mha_forward", args, shapes=shapes, label=label)
                 for name, label, about, shapes, args in inputs.mha_cases(seed)]
-    return standard + [_very_negative_scores(seed)]
+    return standard + [_very_negative_scores(seed), _outscored_keys(seed)]
+
+
+def _outscored_keys(seed):
+    """Self-attention with W_q = I and W_k = -I (no biases on q and k), every head holding the same fixed
+    pattern (mistakes.outscored_keys): each query's one masked key outscores every allowed key by millions,
+    so a -1e4 fill (replacing the score or added to it) fails at every seed. V, W_o and their biases are seeded."""
+    import numpy as np
+
+    B, T, H, dh = 2, 4, 2, 6
+    D = H * dh
+    p, mask = mistakes.outscored_keys(T, dh)  # (T, dh), (T, T)
+    x = np.tile(p, (B, 1, H))  # (B, T, D): every head's columns hold p
+    x[1] = x[1, ::-1]  # the second example takes the tokens in reverse order
+    params = inputs.mha_params(np.random.default_rng([seed, 51]), D)
+    params.update(W_q=np.eye(D), b_q=np.zeros(D), W_k=-np.eye(D), b_k=np.zeros(D))
+    args = {"q": x, "k": x, "v": x, "params": params, "num_heads": H, "mask": np.stack([mask, mask[::-1, ::-1]])}
+    return Case("masked keys outscore", mistakes.OUTSCORED_ABOUT, "mha_forward", args,
+                shapes=inputs.mha_shapes(args), label=mistakes.OUTSCORED_LABEL)
 
 
 def _very_negative_scores(seed):

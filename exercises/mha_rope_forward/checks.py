@@ -100,7 +100,7 @@ _ROPE_USED = tuple(SCORES_MIRRORED if mutant.id == "rotation_direction_flipped" 
 _SHARED = ("no_scale", "scale_by_d_model", "scale_by_d_head", "softmax_over_queries", "no_max_subtraction",
            "mask_inverted", "mask_ignored", "mask_causal_hardwired", "mask_after_softmax", "mask_without_head_axis",
            "split_without_transpose", "merge_without_transpose", "heads_interleaved", "biases_ignored",
-           "weights_transposed", "no_output_projection")
+           "weights_transposed", "no_output_projection", "mask_fill_too_small")
 MUTANTS = ROTARY + _ROPE_USED + mistakes.pick(*_SHARED)
 
 
@@ -155,7 +155,26 @@ def make_cases(seed):
                 "q_positions": q_positions, "k_positions": k_positions, "base": base, "mask": mask}
         shapes = f"{inputs.mha_shapes(args)} base={base:g}"
         cases.append(Case(name, about, "mha_rope_forward", args, shapes=shapes, label=label))
-    return cases
+    return cases + [_outscored_keys(seed)]
+
+
+def _outscored_keys(seed):
+    """Self-attention with W_q = I and W_k = -I (no biases on q and k), every head holding the same fixed
+    pattern (mistakes.outscored_keys), every token at the same position (RoPE turns q and k alike, the scores
+    stay): each query's one masked key outscores every allowed key by millions, so a -1e4 fill fails at every
+    seed. V, W_o and their biases are seeded."""
+    B, T, H, dh = 2, 4, 2, 6
+    D = H * dh
+    p, mask = mistakes.outscored_keys(T, dh)  # (T, dh), (T, T)
+    x = np.tile(p, (B, 1, H))  # (B, T, D): every head's columns hold p
+    x[1] = x[1, ::-1]  # the second example takes the tokens in reverse order
+    params = inputs.mha_params(np.random.default_rng([seed, 135, 50]), D)
+    params.update(W_q=np.eye(D), b_q=np.zeros(D), W_k=-np.eye(D), b_k=np.zeros(D))
+    positions = np.full(T, 7)
+    args = {"q": x, "k": x, "v": x, "params": params, "num_heads": H, "q_positions": positions,
+            "k_positions": positions, "base": 10000.0, "mask": np.stack([mask, mask[::-1, ::-1]])}
+    return Case("masked keys outscore", mistakes.OUTSCORED_ABOUT, "mha_rope_forward", args,
+                shapes=f"{inputs.mha_shapes(args)} positions all 7", label=mistakes.OUTSCORED_LABEL)
 
 
 def perf_case(seed):

@@ -188,7 +188,8 @@ BLOCK = (
 
 _ATTENTION_USED = ("no_scale", "scale_by_d_model", "softmax_over_queries", "split_without_transpose",
                    "merge_without_transpose", "heads_interleaved", "mask_ignored", "mask_causal_hardwired",
-                   "mask_inverted", "mask_after_softmax", "mask_without_head_axis", "biases_ignored")
+                   "mask_inverted", "mask_after_softmax", "mask_without_head_axis", "biases_ignored",
+                   "mask_fill_too_small")
 MUTANTS = BLOCK + mistakes.pick(*_ATTENTION_USED)
 
 
@@ -293,7 +294,26 @@ def make_cases(seed):
             mask = causal_padding_mask(lengths, T)  # (B, T, T)
         args = {"x": x, "params": params, "num_heads": H, "mask": mask}
         cases.append(Case(name, about, "transformer_block", args, shapes=shapes_of(args), label=label))
-    return cases
+    return cases + [_outscored_keys(seed)]
+
+
+def _outscored_keys(seed):
+    """Every head of LN1(x) holds the same fixed pattern (mistakes.outscored_keys: zero-mean tokens, which
+    LayerNorm keeps up to a factor per token) scaled by gamma = 1500, with W_q = I and W_k = -I (no biases on
+    q and k): each query's one masked key outscores every allowed key by millions, so a -1e4 fill fails at
+    every seed. The rest of the layer is seeded."""
+    B, T, H, dh, F = 2, 4, 2, 6, 24
+    D = H * dh
+    p, mask = mistakes.outscored_keys(T, dh)  # (T, dh), (T, T)
+    x = np.tile(p / np.abs(p).max(), (B, 1, H))  # (B, T, D): zero mean per token, every head's columns hold p
+    x[1] = x[1, ::-1]  # the second example takes the tokens in reverse order
+    params = block_params(np.random.default_rng([seed, 160, 50]), D, F)
+    params.update(ln1_gamma=np.full(D, 1500.0), ln1_beta=np.zeros(D), W_q=np.eye(D), b_q=np.zeros(D),
+                  W_k=-np.eye(D), b_k=np.zeros(D), W_v=params["W_v"] / 1500.0)  # values back to unit size, so
+    # the output stays unit-sized and the FFN's mistakes (a GELU variant) stand out against the case's scale
+    args = {"x": x, "params": params, "num_heads": H, "mask": np.stack([mask, mask[::-1, ::-1]])}
+    return Case("masked keys outscore", mistakes.OUTSCORED_ABOUT, "transformer_block", args, shapes=shapes_of(args),
+                label=mistakes.OUTSCORED_LABEL)
 
 
 def perf_case(seed):

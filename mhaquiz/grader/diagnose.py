@@ -154,8 +154,9 @@ def _cover(explained: Dict[str, tuple], left: Set[Tuple[int, str]], total: int, 
     """Greedy cover of the failing pairs `left` by the explanations (id -> (mutant, pairs)), at most `limit`.
 
     Ties: when the best explanations cover exactly the same pairs, nothing tells those mistakes apart (both give
-    inf for the loss, say), so none of them is named; explanations that cover different pairs are named in
-    turn, the one listed first in the catalogue first when they cover as many."""
+    inf for the loss, say), so none of them is named, nor any lesser explanation of those pairs; explanations
+    that cover different pairs are named in turn, the one listed first in the catalogue first when they cover
+    as many."""
     explained, diagnoses = dict(explained), []
     while left and explained and len(diagnoses) < limit:
         covering = {key: pairs & left for key, (_, pairs) in explained.items()}
@@ -163,9 +164,10 @@ def _cover(explained: Dict[str, tuple], left: Set[Tuple[int, str]], total: int, 
         if not covering[best]:
             break
         tied = [key for key in covering if key != best and covering[key] == covering[best]]
-        if tied:
+        if tied:  # explained, but by which mistake nothing says: no name, and no lesser name for them either
             for key in [best] + tied:
                 del explained[key]
+            left = left - covering[best]
             continue
         mutant, _ = explained.pop(best)
         covered = covering[best]

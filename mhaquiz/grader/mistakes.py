@@ -29,6 +29,8 @@ def _attention_weights(scale: Callable[[np.ndarray], float] = lambda Q: 1 / np.s
                 return ref.softmax(scores, axis=-1)
             if mask_mode == "after_softmax":
                 return ref.softmax(scores, axis=-1) * mask  # rows no longer sum to 1
+            if mask_mode == "add_1e4":  # an additive mask: 0 where allowed, -1e4 where masked
+                return ref.softmax(scores + np.where(mask, 0.0, -1e4), axis=-1)
             allowed = ~mask if mask_mode == "invert" else mask
             fill = -1e4 if mask_mode == "fill_1e4" else -np.inf  # -1e4: the masked_fill constant of many codebases
             return ref.softmax(np.where(allowed, scores, fill), axis=-1)
@@ -225,12 +227,65 @@ FORWARD: Tuple[Mutant, ...] = (
            related=("shapes-test-inputs",)),
 )
 
-MASK_FILL = Mutant("mask_fill_too_small", T("被遮住的分数填成了 -1e4（不少代码里 masked_fill 的常数），而不是 -inf："
-                                           "分数很大（或很负）时，被遮住的 key 仍然拿到权重",
-                                           "masked scores filled with -1e4 (the masked_fill constant of many codebases) "
-                                           "instead of -inf: with scores that large, masked keys still get weight"),
+MASK_FILL_TITLE = T("被遮住的分数填成了 -1e4（不少代码里 masked_fill 的常数，或者加上 -1e4 的加性 mask），而不是 -inf："
+                    "被遮住的 key 的分数比可看的 key 高出 1e4 以上时（或可看的分数都低于 -1e4 时），它仍然拿到权重",
+                    "masked scores filled with -1e4 (the masked_fill constant of many codebases, or an additive -1e4 "
+                    "mask) instead of -inf: when a masked key outscores the allowed ones by more than 1e4 (or every "
+                    "allowed score is below -1e4), it still gets weight")
+MASK_FILL = Mutant("mask_fill_too_small", MASK_FILL_TITLE,
                    patch={"attention_weights": _attention_weights(mask_mode="fill_1e4")},
                    related=("mask-which-value", "mask-fully-masked-row"))
+
+# Where a case tells the two apart (mha_forward's very negative scores: there the masked keys keep their own
+# scores minus 1e4, and the best of them takes the weight), the additive form is a mutant of its own.
+MASK_ADD = Mutant("mask_added_1e4", T("mask 是加上去的 -1e4（加性 mask：可看处加 0，被遮住处加 -1e4），而不是 -inf："
+                                      "被遮住的 key 的分数比可看的 key 高出 1e4 以上时（或可看的分数都很负时），它仍然拿到权重",
+                                      "an additive mask of -1e4 (0 where allowed, -1e4 added where masked) instead of "
+                                      "-inf: a masked key that outscores the allowed ones by more than 1e4 (or when "
+                                      "every allowed score is very negative) still gets weight"),
+                  patch={"attention_weights": _attention_weights(mask_mode="add_1e4")},
+                  related=("mask-which-value", "mask-fully-masked-row"))
+
+
+# --- a case no too-small mask fill survives ------------------------------------------------------------------
+
+OUTSCORE = 1e6  # the size of the scores in the outscored-keys case
+
+
+def outscored_keys(T: int, d: int, score_dim: int = None) -> Tuple[np.ndarray, np.ndarray]:
+    """Query vectors p (T, d), and a (T, T) mask, such that with the keys the negated queries (K = -Q) each
+    token's only masked key, its partner (tokens 2m and 2m+1), scores about +2.7e6 to +3e6 while every allowed
+    key scores -1e6 or less, with one allowed key above the others by 1e4 or more. Whatever the seed:
+
+    - a -1e4 fill (replacing the score, or added to it) hands the partner all the weight, since -1e4 is far
+      above -1e6 and 3e6 - 1e4 far above it too; a -1e9, -inf or finfo.min fill leaves it exactly 0;
+    - exp(allowed - the row's max over masked keys too) underflows to 0 (the gap is far beyond exp's ~709):
+      masking after exp divides 0 by 0;
+    - the softmax over the allowed keys is exactly one-hot, so any correct order of operations agrees to the
+      last bit.
+
+    `score_dim`: the dimension whose square root divides the scores (d by default); the vectors are scaled so
+    that the scores come out at OUTSCORE times those of the unit pattern. Every p has zero mean, so a
+    LayerNorm in front of the projections keeps the pattern (up to one positive factor per token)."""
+    n = np.arange(d)
+    basis = [np.cos(np.pi * k * (n + 0.5) / d) for k in range(1, d)]  # orthogonal, and to the constant vector
+    basis = [b / np.linalg.norm(b) for b in basis]
+    assert T % 2 == 0 and 2 + T // 2 <= len(basis), "need d >= T/2 + 3"
+    e, g, partners = basis[0], basis[1], basis[2:]
+    sign = np.where(np.arange(T) % 2 == 0, 1.0, -1.0)  # (T,): partners point opposite ways along their own axis
+    spread = 0.1 * (1 + np.arange(T))  # (T,): distinct, so each row's best allowed key is unique
+    p = e + 2.0 * sign[:, None] * np.stack([partners[i // 2] for i in range(T)]) + spread[:, None] * g  # (T, d)
+    # p_i . p_j: partners 1 - 4 + ..., others 1 + ..., itself 5 + ...; scores are minus these
+    mask = np.arange(T)[None, :] != (np.arange(T) ^ 1)[:, None]  # (T, T): all but the partner
+    return p * np.sqrt(OUTSCORE * np.sqrt(score_dim or d)), mask
+
+
+OUTSCORED_ABOUT = T("每个 query 唯一被遮住的 key 的分数约为 +3e6，可看的 key 都在 -1e6 以下：用 -1e4 填（或加上 -1e4）"
+                    "会把全部权重给被遮住的 key，先 exp 再乘 mask 会得到 0/0",
+                    "each query's one masked key scores about +3e6 and every allowed key -1e6 or less: a -1e4 fill (or "
+                    "an added -1e4) gives the masked key all the weight, masking after exp divides 0 by 0")
+OUTSCORED_LABEL = T("被遮住的 key 分数高得多", "masked keys outscore")
+
 
 FORWARD_OUTPUT: Tuple[Mutant, ...] = (
     Mutant("no_output_projection", T("忘了输出投影 W_o（和 b_o）", "output projection W_o (and b_o) forgotten"),
@@ -267,5 +322,5 @@ BACKWARD: Tuple[Mutant, ...] = (
 
 def pick(*ids: str) -> Tuple[Mutant, ...]:
     """The catalogue's mutants with these ids, in this order (an unknown id is an error, not a silent gap)."""
-    catalogue = {mutant.id: mutant for mutant in FORWARD + FORWARD_OUTPUT + BACKWARD}
+    catalogue = {mutant.id: mutant for mutant in FORWARD + FORWARD_OUTPUT + BACKWARD + (MASK_FILL,)}
     return tuple(catalogue[mutant_id] for mutant_id in ids)
