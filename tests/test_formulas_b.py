@@ -111,9 +111,10 @@ def test_swa_kv_cache_reduction_mistral_32k():
     assert F.swa_kv_cache_reduction(seq_len=32768, window=4096, local_layers=32, global_layers=0) == 8
 
 
-def test_swa_kv_cache_reduction_no_saving_when_the_window_covers_everything():
-    # Gemma 2 (arXiv 2408.00118) §2.1: window 4096 against a global span of 8192; below 4096 tokens nothing is saved.
-    assert F.swa_kv_cache_reduction(seq_len=4096, window=4096, local_layers=13, global_layers=13) == 1
+@pytest.mark.parametrize("seq_len", [2048, 4096])
+def test_swa_kv_cache_reduction_no_saving_when_the_window_covers_everything(seq_len):
+    # Gemma 2 (arXiv 2408.00118) §2.1: window 4096 against a global span of 8192; up to 4096 tokens nothing is saved.
+    assert F.swa_kv_cache_reduction(seq_len=seq_len, window=4096, local_layers=13, global_layers=13) == 1
 
 
 def _count_window_mask(seq_len, window):
