@@ -444,7 +444,8 @@ def _heatmap(checks, evidence, cases):
         got, expected = item.submitted[name], item.expected[name]
         custom = getattr(checks, "error_map", None)
         view = custom(item.case, name, got, expected) if custom else None
-        return heatmap.make(item.case, name, got, expected, item.scale, view)
+        focus = (checked[name].worst or {}).get("index")  # the worst element the report names: the map shows its slice
+        return heatmap.make(item.case, name, got, expected, item.scale, view, focus=focus)
     return None
 
 

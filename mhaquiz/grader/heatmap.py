@@ -62,9 +62,12 @@ def error_array(got: np.ndarray, expected: np.ndarray) -> np.ndarray:
 
 
 def make(case, output: str, got: np.ndarray, expected: np.ndarray, scale: float,
-         view: Optional[tuple] = None) -> Optional[Heatmap]:
+         view: Optional[tuple] = None, focus: Optional[Sequence[int]] = None) -> Optional[Heatmap]:
     """The heat map of one wrong output; `view` = (errors, axis keys, view text) from the exercise's
-    error_map, else the output's own |error| with numbered axes. None when there is nothing to draw."""
+    error_map, else the output's own |error| with numbered axes. None when there is nothing to draw.
+
+    `focus` is the index of the output element the report names as the worst: the slice drawn is the one
+    holding it (for a view whose first axis is the batch, the same batch), so the map and the report agree."""
     if view is None:
         errors = error_array(got, expected)
         axes: Sequence[str] = tuple(f"axis.{n}" for n in range(errors.ndim))
@@ -80,6 +83,12 @@ def make(case, output: str, got: np.ndarray, expected: np.ndarray, scale: float,
         return None
     worst = np.unravel_index(int(np.argmax(errors)), errors.shape)
     lead = tuple(worst[:-2])
+    if focus is not None and lead and len(focus) == np.ndim(got):
+        if view is None and len(focus) == errors.ndim:
+            lead = tuple(int(i) for i in focus[:-2])
+        elif view is not None and axes[0] == "axis.batch" and np.ndim(got) >= 3 and focus[0] < errors.shape[0]:
+            within = errors[focus[0]]  # the worst element's batch; its largest error there picks the other axes
+            lead = (int(focus[0]), *np.unravel_index(int(np.argmax(within)), within.shape)[:-2])
     grid = errors[lead] if lead else errors
     with np.errstate(all="ignore"):
         finite = grid[np.isfinite(grid)]
