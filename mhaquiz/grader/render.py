@@ -60,7 +60,7 @@ def render(report: GradeReport, console: Console, lang: str) -> None:
         key = "report.failed_detail" if report.detail is not None else "report.failed"
         line = Text(t(key, lang, verdict=t(f"verdict.{report.verdict.value}", lang)), style="bold red")
         if report.detail is not None:
-            line.append(" " + safe(report.detail.text(lang)))
+            line.append(safe(report.detail.text(lang)))
         console.print(line)
 
 
@@ -112,7 +112,6 @@ def _exercise(report: GradeReport, exercise: ExerciseResult, console: Console, l
     console.print()
 
 
-def _result(case, lang: str) -> Text:
 def _near_miss(exercise: ExerciseResult) -> bool:
     """Whether an output misses its tolerance by a small amount (the tolerance is then worth stating)."""
     for case in exercise.cases:
@@ -125,6 +124,7 @@ def _near_miss(exercise: ExerciseResult) -> bool:
     return False
 
 
+def _result(case, lang: str) -> Text:
     if case.passed:
         return Text(t("verdict_short.passed", lang), style="green")
     text = Text(t(f"verdict_short.{case.verdict.value}", lang), style="red")
@@ -165,7 +165,8 @@ def _raised(exercise: ExerciseResult, console: Console, lang: str) -> None:
     for case in exercise.cases:
         if not case.error:
             continue
-        key = (case.error["type"], case.error["message"], case.error.get("traceback", ""))
+        traceback = case.error.get("traceback", "")
+        key = (case.error["type"], traceback) if traceback else (case.error["type"], case.error["message"])
         for group in groups:
             if group[0] == key:
                 group[1].append(case)
@@ -176,8 +177,6 @@ def _raised(exercise: ExerciseResult, console: Console, lang: str) -> None:
         names = t("report.separator", lang).join(t("report.quoted", lang, name=case.label(lang)) for case in cases)
         console.print(Text(t("report.raised", lang, cases=names), style="red"))
         _error(cases[0].error, console, lang)
-    if len(groups) > MAX_ERRORS_SHOWN:
-        console.print(Text(t("report.more_errors", lang, count=len(groups) - MAX_ERRORS_SHOWN), style="dim"))
         shown_messages = {cases[0].error.get("message")}
         for case in cases[1:]:
             if case.error.get("message") not in shown_messages:
@@ -185,6 +184,8 @@ def _raised(exercise: ExerciseResult, console: Console, lang: str) -> None:
                 line = Text(t("report.case_message", lang, case=case.label(lang)), style="dim")
                 line.append(safe(case.error["type"]) + ": " + safe(case.error.get("message") or ""), style="red")
                 console.print(line)
+    if len(groups) > MAX_ERRORS_SHOWN:
+        console.print(Text(t("report.more_errors", lang, count=len(groups) - MAX_ERRORS_SHOWN), style="dim"))
 
 
 def _error(error: dict, console: Console, lang: str) -> None:
