@@ -16,7 +16,7 @@ MIXTRAL = dict(layers=32, d=4096, d_ff=14336, heads=32, kv_heads=8, vocab=32000,
 
 def test_every_formula_of_this_section_is_registered():
     names = {"switch_expert_capacity", "moe_dropped_tokens", "switch_balance_loss_concentrated", "moe_routing_combinations",
-             "moe_params_billion", "temperature_top_prob_two", "top_p_nucleus_size_geometric", "repetition_penalized_logit",
+             "moe_param_count", "temperature_top_prob_two", "top_p_nucleus_size_geometric", "repetition_penalized_logit",
              "weights_gb", "mixed_precision_adam_gb", "zero_model_state_gb", "activation_memory_gb", "absmax_int8",
              "smoothquant_scale", "quantized_weights_gb"}
     assert names <= set(FORMULAS)
@@ -65,8 +65,8 @@ def test_moe_routing_combinations_deepseekmoe_3_1():
 # Mixtral of Experts (arXiv 2401.04088), abstract: "each token has access to 47B parameters, but only uses 13B
 # active parameters"; Mistral AI's announcement: "46.7B total parameters but only uses 12.9B parameters per token".
 def test_moe_params_mixtral_total_and_active():
-    assert round(F.moe_params_billion(**MIXTRAL, experts_used=8), 1) == 46.7
-    assert round(F.moe_params_billion(**MIXTRAL, experts_used=2), 1) == 12.9
+    assert round(F.moe_param_count(**MIXTRAL, experts_used=8) / 1e9, 1) == 46.7
+    assert round(F.moe_param_count(**MIXTRAL, experts_used=2) / 1e9, 1) == 12.9
 
 
 # --- decoding ----------------------------------------------------------------------------------

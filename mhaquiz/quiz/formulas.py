@@ -399,15 +399,15 @@ def moe_routing_combinations(experts, top_k):
     return math.comb(experts, top_k)
 
 
-def moe_params_billion(layers, d, d_ff, heads, kv_heads, vocab, experts, experts_used):
-    """Parameters (billions) of a Mixtral-style MoE counting `experts_used` SwiGLU experts per layer: L*(attention + d*experts + 3*d*d_ff*experts_used + 2d) + 2*vocab*d + d (Jiang et al. 2024, Mixtral, arXiv 2401.04088: 47B total, 13B active)."""
+def moe_param_count(layers, d, d_ff, heads, kv_heads, vocab, experts, experts_used):
+    """Parameters of a Mixtral-style MoE counting `experts_used` SwiGLU experts per layer: L*(attention + d*experts + 3*d*d_ff*experts_used + 2d) + 2*vocab*d + d (Jiang et al. 2024, Mixtral, arXiv 2401.04088: 47B total, 13B active)."""
     if d % heads or heads % kv_heads or not 1 <= experts_used <= experts:
-        raise ValueError("moe_params_billion needs heads | d, kv_heads | heads and 1 <= experts_used <= experts")
+        raise ValueError("moe_param_count needs heads | d, kv_heads | heads and 1 <= experts_used <= experts")
     d_head = d // heads
     attention = 2 * d * d + 2 * d * kv_heads * d_head  # W_q and W_o full, W_k and W_v per KV head
     router = d * experts  # the gate scores every expert
     per_layer = attention + router + 3 * d * d_ff * experts_used + 2 * d  # two RMSNorm weights
-    return (layers * per_layer + 2 * vocab * d + d) / 1e9  # untied embedding and output, final norm
+    return layers * per_layer + 2 * vocab * d + d  # untied embedding and output, final norm
 
 
 # decoding
@@ -498,7 +498,7 @@ FORMULAS.update(
             moe_dropped_tokens,
             switch_balance_loss_concentrated,
             moe_routing_combinations,
-            moe_params_billion,
+            moe_param_count,
             temperature_top_prob_two,
             top_p_nucleus_size_geometric,
             repetition_penalized_logit,
