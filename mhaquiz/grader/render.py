@@ -51,7 +51,8 @@ def render(report: GradeReport, console: Console, lang: str) -> None:
         shown = len(report.output.encode())
         key = "report.output_truncated" if shown < report.output_bytes else "report.output"
         console.print(Text(t(key, lang, bytes=report.output_bytes, shown=shown), style="dim"))
-        console.print(Text(safe(report.output.rstrip())))
+        # indented under its heading: a printed 'PASSED' line can never be taken for the verdict
+        console.print(Text("\n".join("  │ " + line for line in safe(report.output.rstrip()).split("\n"))), soft_wrap=True)
     _sandbox(report, console, lang)
     if report.passed:
         console.print(Text(t("report.passed", lang, exercises=", ".join(e.id for e in report.exercises), seed=report.seed),
