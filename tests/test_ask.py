@@ -79,17 +79,18 @@ def test_numeric_not_a_number_is_asked_again():
 
 
 def test_open_question_shows_reference_covered_points_and_rating_times():
-    result = ask("--topic", "attention", "--difficulty", "medium", input="along the key axis so the weights sum to one\n3\n")
+    result = ask("--topic", "attention", "--difficulty", "medium", input="along the key axis so the weights sum to one\n\n3\n")
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "Reference answer: Along the keys" in out
-    assert "Key points (covered 2/2)" in out
+    assert "  1 ✓ along the key axis\n  2 ✓ each query's weights sum to one\n" in out  # found: pre-ticked
+    assert "Covered 2/2: suggested rating 3 Good" in out  # Enter kept the ticks
     assert "[1] Again (1m)  [2] Hard (6m)  [3] Good (10m)  [4] Easy (" in out
     assert saved_reviews() == [("att-softmax-axis", 3, 1, "along the key axis so the weights sum to one", 0)]
 
 
 def test_open_question_rated_again_counts_as_missed():
-    result = ask("--topic", "attention", "--difficulty", "medium", input="no idea\nmaybe\nagain\n")
+    result = ask("--topic", "attention", "--difficulty", "medium", input="no idea\n\nmaybe\nagain\n")
     assert "Please type 1-4 or again/hard/good/easy" in result.stdout
     assert "Missed:\n  · Along which axis is the softmax taken, and why?\n" in result.stdout  # titles, not ids
     assert saved_reviews()[0][1:3] == (1, 0)
@@ -97,7 +98,7 @@ def test_open_question_rated_again_counts_as_missed():
 
 @pytest.mark.parametrize("rating, saved", [("hard", (2, 1)), ("4", (4, 1))])
 def test_an_open_question_recalled_with_effort_still_counts_as_recalled(rating, saved):
-    result = ask("--topic", "attention", "--difficulty", "medium", input=f"over the keys\n{rating}\n")
+    result = ask("--topic", "attention", "--difficulty", "medium", input=f"over the keys\n1\n{rating}\n")
     assert "Answered 1, right or recalled 1 (100%)" in result.stdout and "Missed:" not in result.stdout
     assert saved_reviews()[0][1:3] == saved
 
@@ -120,7 +121,7 @@ def test_no_input_at_all_ends_cleanly():
 
 
 def test_ctrl_c_exits_130_keeping_every_answer(monkeypatch):
-    replies = iter(["b", "along the keys", "3"])
+    replies = iter(["b", "along the keys", "", "3"])
 
     def read_line(self, label):
         try:
@@ -220,7 +221,7 @@ class ScriptedTerminal(Terminal):
         return replies.pop(0)
 
 
-ATTENTION_ANSWERS = {"att-scale": ["b"], "att-properties": ["c"], "att-softmax-axis": ["softmax over keys", "3"]}
+ATTENTION_ANSWERS = {"att-scale": ["b"], "att-properties": ["c"], "att-softmax-axis": ["softmax over keys", "", "3"]}
 
 
 def run_session(store, when, answers, topic="attention", count=10, cram=False):
@@ -414,13 +415,13 @@ class TimedScriptedTerminal(ScriptedTerminal):
 
 
 def test_a_question_rated_again_comes_back_in_the_same_session_once_due():
-    now = [T0]  # att-scale is missed at +25 s, due again at +85 s; by +100 s the other two are answered
+    now = [T0]  # att-scale is missed at +25 s, due again at +85 s; att-softmax-axis's three lines end at +100 s
     questions = load_bank(BASIC).select("attention")
-    terminal = TimedScriptedTerminal({"att-scale": ["a", "b"], "att-softmax-axis": ["keys", "3"],
+    terminal = TimedScriptedTerminal({"att-scale": ["a", "b"], "att-softmax-axis": ["keys", "", "3"],
                                       "att-properties": ["a,b"]}, now)
     with Store.open() as store:
         result = Session(store, terminal, seed=0, clock=lambda: now[0]).run(questions, 10)
-    assert terminal.asked == ["att-scale", "att-softmax-axis", "att-properties", "att-scale"]
+    assert terminal.asked == ["att-scale", "att-softmax-axis", "att-scale", "att-properties"]  # due: before new
     assert [outcome.correct for outcome in result.outcomes] == [False, True, True, True]
     assert result.waiting == []
 
@@ -434,7 +435,7 @@ def test_ctrl_c_at_the_rating_keeps_the_answer_given_as_again(monkeypatch):
     def read_line(self, label):
         if label.startswith("Rate"):
             raise KeyboardInterrupt
-        return "along the keys"
+        return "" if label.startswith("Covered") else "along the keys"
 
     monkeypatch.setattr(Terminal, "read_line", read_line)
     result = ask("--topic", "attention", "--difficulty", "medium")
@@ -463,7 +464,7 @@ def test_the_minimal_own_bank_of_the_readme_loads_as_it_stands_and_is_asked(tmp_
     bank = load_bank(path)
     assert [(q.id, q.languages, q.difficulty, q.explanation, q.source) for q in bank.questions] == [
         ("kv-cache-what", ("zh",), "medium", None, None), ("scale-factor", ("en",), "medium", None, None)]
-    result = runner.invoke(app, ["ask", "--bank", str(path), "--lang", "en"], input="k and v\n3\n2\n", env=ENGLISH)
+    result = runner.invoke(app, ["ask", "--bank", str(path), "--lang", "en"], input="k and v\n\n3\n2\n", env=ENGLISH)
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "This question exists in Chinese only." in out and "KV cache 里缓存的是什么？" in out
@@ -511,3 +512,40 @@ def test_the_numeric_example_is_never_within_100x_of_the_answer(expected):
 def test_an_exact_numeric_question_shows_an_example_far_from_its_answer():
     result = ask("--topic", "parameters", "--difficulty", "easy", input="64\n")
     assert "type the exact number: 42000000000 or 42,000,000,000 (a unit after it is fine)" in result.stdout
+
+
+# --- key points: the learner ticks, the ticks suggest --------------------------------------------
+
+
+@pytest.mark.parametrize("typed, saved_rating, line", [
+    ("12\n\n", 3, "Covered 2/2: suggested rating 3 Good"),  # a paraphrase the heuristic missed, ticked by hand
+    ("2\n\n", 2, "Covered 1/2: suggested rating 2 Hard"),
+    ("0\n\n", 1, "Covered 0/2: suggested rating 1 Again"),
+    ("\n\n", 1, "Covered 0/2: suggested rating 1 Again"),  # Enter keeps the program's ticks: none found
+    ("1, 2\n4\n", 4, "Covered 2/2: suggested rating 3 Good"),  # the learner's rating wins over the suggestion
+])
+def test_the_learner_ticks_key_points_and_enter_takes_the_suggested_rating(typed, saved_rating, line):
+    answer = "normalise across what each query looks at; the row is a distribution"  # the right idea, other words
+    result = ask("--topic", "attention", "--difficulty", "medium", input=answer + "\n" + typed)
+    out = result.stdout
+    assert "  1 · along the key axis\n  2 · each query's weights sum to one\n" in out  # nothing found: unticked
+    assert line in out
+    assert saved_reviews() == [("att-softmax-axis", saved_rating, int(saved_rating > 1), answer, 0)]
+
+
+def test_ticks_that_are_not_key_point_numbers_are_asked_again_in_chinese():
+    result = ask("--topic", "attention", "--difficulty", "medium", "--lang", "zh", input="沿着键\n5\n1\n\n")
+    out = result.stdout
+    assert "请输入要点编号 1-2（如 13），回车保留 ✓，或输入 0 表示都没答到" in out
+    assert "答到 1/2 点：建议自评 2 困难" in out and "自评（1-4，回车 = 2 困难）" in out
+    assert saved_reviews()[0][1] == 2
+
+
+def test_parse_ticks_forms():
+    from mhaquiz.quiz.marking import parse_ticks, suggested_rating
+
+    found = [True, False, False]
+    assert parse_ticks("", 3, found) == found and parse_ticks("13", 3, found) == [True, False, True]
+    assert parse_ticks("３，１", 3, found) == [True, False, True] and parse_ticks("0", 3, found) == [False] * 3
+    assert parse_ticks("4", 3, found) is None and parse_ticks("a", 3, found) is None
+    assert [suggested_rating(t) for t in ([True] * 3, [True, True, False], [True, False, False], [])] == [3, 2, 1, 1]

@@ -70,7 +70,7 @@ def test_a_question_lapsed_often_is_a_leech():
 
 
 def test_stats_report_after_a_session_and_a_grade():
-    runner.invoke(app, ["ask", "--bank", str(BASIC), "--lang", "en", "--topic", "attention"], input="b\nkeys\n3\nc\n")
+    runner.invoke(app, ["ask", "--bank", str(BASIC), "--lang", "en", "--topic", "attention"], input="b\nkeys\n\n3\nc\n")
     with Store.open() as store:
         store.record_grade("softmax", True, {"score": 1.0})
     result = runner.invoke(app, ["stats", "--bank", str(BASIC)], env=ENGLISH)

@@ -5,8 +5,9 @@
 - numeric: "1050624", "1,050,624", "1 050 624", "1.05e6", "1.05M", "1.05 million", "105万", "1/8", "2^20",
   with or without a unit or counter word after it ("8256个", "64 MiB", "32倍"); right when within the
   question's relative tolerance (0 = exact).
-- open: not marked; key points are highlighted when the answer covers them, by a deliberately simple
-  overlap heuristic (see `key_point_coverage`), and the learner rates themselves.
+- open: not marked. The key points the answer shares enough words with (a deliberately simple overlap
+  heuristic, see `key_point_coverage`) are pre-ticked; the learner ticks what they really covered (digits,
+  `parse_ticks`), the ticks suggest a rating (`suggested_rating`), and the learner rates themselves.
 """
 
 from __future__ import annotations
@@ -156,6 +157,26 @@ def key_point_coverage(answer: str, key_point: Text) -> float:
         if wanted:
             shares.append(len(wanted & said) / len(wanted))
     return max(shares, default=0.0)
+
+
+def parse_ticks(text: str, count: int, ticked: list[bool]) -> list[bool] | None:
+    """The key points the learner says they covered: digits 1..count in any form ("13", "1,3", "1 3"; full
+    width too); Enter keeps `ticked` (what the program found); "0" or "-" is none. None when unreadable."""
+    cleaned = re.sub(r"[\s,;/、，]", "", unicodedata.normalize("NFKC", text))
+    if not cleaned:
+        return list(ticked)
+    if cleaned in ("0", "-"):
+        return [False] * count
+    if not cleaned.isdigit() or any(not 1 <= int(digit) <= count for digit in cleaned):
+        return None
+    return [str(number) in cleaned for number in range(1, count + 1)]
+
+
+def suggested_rating(ticked: list[bool]) -> int:
+    """The rating the ticks suggest: every key point covered, Good (3); at least half, Hard (2); fewer,
+    Again (1). Easy stays the learner's call."""
+    share = sum(ticked) / len(ticked) if ticked else 0.0
+    return 3 if share == 1 else 2 if share >= 0.5 else 1
 
 
 def covered_key_points(answer: str, key_points: tuple[Text, ...]) -> list[bool]:

@@ -2,7 +2,8 @@
 
 Ratings (FSRS): an mcq or numeric answer is marked for the learner, right = Good, wrong = Again; an empty
 answer means "I don't know" (Again); an open answer is rated by the learner (Again / Hard / Good / Easy)
-after seeing the reference.
+after seeing the reference and ticking the key points they covered (what the program found in the answer
+is pre-ticked; Enter keeps it), which suggest a rating (Enter at the rating takes it).
 - Every answer is saved the moment it is given. The end of piped input or Ctrl-C stops the session with
   nothing lost but the answer being typed; an open answer already compared with the reference but not yet
   rated is saved as Again (it comes back soon, which is what a learner who stopped there needs).
@@ -21,9 +22,10 @@ from typing import Callable
 from mhaquiz import clock
 from mhaquiz.i18n import format_interval, t
 from mhaquiz.quiz.bank import Question
-from mhaquiz.quiz.marking import Asked, covered_key_points, instantiate, number_matches, parse_choices, parse_number
+from mhaquiz.quiz.marking import (Asked, covered_key_points, instantiate, number_matches, parse_choices, parse_number,
+                                  parse_ticks, suggested_rating)
 from mhaquiz.quiz.schedule import PlannedQuestion, Rating, next_due, plan_session, preview, review
-from mhaquiz.quiz.ui import Terminal, parse_rating
+from mhaquiz.quiz.ui import RATING_KEYS, Terminal, parse_rating
 from mhaquiz.store import ReviewRecord, Store
 
 AGAIN_WINDOW = timedelta(minutes=15)  # a question rated Again and due within this is kept for this session
@@ -124,9 +126,15 @@ class Session:
         title = first_line(asked.prompt(lang))
         if question.type == "open":
             answer = self.terminal.read_line(t("answer_prompt", self.lang))
-            self.terminal.show_open_review(asked, answer, covered_key_points(answer, question.key_points))
+            found = covered_key_points(answer, question.key_points)
+            self.terminal.show_open_review(asked, answer, found)
             try:
-                rating = self._read_rating(card)
+                suggested = None
+                if question.key_points:  # the learner ticks what they covered; the ticks suggest a rating
+                    ticked = self._read_ticks(found)
+                    suggested = suggested_rating(ticked)
+                    self.terminal.show_ticks(ticked, Rating(suggested))
+                rating = self._read_rating(card, suggested)
             except (KeyboardInterrupt, EOFError):  # compared but not rated: kept, as Again, and counted
                 self._record(question, card, Rating.Again, False, answer)
                 self.saved_on_stop = Outcome(question.id, Rating.Again, False, title)
@@ -171,8 +179,17 @@ class Session:
                     return answer, number_matches(number, asked.expected, question.numeric.tolerance), number
                 self.terminal.warn(t("invalid_number", self.lang, text=answer))
 
-    def _read_rating(self, card) -> Rating:
-        """Show the four buttons (with when each brings the question back) and read one."""
+    def _read_ticks(self, found: list[bool]) -> list[bool]:
+        """Read which key points the learner covered (digits; Enter keeps what the program found)."""
+        while True:
+            ticked = parse_ticks(self.terminal.read_line(t("key_points_prompt", self.lang)), len(found), found)
+            if ticked is not None:
+                return ticked
+            self.terminal.warn(t("key_points_invalid", self.lang, last=len(found)))
+
+    def _read_rating(self, card, suggested: int | None = None) -> Rating:
+        """Show the four buttons (with when each brings the question back) and read one; Enter takes the
+        `suggested` rating when there is one."""
         when = None
         if not self.cram:
             now = self.clock()
@@ -181,8 +198,11 @@ class Session:
                 for rating, due in preview(card, now).items()
             }
         self.terminal.show_buttons(when)
+        label = t("rate_prompt", self.lang) if suggested is None else t(
+            "rate_prompt_suggested", self.lang, value=suggested, name=t(f"rating_{RATING_KEYS[suggested - 1]}", self.lang))
         while True:
-            rating = parse_rating(self.terminal.read_line(t("rate_prompt", self.lang)))
+            typed = self.terminal.read_line(label)
+            rating = suggested if suggested is not None and not typed.strip() else parse_rating(typed)
             if rating is not None:
                 return Rating(rating)
             self.terminal.warn(t("invalid_rating", self.lang))

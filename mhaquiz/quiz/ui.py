@@ -177,18 +177,26 @@ class Terminal:
         lines.append(RichText(t("expected", self.lang, answer=expected)))
         self._explain(asked, lines)
 
-    def show_open_review(self, asked: Asked, answer: str, covered: list[bool]) -> None:
-        """What they typed beside the reference, with the key points they covered highlighted."""
+    def show_open_review(self, asked: Asked, answer: str, found: list[bool]) -> None:
+        """What they typed beside the reference, and the key points numbered for ticking, those found in the
+        answer pre-ticked."""
         question, lang = asked.question, asked.lang
-        points = RichText()
-        for point, hit in zip(question.key_points, covered):
-            points.append(f"\n  {'✓' if hit else '·'} {point(lang)}", style="bold green" if hit else "")
         lines = [
             RichText(t("your_answer", self.lang, text=answer or "—"), style="italic"),
             RichText(t("reference", self.lang, text=question.answer_text(lang))),
-            RichText(t("key_points", self.lang, covered=sum(covered), total=len(covered))).append_text(points),
         ]
+        if question.key_points:
+            points = RichText(t("key_points", self.lang))
+            for number, (point, hit) in enumerate(zip(question.key_points, found), start=1):
+                points.append(f"\n  {number} {'✓' if hit else '·'} {point(lang)}", style="bold green" if hit else "")
+            lines.append(points)
         self._explain(asked, lines)
+
+    def show_ticks(self, ticked: list[bool], suggested: int) -> None:
+        """How many key points the learner ticked, and the rating that suggests."""
+        name = t(f"rating_{RATING_KEYS[suggested - 1]}", self.lang)
+        self.message(t("key_points_result", self.lang, covered=sum(ticked), total=len(ticked), value=suggested,
+                       name=name), "bold")
 
     def _explain(self, asked: Asked, lines: list) -> None:
         if asked.explanation is not None:
