@@ -100,7 +100,7 @@ def test_every_case_that_raised_is_shown_with_its_own_frames(tmp_path):
     report = grade_source(tmp_path, "mha_forward", source)
     assert report.verdict == Verdict.RUNTIME_ERROR and report.where == ("mha_forward", "general mask")
     text = shown(report)
-    assert "Case(s) 'general mask' raised:" in text and "IndexError: boom" in text
+    assert "Case(s) 'general mask', 'masked keys outscore' raised:" in text and "IndexError: boom" in text
     assert "Case(s) 'one query' raised:" in text and "KeyError: 'Wq'" in text
     assert "→ params has no key 'Wq': its keys are W_q" in text
     assert text.count('raise IndexError("boom")') == 1 and "submission.py" in text
@@ -199,3 +199,66 @@ def test_the_worst_element_is_the_one_furthest_outside_its_tolerance_not_the_lar
     assert not check.passed and check.max_abs_err == pytest.approx(1.5e-7)
     assert check.worst["index"] == [0, 1] and check.worst["expected"] == 0.0
     assert check.worst["got"] == pytest.approx(1.2e-7) and check.worst["allowed"] == pytest.approx(1e-7)
+
+
+# --- what the report says, and only when it matters (issue 16) --------------------------------------------
+
+SCALE_BUG = ("(Q / np.sqrt(dh))", "Q")  # scores not scaled: a miss of order 1, far outside any tolerance
+TWO_D_MASK_BUG = ("return np.expand_dims(mask, -3)", "return mask[:, None]")  # a 2-D mask expanded between Tq and Tk
+
+
+def test_the_tolerance_is_stated_only_when_an_output_misses_by_a_small_amount(tmp_path):
+    passed = grade_file(write(tmp_path, "ok.py", reference_source("mha_forward")))
+    far = grade_source(tmp_path, "mha_forward", with_edits(reference_source("mha_forward"), SCALE_BUG), name="far.py")
+    near = grade_source(tmp_path, "mha_forward", with_edits(reference_source("mha_forward"), (
+        RETURN, '    out = heads @ params["W_o"] + params["b_o"]\n    out[0, 0, 0] += 1e-7\n    return out')), name="near.py")
+    assert passed.passed and far.verdict == near.verdict == Verdict.WRONG_ANSWER
+    assert "Tolerance:" not in shown(passed) and "Tolerance:" not in shown(far)
+    assert "Tolerance: |got - expected| <= 1e-10 * scale" in shown(near)
+    assert "容差：" in shown(near, "zh") and "容差：" not in shown(far, "zh")
+
+
+def test_all_cases_right_above_a_failed_memory_bound_does_not_read_as_success(tmp_path):
+    from tests.test_ex_flash import NAIVE
+
+    report = grade_source(tmp_path, "flash_attention_forward", NAIVE)
+    assert report.verdict == Verdict.MEMORY_LIMIT and all(case.passed for case in report.exercises[0].cases)
+    total = len(report.exercises[0].cases)
+    assert f"all {total}/{total} cases right, but not passed yet (see below)" in shown(report)
+    assert f"{total}/{total} cases passed" not in shown(report)
+    zh = shown(report, "zh")
+    assert f"{total}/{total} 个用例的结果都对，但还没有通过" in zh and f"通过 {total}/{total} 个用例" not in zh
+    passed = grade_file(write(tmp_path, "fa.py", reference_source("flash_attention_forward")))
+    assert f"通过 {total}/{total} 个用例" in shown(passed, "zh")
+
+
+def test_the_same_traceback_from_several_cases_is_shown_once_with_each_message_and_one_explanation(tmp_path):
+    report = grade_source(tmp_path, "mha_forward", with_edits(reference_source("mha_forward"), TWO_D_MASK_BUG))
+    raised = [case for case in report.exercises[0].cases if case.error]
+    messages = {case.error["message"] for case in raised}
+    assert report.verdict == Verdict.RUNTIME_ERROR and len(raised) >= 2 and len(messages) >= 2  # shapes differ
+    text = shown(report)
+    assert text.count(", in softmax") == 1 and text.count(", in mha_forward") == 1  # the frames, once
+    assert text.count("→ a mask of shape") == 1  # the explanation, once
+    assert all(message.strip() in text for message in messages)  # every distinct message, each with its case
+    assert sum(f"  case '{case.label('en')}': ValueError" in text for case in raised) == len(messages) - 1
+    zh = shown(report, "zh")
+    names = "、".join(f"“{case.label('zh')}”" for case in raised)
+    assert f"用例{names}抛出了异常：" in zh and "”, “" not in zh
+
+
+def test_the_heat_map_draws_the_batch_of_the_worst_element_the_report_names(tmp_path):
+    report = grade_source(tmp_path, "mha_forward", with_edits(reference_source("mha_forward"), SCALE_BUG))
+    result = report.exercises[0]
+    first = next(check for case in result.cases for check in case.outputs if not check.passed)
+    assert result.heatmap.where[0] == ("axis.batch", first.worst["index"][0])
+    assert result.heatmap.case == result.cases[0].name
+    assert f"batch {first.worst['index'][0]};" in shown(report)
+
+
+def test_chinese_report_lines_have_no_ascii_separators(tmp_path):
+    report = grade_source(tmp_path, "mha_forward", with_edits(reference_source("mha_forward"), SCALE_BUG))
+    zh = shown(report, "zh")
+    assert "未通过：答案错误。" in zh and "答案错误 -" not in zh
+    report = grade_source(tmp_path, "mha_forward", with_edits(reference_source("mha_forward"), TWO_D_MASK_BUG), name="m.py")
+    assert "”抛出了 ValueError：" in shown(report, "zh")  # no space between the closing quote and Chinese

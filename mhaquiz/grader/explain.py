@@ -105,8 +105,10 @@ def _broadcast(first: tuple, second: tuple) -> Message:
             key = "explain.mask_head_axis" if (position, missing) == (1, 1) else "explain.mask_missing_axis"
             return Message(key, {"mask": _show(low), "scores": _show(high), "fix": _index_expression(position, missing),
                                  "fixed": _show(fixed)})
-    if len(low) == len(high) == 3 and low[1:] == high[1:] and low[0] and high[0] % low[0] == 0:
-        return Message("explain.heads_merged", {"mask": _show(low), "scores": _show(high), "heads": high[0] // low[0]})
+    if len(first) == len(second) == 3 and first[1:] == second[1:]:
+        mask, scores = sorted((first, second))  # the mask has one entry per batch item, the scores B * H
+        if mask[0] > 1 and scores[0] % mask[0] == 0:
+            return Message("explain.heads_merged", {"mask": _show(mask), "scores": _show(scores), "heads": scores[0] // mask[0]})
     # Otherwise: name the first axis, from the right, where the two disagree.
     for offset, (a, b) in enumerate(zip(reversed(first), reversed(second)), start=1):
         if a != b and a != 1 and b != 1:
