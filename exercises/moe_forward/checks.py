@@ -211,8 +211,9 @@ def _loss(rule):
     return make
 
 
-_ROUTING = ("arch-swiglu-ffn-formula",)  # until the bank has its MoE topic: the expert FFN's formula
-_BALANCE = ("arch-swiglu-ffn-formula",)
+_ROUTING = ("moe-topk-gating",)
+_CAPACITY = ("moe-expert-capacity", "moe-dropped-tokens", "moe-capacity-claims")
+_BALANCE = ("moe-switch-balance-loss", "moe-balance-loss-value")
 
 MUTANTS = (
     Mutant("gates_not_renormalised",
@@ -243,20 +244,20 @@ MUTANTS = (
     Mutant("capacity_not_enforced",
            _text("没有执行容量限制：超出 C = floor(capacity_factor·T·k/E) 的分配也被处理了",
                  "capacity not enforced: assignments beyond C = floor(capacity_factor * T * k / E) still processed"),
-           patch=_patch("capacity", lambda ref: lambda capacity_factor, T, k, E: T), related=_ROUTING),
+           patch=_patch("capacity", lambda ref: lambda capacity_factor, T, k, E: T), related=_CAPACITY),
     Mutant("capacity_without_k",
            _text("容量公式漏了 k：C = floor(capacity_factor·T/E) 是 top-1 的公式，top-k 时每个 token 有 k 个分配",
                  "k missing from the capacity: C = floor(capacity_factor * T / E) is the top-1 formula; with top-k "
-                 "each token makes k assignments"), patch=_patch("capacity", _capacity_without_k), related=_ROUTING),
+                 "each token makes k assignments"), patch=_patch("capacity", _capacity_without_k), related=_CAPACITY),
     Mutant("capacity_counted_over_all_experts",
            _text("容量按整个 batch 计数而不是按专家：只保留了最前面的 C 个分配，每个专家应各有 C 个位置",
                  "capacity counted over the whole batch instead of per expert: only the first C assignments kept; "
                  "each expert has C slots of its own"),
-           patch=_patch("kept_assignments", _capacity_over_all_experts), related=_ROUTING),
+           patch=_patch("kept_assignments", _capacity_over_all_experts), related=_CAPACITY),
     Mutant("gates_renormalised_after_drop",
            _text("丢弃之后又把剩下的门值重新归一化了：被丢弃的专家贡献为 0，其余门值保持不变",
                  "the remaining gates renormalised after a drop: a dropped expert contributes 0 and the other gates "
-                 "stay as they are"), patch=_patch("combine_weights", _renormalised_after_drop), related=_ROUTING),
+                 "stay as they are"), patch=_patch("combine_weights", _renormalised_after_drop), related=("moe-dropped-tokens", "moe-topk-gating")),
     Mutant("outputs_not_gated",
            _text("专家输出直接相加，没有乘门值", "expert outputs added up without multiplying by their gates"),
            patch=_patch("combine_weights", _ungated), related=_ROUTING),

@@ -233,8 +233,9 @@ def _drawn_in_vocabulary_order(outputs, case):
     return {**outputs, "tokens": np.minimum(rank, last_positive).astype(np.float64)}
 
 
-_TEMPERATURE = ("arch-swiglu-ffn-formula",)  # until the bank has its decoding topic
-_NUCLEUS = ("arch-swiglu-ffn-formula",)
+_TEMPERATURE = ("dec-temperature-prob", "dec-temperature-claims")
+_RANKING = ("dec-top-k-vs-top-p", "dec-top-p-bugs")
+_NUCLEUS = ("dec-top-p-bugs", "dec-nucleus-size", "dec-top-k-vs-top-p")
 
 MUTANTS = (
     Mutant("temperature_power_after_softmax",
@@ -260,25 +261,25 @@ MUTANTS = (
            _text("按概率升序排了（np.argsort 默认升序）：top-k、top-p 保留的是最不可能的 token",
                  "sorted ascending (np.argsort's default): top-k and top-p keep the least likely tokens"),
            patch={"sort_descending": lambda ref: lambda probs: np.argsort(probs, axis=-1, kind="stable")},
-           related=_NUCLEUS),
+           related=_RANKING),
     Mutant("ties_to_higher_id",
            _text("概率相等时 id 大的排在前面（把升序 argsort 倒过来）：约定是 id 小的在前",
                  "equal probabilities rank the higher id first (an ascending argsort reversed): the lower id goes "
                  "first"),
            patch={"sort_descending": lambda ref: lambda probs: np.argsort(probs, axis=-1, kind="stable")[:, ::-1]},
-           related=_NUCLEUS),
+           related=_RANKING),
     Mutant("not_mapped_back",
            _text("排序后没有映射回 token id：返回的是名次，分布也还是排序后的顺序",
                  "sorted but not mapped back to token ids: the rank is returned, and the distribution stays in rank "
                  "order"),
            patch={"to_token_ids": lambda ref: lambda order, rank: rank,
-                  "unsort": lambda ref: lambda sorted_q, order: sorted_q}, related=_NUCLEUS),
+                  "unsort": lambda ref: lambda sorted_q, order: sorted_q}, related=_RANKING),
     Mutant("top_k_keeps_one_more", _text("top-k 多保留了一个（保留了 k + 1 个）", "top-k keeps one token too many (k + 1)"),
-           patch={"top_k_mask": _top_k(1)}, related=_NUCLEUS),
+           patch={"top_k_mask": _top_k(1)}, related=_RANKING),
     Mutant("top_k_keeps_one_fewer",
            _text("top-k 少保留了一个（k − 1 个；k = 1 时一个不剩，0/0 = NaN）",
                  "top-k keeps one token too few (k - 1; none when k = 1, and 0/0 = NaN)"),
-           patch={"top_k_mask": _top_k(-1)}, related=_NUCLEUS),
+           patch={"top_k_mask": _top_k(-1)}, related=_RANKING),
     Mutant("top_p_strict",
            _text("top-p 用了严格不等号：保留了累计概率 > p 的最小集合，累计恰好等于 p 时多留了一个",
                  "top-p with a strict inequality: the smallest set whose cumulative probability is > p, one token too "
@@ -303,9 +304,9 @@ MUTANTS = (
     Mutant("draw_non_strict",
            _text("取了第一个累计概率 >= u 的 token：应取第一个 > u 的（u 恰好落在累计值上时差一个）",
                  "the first token whose cumulative probability is >= u: it is the first > u (they differ when u "
-                 "sits exactly on a cumulative value)"), patch={"inverse_cdf": _non_strict_draw}, related=_NUCLEUS),
+                 "sits exactly on a cumulative value)"), patch={"inverse_cdf": _non_strict_draw}, related=_RANKING),
     Mutant("drawn_in_vocabulary_order",
            _text("逆 CDF 按 token id 的顺序累计：约定按排序后的顺序（概率从大到小）累计",
                  "the inverse CDF accumulated in token-id order: the convention accumulates in rank order (most "
-                 "probable first)"), transform=_drawn_in_vocabulary_order, related=_NUCLEUS),
+                 "probable first)"), transform=_drawn_in_vocabulary_order, related=_RANKING),
 )

@@ -106,7 +106,7 @@ MUTANTS = ACTIVATION_MUTANTS + (
     Mutant("weights_transposed",
            _text("按 nn.Linear 的习惯用了 x @ W.T：这里的 W 存成 (输入, 输出)，直接 x @ W",
                  "x @ W.T, nn.Linear's habit: these weights are stored (in, out), so it is x @ W"),
-           patch={"swiglu_ffn": _linear_layout}, related=("arch-swiglu-ffn-formula", "cx-params-attention-vs-ffn")),
+           patch={"swiglu_ffn": _linear_layout}, related=("arch-swiglu-ffn-formula", "arch-swiglu-params")),
 )
 
 
