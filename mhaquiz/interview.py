@@ -8,10 +8,12 @@
 - Ctrl-C ends the interview with its summary (what was done so far).
 - A stub left untouched is "not attempted" (no points, and no grade recorded), not a failure.
 - The questions are the bank's objectively marked ones (multiple choice and numeric), so the score is not
-  self-assessed. They go through the quiz engine (`Session`, the terminal's piped mode) in cram mode: every
+  self-assessed, drawn balanced (`pick_questions`: types alternating, topics distinct, none answered in the
+  last hour while others are left). They go through the quiz engine (`Session`, the terminal's piped mode) in cram mode: every
   answer is recorded in the store's history, but the review schedule is left alone.
 - The exercise (`--exercise`, else a seeded pick among those not passed yet, else among all) is written to
-  a new file `interview_<id>.py` (`_2`, `_3`, ... when that exists): nothing is ever overwritten. Its
+  a new file `interview_<id>.py` (`_2`, `_3`, ... when that exists): nothing is ever overwritten. The task
+  text shown names that file. Its
   grade is recorded like any other grade (the summary carries `"context": "interview"`).
 - The score out of 100: QUESTION_POINTS for the questions (the share of the planned questions answered
   right), the rest for the exercise (the share of its cases passed). Going over time is shown, not
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
     from mhaquiz.store import Store
 
 QUESTION_SHARE = 1 / 3
+RECENT_MINUTES = 60  # a question answered this recently is not drawn again while others are left
 QUESTION_POINTS = 40
 OVER_TIME_GRACE = 1.0  # seconds: being stopped by the clock is not going over it
 DONE_WORDS = {"done", "d", "完成", "好了"}
@@ -148,6 +151,30 @@ class InterviewResult:
         }
 
 
+def pick_questions(questions: List["Question"], count: int, rng: random.Random,
+                   recent: frozenset = frozenset()) -> List["Question"]:
+    """A balanced draw of `count` objective questions: the type drawn less so far is wanted next (multiple
+    choice, numeric) as far as the bank allows, each question from a topic not drawn yet while one is left (so never three numeric
+    questions from one topic when there are other topics), and none answered in the last RECENT_MINUTES
+    (`recent`) while others are left (a numeric template answered minutes ago would be a repeat)."""
+    pool = [question for question in questions if question.type in OBJECTIVE_TYPES]
+    rng.shuffle(pool)
+    pool.sort(key=lambda question: question.id in recent)  # stable: fresh ones first, shuffled within
+    types = [kind for kind in OBJECTIVE_TYPES if any(question.type == kind for question in pool)]
+    rng.shuffle(types)
+    chosen: List["Question"] = []
+    for _ in range(min(count, len(pool))):
+        wanted = min(types, key=lambda kind: sum(question.type == kind for question in chosen))  # the rarer type
+        topics = {}  # topic -> how often drawn
+        for question in chosen:
+            topics[question.topic] = topics.get(question.topic, 0) + 1
+        # best first: fresh, of the wanted type, from the least-drawn topic
+        best = min((question for question in pool if question not in chosen),
+                   key=lambda question: (question.id in recent, topics.get(question.topic, 0), question.type != wanted))
+        chosen.append(best)
+    return chosen
+
+
 def pick_exercise(store: "Store", exercise_id: Optional[str], rng: random.Random):
     """`exercise_id` if given (validated), else a seeded pick among the exercises not passed yet (or all)."""
     from mhaquiz.grader.exercises import get_exercise
@@ -202,7 +229,13 @@ def run_interview(
         # --- the questions: quiz engine, cram mode, cut off at their share of the time -------------
         if question_count > 0 and objective:
             terminal.deadline = start + minutes * 60 * QUESTION_SHARE
-            session = Session(store, terminal, cram=True, seed=seed).run(objective, question_count)
+            from datetime import timedelta
+
+            from mhaquiz import clock as wall_clock
+
+            recent = frozenset(store.answered_since(wall_clock.now() - timedelta(minutes=RECENT_MINUTES)))
+            drawn = pick_questions(objective, question_count, rng, recent)
+            session = Session(store, terminal, cram=True, seed=seed).run(drawn, len(drawn))
             terminal.deadline = None
             result.questions_planned = session.planned
             result.questions_asked = len(session.outcomes)
@@ -220,7 +253,7 @@ def run_interview(
         result.file = str(target)
         terminal.message("")
         terminal.message(t("iv_coding", lang, title=title(exercise, lang)), "bold cyan")
-        _show_prompt(terminal, exercise.prompt(lang))
+        _show_prompt(terminal, _naming(exercise.prompt(lang), exercise.id, target.name))
         terminal.message(t("iv_file", lang, path=target, left=_clock_text(max(0.0, deadline - clock()))), "bold")
         result.coding_timed_out = _wait_for_done(terminal, deadline, clock, done_reader)
         if result.coding_timed_out:
@@ -235,6 +268,13 @@ def run_interview(
         raise
     show_summary(terminal, result)
     return result
+
+
+def _naming(prompt: str, exercise_id: str, file_name: str) -> str:
+    """The task text naming the file the learner actually has (`interview_<id>.py`, not `<id>.py`)."""
+    import re
+
+    return re.sub(rf"(?<![\w./-]){re.escape(exercise_id)}\.py\b", file_name, prompt)
 
 
 def _show_prompt(terminal: TimedTerminal, prompt: str) -> None:

@@ -282,6 +282,12 @@ class Store:
         rows = self.connection.execute("SELECT topic, COUNT(*), SUM(correct) FROM reviews GROUP BY topic")
         return {topic: (count, correct) for topic, count, correct in rows}
 
+    def answered_since(self, moment: datetime) -> set[str]:
+        """The ids of the questions answered at `moment` or later (cram included)."""
+        rows = self.connection.execute("SELECT DISTINCT question_id FROM reviews WHERE reviewed_at >= ?",
+                                       (_to_text(moment),))
+        return {row[0] for row in rows}
+
     def review_counts(self) -> dict[str, tuple[int, int]]:
         """(answers, correct answers) per question id, cram included."""
         rows = self.connection.execute("SELECT question_id, COUNT(*), SUM(correct) FROM reviews GROUP BY question_id")

@@ -531,6 +531,71 @@ def test_interview_with_piped_answers(tmp_path):
     assert (work / "interview_mha_forward_3.py").read_text(encoding="utf-8") == stub("mha_forward")
 
 
+def lopsided_bank(tmp_path) -> Path:
+    """Topic `params` holds six numeric questions; `attention` two multiple choice; `cache` two numeric."""
+    def numeric(qid):
+        return (f"  - id: {qid}\n    type: numeric\n    prompt: {{en: \"d_model = {{d}}, {{heads}} heads: d_head?\"}}\n"
+                f"    answer: {{formula: d_head, params: {{d: 512, heads: 8}}, tolerance: 0}}\n")
+
+    def mcq(qid):
+        return (f"  - id: {qid}\n    type: mcq\n    prompt: {{en: \"{qid}?\"}}\n    choices: {{a: {{en: x}}, b: {{en: y}}}}\n"
+                f"    answer: [a]\n")
+
+    folder = tmp_path / "lopsided"
+    folder.mkdir()
+    (folder / "params.yaml").write_text("topic: params\nquestions:\n" + "".join(numeric(f"p{i}") for i in range(6)))
+    (folder / "attention.yaml").write_text("topic: attention\nquestions:\n" + "".join(mcq(f"a{i}") for i in range(2)))
+    (folder / "cache.yaml").write_text("topic: cache\nquestions:\n" + "".join(numeric(f"c{i}") for i in range(2)))
+    return folder
+
+
+def test_interview_draws_a_balanced_set_of_questions(tmp_path):
+    import random
+
+    from mhaquiz.interview import pick_questions
+
+    questions = load_bank(lopsided_bank(tmp_path)).select()
+    for seed in range(40):
+        drawn = pick_questions(questions, 3, random.Random(seed))
+        assert len({q.topic for q in drawn}) == 3, seed  # three topics: one question from each
+        assert {q.type for q in drawn} == {"mcq", "numeric"}, seed
+    # four from three topics: one topic twice, never three numeric from one topic
+    for seed in range(40):
+        drawn = pick_questions(questions, 4, random.Random(seed))
+        assert sorted(q.type for q in drawn) == ["mcq", "mcq", "numeric", "numeric"], seed
+        assert max(sum(q.topic == topic for q in drawn) for topic in ("params", "attention", "cache")) == 2
+    # answered minutes ago: not drawn again while others are left
+    recent = frozenset({"a0", "c0", "p0", "p1", "p2", "p3", "p4"})
+    for seed in range(20):
+        assert {q.id for q in pick_questions(questions, 3, random.Random(seed), recent)} == {"a1", "c1", "p5"}
+
+
+def test_interview_through_the_cli_skips_what_was_just_answered_and_names_the_file_it_wrote(tmp_path):
+    bank = lopsided_bank(tmp_path)
+    with Store.open() as store:  # answered in ask a minute ago
+        from datetime import timedelta
+
+        from mhaquiz import clock
+        from mhaquiz.store import ReviewRecord
+
+        for qid in ("a0", "c0", "p0", "p1", "p2", "p3", "p4"):
+            store.record_review(ReviewRecord(qid, "t", 3, True, "", True, clock.now() - timedelta(minutes=1)), None)
+    work = tmp_path / "work"
+    work.mkdir()
+    result = invoke("interview", "--minutes", "5", "--bank", str(bank), "--exercise", "softmax", "--dir", str(work),
+                    "--seed", "3", "--lang", "en", input="\n\n\ndone\n")
+    assert result.exit_code == 0, result.output
+    with Store.open() as store:
+        asked = [row[0] for row in store.connection.execute("SELECT question_id FROM reviews WHERE answer = '' "
+                                                             "AND correct = 0 ORDER BY id")]
+    assert sorted(asked) == ["a1", "c1", "p5"]
+    out = result.stdout
+    assert "`mhaquiz grade interview_softmax.py`" in out and "grade softmax.py" not in out  # the file written
+    chinese = invoke("interview", "--minutes", "5", "--bank", str(bank), "--exercise", "softmax", "--dir", str(work),
+                     "--questions", "0", "--lang", "zh", input="done\n")
+    assert "mhaquiz grade interview_softmax_2.py" in chinese.stdout and "grade softmax.py" not in chinese.stdout
+
+
 def test_interview_with_the_default_bank_and_no_answers_at_all(tmp_path):
     result = invoke("interview", "--minutes", "1", "--dir", str(tmp_path), "--seed", "7", input="")
     assert result.exit_code == 0, result.output
