@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from mhaquiz.grader import confine
 from mhaquiz.grader.grade import grade_file
 from mhaquiz.grader.render import render
 from mhaquiz.grader.verdict import Verdict
@@ -39,6 +40,7 @@ def bwrap_works() -> bool:
 
 
 BWRAP = bwrap_works()
+LANDLOCK = confine.landlock_abi() is not None  # the fallback's file system is the kernel's to refuse
 if os.environ.get("MHAQUIZ_REQUIRE_BWRAP") and not BWRAP:
     raise RuntimeError("MHAQUIZ_REQUIRE_BWRAP is set but bubblewrap does not work on this machine")
 MODES = ["process", pytest.param("bwrap", marks=pytest.mark.skipif(not BWRAP, reason="bubblewrap is not usable here"))]
@@ -85,7 +87,7 @@ HOSTILE = {
     "opens a socket": ("import socket\nsocket.create_connection(('127.0.0.1', 9))\n" + CORRECT,
                        Verdict.FORBIDDEN_OPERATION, Verdict.FORBIDDEN_OPERATION),
     "writes the progress store": ("open({store!r}, 'ab').write(b'garbage')\n" + CORRECT,
-                                  Verdict.IMPORT_ERROR, Verdict.FORBIDDEN_OPERATION),
+                                  Verdict.FORBIDDEN_OPERATION, Verdict.FORBIDDEN_OPERATION),  # the guard names it
     "inserts a passed grade": ("import sqlite3\nsqlite3.connect({store!r}).execute('DELETE FROM grades')\n" + CORRECT,
                                Verdict.FORBIDDEN_OPERATION, Verdict.FORBIDDEN_OPERATION),
     "deletes the file beside it": ("import os\nos.remove({folder!r} + '/precious.txt')\n" + CORRECT,
@@ -97,7 +99,7 @@ HOSTILE = {
     "reads the reference": ("import mhaquiz.paths as p\nprint(open(str(p.content_dir('solutions')) + '/mha_forward.py').read())\n"
                             + CORRECT, Verdict.FORBIDDEN_OPERATION, Verdict.FORBIDDEN_OPERATION),
     "lists the reference folder": ("import os, mhaquiz.paths as p\nprint(os.listdir(p.content_dir('solutions')))\n" + CORRECT,
-                                   Verdict.IMPORT_ERROR, Verdict.PASSED),
+                                   Verdict.IMPORT_ERROR, Verdict.IMPORT_ERROR if LANDLOCK else Verdict.PASSED),  # EACCES
     "writes the grader's stdout": ("import os\nopen('/proc/%d/fd/1' % os.getppid(), 'w').write('PASSED')\n" + CORRECT,
                                    Verdict.FORBIDDEN_OPERATION, Verdict.FORBIDDEN_OPERATION),
     "writes its working folder": ("open('notes.txt', 'w').write('fine')\n" + CORRECT, Verdict.PASSED, Verdict.PASSED),

@@ -30,7 +30,6 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-import platform
 import struct
 from typing import Iterable, List, Optional, Sequence, Tuple
 
@@ -140,7 +139,7 @@ def landlock_abi() -> Optional[int]:
 
 def seccomp_available() -> bool:
     """seccomp filters exist here and the filter knows this architecture's system call numbers."""
-    if platform.machine() not in ARCHES:
+    if os.uname().machine not in ARCHES:
         return False
     try:
         with open("/proc/self/status", encoding="ascii", errors="replace") as status:
@@ -290,7 +289,7 @@ def seccomp_program(arch: dict, pid: int) -> bytes:
 
 def seccomp(machine: Optional[str] = None) -> Tuple[bool, List[str]]:
     """Install the filter on every thread of this process. Returns (installed, reasons)."""
-    machine = machine or platform.machine()
+    machine = machine or os.uname().machine
     arch = ARCHES.get(machine)
     if arch is None:
         return False, [f"seccomp filter skipped: no system call table for {machine}"]

@@ -147,6 +147,7 @@ class Sandbox:
     def _collect_once(self) -> RunFacts:
         facts = RunFacts(sandbox=self.engine.describe() if self.reason is None else
                          {**self.engine.describe(), "reason": self.reason}, workdir=self.workdir)
+        facts.sandbox.update(_kernel_layers())  # what the runner's own confinement reaches here (confine.py)
         decoder = Decoder(self.contract)
         control = facts.control
         status_text = b""
@@ -326,6 +327,18 @@ def _copy_bounded(source: Path, target: Path, budget: dict) -> None:
         budget["bytes"] -= size
     except OSError:
         pass
+
+
+_KERNEL: dict = {}
+
+
+def _kernel_layers() -> dict:
+    """{"landlock": ABI or None, "seccomp": bool} on this machine, asked of the kernel once (confine.probe)."""
+    if not _KERNEL:
+        from mhaquiz.grader import confine
+
+        _KERNEL.update(confine.probe())
+    return dict(_KERNEL)
 
 
 def _over_disk_budget(folder: Path, messages: Messages) -> bool:
