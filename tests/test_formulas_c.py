@@ -90,6 +90,18 @@ def test_grad_scaler_against_torch():
 
 # --- model size and FLOPs ----------------------------------------------------------------
 
+# Hugging Face PEFT's print_trainable_parameters() on Llama 7B (32 layers, d 4096, vocabulary 32000, FFN 11008)
+# with LoraConfig(r=8, target_modules=["q_proj", "v_proj"]), as printed in PEFT tutorials:
+# "trainable params: 4,194,304 || all params: 6,742,609,920 || trainable%: 0.0622"; Keras Hub's llama_7b_en
+# preset metadata: "params": 6738415616.
+def test_llama_7b_exact_count_and_its_peft_lora():
+    base = F.llama_param_count(layers=32, d_model=4096, ffn_hidden=11008, vocab=32000)
+    lora = F.lora_param_count(d_in=4096, d_out=4096, rank=8, matrices=2, layers=32)
+    assert base == 6_738_415_616
+    assert lora == 4_194_304
+    assert base + lora == 6_742_609_920
+
+
 # Brown et al. 2020 (GPT-3), Table 2.1: GPT-3 175B has n_layers = 96, d_model = 12288, "175.0B" parameters;
 # Kaplan et al.'s 12 * n_layer * d_model^2 leaves out only the embeddings (50257 x 12288 = 0.6B).
 def test_kaplan_count_matches_gpt3():
