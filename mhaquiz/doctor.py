@@ -6,6 +6,7 @@ can forbid the namespaces it needs), so what it says is what `grade` will do.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -52,6 +53,7 @@ def diagnose_setup(mode: str = "auto") -> dict:
             if mode == "bwrap":
                 raise MhaquizError("error.bwrap_failed", reason=complaint)
             facts.update(engine="process", reason=f"bubblewrap could not start the sandbox: {complaint}")
+    facts.update(kernel_confinement(facts["engine"]))
     try:
         import numpy
 
@@ -59,6 +61,17 @@ def diagnose_setup(mode: str = "auto") -> dict:
     except ImportError:  # pragma: no cover - a dependency
         facts["numpy"] = None
     return facts
+
+
+def kernel_confinement(engine_name: str) -> dict:
+    """What the runner's own confinement reaches here (grader/confine.py), and the level grading gets:
+    bwrap, landlock (with or without seccomp), seccomp, or hook (the audit hook alone)."""
+    from mhaquiz.grader import confine
+
+    found = confine.probe()
+    level = ("bwrap" if engine_name == "bwrap" else "landlock" if found["landlock"] else
+             "seccomp" if found["seccomp"] else "hook")
+    return {**found, "level": level, "machine": os.uname().machine}
 
 
 def _store_state() -> dict:
@@ -92,8 +105,28 @@ def render_doctor(console, facts: dict, lang: str) -> None:
     if facts["engine"] == "bwrap":
         console.print(Text(t("doctor.strong", lang, version=facts.get("bwrap_version") or "?"), style="bold green"))
         console.print(Text(t("doctor.strong_guarantees", lang)))
+        _render_kernel(console, facts, lang)
     else:
         console.print(Text(t("doctor.fallback", lang, reason=facts.get("reason") or ""), style="bold yellow"))
         console.print(Text(t("doctor.fallback_guarantees", lang)))
-        console.print(Text(t("doctor.fallback_limits", lang)))
+        _render_kernel(console, facts, lang)
+        console.print(Text(t("doctor.kernel_limits" if facts.get("landlock") else "doctor.fallback_limits", lang)))
         console.print(Text(t("doctor.how_to_get", lang)))
+
+
+def _render_kernel(console, facts: dict, lang: str) -> None:
+    """The kernel's confinement of the runner: its level, and what each layer guarantees."""
+    from rich.text import Text
+
+    abi, filtered = facts.get("landlock"), facts.get("seccomp")
+    key = ("doctor.level_kernel" if abi and filtered else "doctor.level_landlock" if abi else
+           "doctor.level_seccomp" if filtered else "doctor.level_hook")
+    console.print(Text(t(key, lang, abi=abi, machine=facts.get("machine", "")),
+                       style="bold green" if abi else "bold yellow"))
+    if abi:
+        console.print(Text(t("doctor.landlock_guarantees", lang)))
+        for needed, line in ((4, "doctor.landlock_network"), (6, "doctor.landlock_scope")):
+            if abi >= needed:
+                console.print(Text(t(line, lang)))
+    if filtered:
+        console.print(Text(t("doctor.seccomp_guarantees", lang)))

@@ -315,3 +315,71 @@ def test_allowed_tree_grants_everything_but_the_holes(place):
     assert granted == [str(package / "_content" / "notes.txt"), str(package / "grader.py")]
     assert confine.allowed_tree([str(package)], [str(place["home"])]) == [str(package)]
     assert confine.allowed_tree([str(package / "grader.py")], [str(package)]) == []  # a hole above a root wins
+
+
+# --- what doctor and every report say ------------------------------------------------------------------------
+
+ENGLISH = {"LC_ALL": "", "LC_MESSAGES": "", "LANGUAGE": "", "LANG": "en_US.UTF-8"}
+
+
+def doctor(*args):
+    from typer.testing import CliRunner
+
+    from mhaquiz.cli import app
+
+    result = CliRunner().invoke(app, ["doctor", "--sandbox", "process", *args], env=ENGLISH)
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+@needs_landlock
+@needs_seccomp
+def test_doctor_names_the_kernel_level_and_what_each_layer_guarantees():
+    facts = json.loads(doctor("--json"))
+    assert (facts["landlock"], facts["seccomp"], facts["level"]) == (ABI, True, "landlock")
+    english, chinese = doctor("--lang", "en"), doctor("--lang", "zh")
+    assert f"Confinement: Landlock ABI {ABI} and seccomp, enforced by the kernel." in english
+    assert "write only its folder" in english and "cannot start a process (fork, exec)" in english
+    assert ("cannot signal the grader" in english) is (ABI >= 6)
+    assert "What only bubblewrap adds" in english and "can go around the guard" not in english
+    assert f"隔离级别：Landlock ABI {ABI} + seccomp，由内核强制执行。" in chinese
+    assert "只有 bubblewrap 才额外提供的" in chinese and "只有真正的隔离才能挡住的" not in chinese
+
+
+def test_doctor_without_landlock_or_seccomp_says_only_the_hook_is_left(monkeypatch):
+    monkeypatch.setattr(confine, "landlock_abi", lambda: None)
+    monkeypatch.setattr(confine, "seccomp_available", lambda: False)
+    facts = json.loads(doctor("--json"))
+    assert (facts["landlock"], facts["seccomp"], facts["level"]) == (None, False, "hook")
+    english = doctor("--lang", "en")
+    assert "Confinement: the audit hook only; this kernel has no Landlock" in english
+    assert "can go around the guard" in english and "Landlock holds" not in english and "seccomp:" not in english
+    assert "隔离级别：仅审计钩子" in doctor("--lang", "zh")
+
+
+def test_every_report_says_when_only_the_hook_guarded_the_run(tmp_path, monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    from mhaquiz.grader import sandbox
+    from mhaquiz.grader.grade import grade_file
+    from mhaquiz.grader.render import render
+    from tests.helpers import reference_source, write
+
+    path = write(tmp_path, "mha.py", reference_source("mha_forward"))
+
+    def shown(report, lang):
+        console = Console(file=io.StringIO(), force_terminal=False, width=300, color_system=None)
+        render(report, console, lang)
+        return console.file.getvalue()
+
+    confined = grade_file(path, exercise_ids=["mha_forward"], sandbox="process")
+    assert confined.passed and confined.sandbox["landlock"] == ABI
+    hook = "Only an audit hook guarded this run"
+    assert (hook in shown(confined, "en")) is (ABI is None)
+    monkeypatch.setattr(sandbox, "_kernel_layers", lambda: {"landlock": None, "seccomp": False})
+    bare = grade_file(path, exercise_ids=["mha_forward"], sandbox="process")
+    assert bare.passed and json.loads(bare.to_json())["sandbox"]["landlock"] is None
+    assert hook in shown(bare, "en")
+    assert "本次运行只有审计钩子把关（本机内核没有 Landlock）" in shown(bare, "zh")

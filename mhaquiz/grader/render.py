@@ -262,3 +262,5 @@ def _sandbox(report: GradeReport, console: Console, lang: str) -> None:
     else:
         text = t("report.sandbox_process", lang, reason=safe(sandbox.get("reason") or ""))
     console.print(Text(text, style="dim"))
+    if sandbox.get("engine") != "bwrap" and not sandbox.get("landlock"):  # the kernel confines nothing here
+        console.print(Text(t("report.sandbox_hook_only", lang), style="bold yellow"))
