@@ -69,6 +69,15 @@ def test_moe_params_mixtral_total_and_active():
     assert round(F.moe_param_count(**MIXTRAL, experts_used=2) / 1e9, 1) == 12.9
 
 
+# The same count term by term from the config, by hand: attention 2·4096² + 2·4096·(8·128) = 41,943,040; router
+# 4096·8 = 32,768 (it scores all 8 experts, however many are used); one SwiGLU expert 3·4096·14336 = 176,160,768;
+# two RMSNorms 8,192; per layer with 2 experts 394,305,536, times 32 = 12,617,777,152; plus embedding and output
+# 2·32000·4096 = 262,144,000 and the final norm 4,096: 12,879,925,248.
+def test_moe_param_count_term_by_term():
+    assert F.moe_param_count(**MIXTRAL, experts_used=2) == 12_879_925_248
+    assert F.moe_param_count(**MIXTRAL, experts_used=1) == 12_879_925_248 - 32 * 176_160_768
+
+
 # --- decoding ----------------------------------------------------------------------------------
 
 # Holtzman et al. §3.3, Eq. 3: p = exp(u/t) / Σ exp(u'/t). By hand for two logits a gap Δ apart: σ(Δ/t);
