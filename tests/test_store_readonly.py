@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from mhaquiz.cli import app
 from mhaquiz.errors import MhaquizError
+from mhaquiz.paths import user_home
 from mhaquiz.store import ReviewRecord, Store, StoreUnwritable, inspect_store
 
 BASIC = Path(__file__).parent / "banks" / "basic"
@@ -57,7 +58,7 @@ def run_read_only(mount: Path, home: Path, commands: list) -> dict:
 def healthy_store(home: Path) -> Path:
     """A store with one answer and one grade, closed cleanly (no -wal or -shm file left)."""
     with Store.open(home / "progress.sqlite3") as store:
-        store.record_review(ReviewRecord("mha-heads-split", "multi-head", 3, True, "x", False, T0), None)
+        store.record_review(ReviewRecord("att-scale", "attention", 3, True, "x", False, T0), None)  # in BASIC
         store.record_grade("softmax", False, {"verdict": "wrong_answer", "cases_passed": 2, "cases_total": 5})
     return home / "progress.sqlite3"
 
@@ -255,3 +256,18 @@ def test_an_unusable_file_is_moved_aside_with_its_wal_and_shm():
     assert sorted(p.name for p in home.glob("*.broken-*")) == sorted(
         f"{moved.name}{suffix}" for suffix in ("", "-wal", "-shm"))
     assert Path(f"{moved}-wal").read_bytes() == b"old wal"
+
+
+def test_doctor_reports_each_state_of_a_writable_home():
+    def state():
+        return json.loads(runner.invoke(app, ["doctor", "--json", "--sandbox", "process"]).stdout)["store_state"]
+
+    assert (state()["state"], state()["why"]) == ("missing", None)
+    text = runner.invoke(app, ["doctor", "--sandbox", "process", "--lang", "zh"]).stdout
+    assert "  尚未创建：第一次答题或评分时会自动创建。\n" in text
+    path = healthy_store(user_home())
+    assert state() == {"path": str(path), "state": "ok", "why": None, "answers": 1, "grades": 1}
+    assert "  Writable: 1 answers and 1 grades recorded.\n" in runner.invoke(
+        app, ["doctor", "--sandbox", "process", "--lang", "en"]).stdout
+    path.write_bytes(b"garbage\x00" * 300)
+    assert state()["state"] == "not_ours" and path.read_bytes() == b"garbage\x00" * 300  # doctor moves nothing
