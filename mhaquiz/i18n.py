@@ -149,7 +149,10 @@ def break_units(text: str) -> list:
     while position < len(text):
         match = _UNIT.match(text, position)
         end = match.end() if match and match.end() > position else position + 1
-        units.append((position, end, text[position:end]))
+        if units and text[position] in CLOSING and not text[position].isascii():  # after a space ("s · dS") too
+            units[-1] = (units[-1][0], end, text[units[-1][0]:end])
+        else:
+            units.append((position, end, text[position:end]))
         position = end
     return units
 
@@ -167,7 +170,11 @@ def divide_line(text: str, width: int, fold: bool = True) -> list:
             offset += cell_len(unit)
         elif length > width:  # longer than any line: fold it (or crop), as rich does
             if fold:
-                pieces = chop_cells(unit, width)
+                core = unit.rstrip()
+                pieces = chop_cells(core, width)
+                pieces[-1] += unit[len(core):]  # its trailing space ends the last piece, never starts a line
+                if len(pieces) > 1 and pieces[-1].strip() and all(char in CLOSING or char.isspace() for char in pieces[-1]):
+                    pieces[-2:] = [pieces[-2][:-1], pieces[-2][-1] + pieces[-1]]  # "，" never alone at a line's start
                 for index, piece in enumerate(pieces):
                     if start:
                         breaks.append(start)

@@ -144,3 +144,131 @@ def test_a_first_session_in_chinese_shows_no_english_sentence(tmp_path):
     everything = "".join(output for _, output in transcript)
     for chinese in ("本次小结", "答案错误", "看起来像", "通过 mha_forward", "模拟面试", "面试小结", "编程练习"):
         assert chinese in everything, chinese
+
+
+# --- line breaking: Chinese between characters, never before closing or after opening punctuation ---------
+
+from rich.cells import cell_len  # noqa: E402
+
+from mhaquiz.i18n import CLOSING, OPENING, contains_cjk, divide_line  # noqa: E402
+
+NEXT_UNIT = re.compile(rf"[{re.escape(OPENING)}]*(?:[{CJK}\uff01-\uff65\u3000-\u303f]|[^\s{CJK}\uff01-\uff65\u3000-\u303f]+)"
+                       rf"(?:\s*[{re.escape(CLOSING)}])*")  # closing punctuation, even after a space, goes with it
+
+
+def lines_of(text: str, width: int) -> list:
+    breaks = [0, *divide_line(text, width), len(text)]
+    return [text[start:end] for start, end in zip(breaks, breaks[1:])]
+
+
+def test_chinese_breaks_between_characters_and_latin_words_stay_whole():
+    text = "参考答案：多头注意力（Multi-Head Attention）是 Transformer 的核心组件，把 h 个头的输出拼接起来。"
+    lines = lines_of(text, 20)
+    assert "".join(lines) == text
+    assert all(cell_len(line.rstrip()) <= 20 for line in lines)
+    assert not any(line.lstrip().startswith(tuple(CLOSING)) for line in lines)  # no line starts with ，。）
+    assert not any(line.rstrip().endswith(tuple(OPENING)) for line in lines)  # none ends with （“
+    for word in ("Multi-Head", "Attention）", "Transformer"):
+        assert any(word in line for line in lines), (word, lines)
+    # “ and ” are one cell wide, CJK characters two
+    assert lines_of("用例“交叉注意力”、“自注意力”抛出了异常", 7) == ["用例“交", "叉注意", "力”、", "“自注意", "力”抛出", "了异常"]
+
+
+def test_a_latin_word_longer_than_the_line_is_folded_as_rich_does():
+    assert all(cell_len(line) <= 10 for line in lines_of("x" * 25 + " 中文", 10))
+
+
+def chinese_texts():
+    bank = load_bank()
+    texts = [text for question in bank.questions for text in zh_texts(question)]
+    return [line for text in texts for line in fold_cjk(text).splitlines() if contains_cjk(line)]
+
+
+@pytest.mark.parametrize("width", [24, 37, 60, 80, 100])
+def test_every_chinese_text_of_the_bank_wraps_tightly_and_by_the_rules(width):
+    """At each break, the next piece (a CJK character with its punctuation, or a Latin word) would not have fit
+    on the line; no line starts with closing punctuation or ends with opening punctuation."""
+    texts = chinese_texts()
+    assert len(texts) > 300
+    for text in texts:
+        lines = lines_of(text, width)
+        for line, following in zip(lines, lines[1:]):
+            wide = re.escape("".join(char for char in OPENING + CLOSING if not char.isascii()))
+            if re.fullmatch(rf"[^\s{CJK}{CJK_PUNCTUATION}{wide}]{{2}}", line[-1] + following[0]):
+                # inside a Latin word: only a word longer than a line is cut (folded, as rich does)
+                head = re.match(rf".[{re.escape(CLOSING)}]*", following).group()  # a character, and what sticks to it
+                assert cell_len(line) + cell_len(head) > width, (width, line, following)
+                continue
+            piece = NEXT_UNIT.match(following)
+            assert piece and piece.group(), (text, following)
+            if cell_len(piece.group()) <= width:  # a piece longer than any line is folded: nothing to check
+                assert cell_len(line) + cell_len(piece.group()) > width, (width, line, following)
+            # (ASCII ) : , after a space are code, as in mask[:, :T]: a line may start with them)
+            assert not following.startswith(tuple(char for char in CLOSING if not char.isascii())), (width, following)
+            assert not line.rstrip().endswith(tuple(OPENING)), (width, line)
+
+
+# --- typer's own messages in the learner's language; --lang before the command -------------------------------
+
+ENGLISH = {"LC_ALL": "", "LC_MESSAGES": "", "LANGUAGE": "", "LANG": "en_US.UTF-8", "COLUMNS": "200"}
+
+
+def test_typers_usage_errors_are_in_chinese_under_a_chinese_locale():
+    cases = [
+        (["aks"], "没有“aks”这个命令。你是不是想用 ask？"),
+        (["start"], "缺少参数 ID。"),
+        (["ask", "-n", "0"], "--count、-n 的值无效：0 不在允许的范围 x>=1 内。"),
+        (["ask", "-n", "x"], "--count、-n 的值无效：“x”不是有效的整数。"),
+        (["stats", "--bogus"], "没有 --bogus 这个选项。"),
+        (["grade", "a.py", "b.py"], "多出了无法识别的参数：b.py"),
+        (["ask", "--topic"], "选项 --topic 后面需要一个值。"),
+    ]
+    for args, message in cases:
+        result = runner.invoke(app, args, env={**CHINESE, "COLUMNS": "200"})
+        assert result.exit_code == 2, (args, result.output)
+        assert message in result.output, (args, result.output)
+        assert "错误" in result.output and "Usage" not in result.output and "Error" not in result.output
+        assert ("用法：mhaquiz" in result.output) == (args != ["ask", "--topic"])  # typer gives no usage for that one
+        assert english_sentences(result.output) == [], (args, result.output)
+
+
+def test_the_same_errors_stay_in_english_under_an_english_locale_or_lang_en():
+    for env, args in ((ENGLISH, ["aks"]), (CHINESE, ["--lang", "en", "aks"]), (CHINESE, ["aks", "--lang", "en"])):
+        result = runner.invoke(app, args, env={**env, "COLUMNS": "200"})
+        assert result.exit_code == 2
+        assert "No such command 'aks'. Did you mean ask?" in result.output and "Usage: mhaquiz" in result.output
+
+
+def test_lang_before_the_command_applies_to_it(tmp_path):
+    english = runner.invoke(app, ["--lang", "en", "stats"], env=CHINESE)
+    assert english.exit_code == 0, english.output
+    assert "answers" in english.stdout and not contains_cjk(english.stdout.split("\n")[0])
+    chinese = runner.invoke(app, ["--lang", "zh", "stats"], env=ENGLISH)
+    assert chinese.exit_code == 0 and contains_cjk(chinese.stdout.split("\n")[0])
+    own = runner.invoke(app, ["--lang", "zh", "stats", "--lang", "en"], env=ENGLISH)  # the command's own wins
+    assert not contains_cjk(own.stdout.split("\n")[0])
+
+
+def test_help_follows_lang_and_its_own_words_are_translated():
+    chinese = runner.invoke(app, ["--lang", "zh", "start", "--help"], env=ENGLISH).output
+    assert "用法：mhaquiz start" in chinese and "显示此帮助并退出。" in chinese and "Show this message" not in chinese
+    assert "把练习的模板写到" in chinese
+    english = runner.invoke(app, ["start", "--help", "--lang", "en"], env=CHINESE).output
+    assert "Usage: mhaquiz start" in english and "Show this message and exit." in english
+    assert not contains_cjk(english)
+
+
+@pytest.mark.parametrize("env", [CHINESE, ENGLISH], ids=["zh", "en"])
+def test_each_command_summary_is_one_whole_sentence(env):
+    from mhaquiz.i18n import catalogue
+
+    lang = "zh" if env is CHINESE else "en"
+    output = runner.invoke(app, ["--help"], env={**env, "COLUMNS": "200"}).output
+    names = [name for name in ("grade", "doctor", "ask", "questions", "stats", "list", "start", "task", "hint",
+                               "solution", "reset", "watch", "interview", "export")]
+    for name in names:
+        summary = catalogue(lang)[f"help.short.{name}"]
+        assert summary.endswith("。" if lang == "zh" else "."), summary
+        assert summary.count("。" if lang == "zh" else ". ") == (1 if lang == "zh" else 0), summary  # one sentence
+        assert re.search(rf"│ {name} +{re.escape(summary)} +│", output), (name, output)
+    assert "…" not in output
