@@ -86,6 +86,7 @@ def test_open_question_shows_reference_covered_points_and_rating_times():
     assert "  1 ✓ along the key axis\n  2 ✓ each query's weights sum to one\n" in out  # found: pre-ticked
     assert "Covered 2/2: suggested rating 3 Good" in out  # Enter kept the ticks
     assert "[1] Again (1m)  [2] Hard (6m)  [3] Good (10m)  [4] Easy (" in out
+    assert "Comes back in 10m" in out  # as the Good button said, however long the rating took
     assert saved_reviews() == [("att-softmax-axis", 3, 1, "along the key axis so the weights sum to one", 0)]
 
 

@@ -146,8 +146,9 @@ class Session:
         new_card = self._record(question, card, rating, correct, answer)
         if question.type != "open":
             self.terminal.show_marked(asked, correct, answer, value)
-        now = self.clock()
-        self.terminal.show_next(format_interval((new_card.due - now).total_seconds(), self.lang) if new_card else None)
+        # the interval as scheduled (from the moment of the rating), so it reads as the button promised
+        self.terminal.show_next(format_interval((new_card.due - new_card.last_review).total_seconds(), self.lang)
+                                if new_card else None)
         return Outcome(question.id, rating, correct, title), new_card.due if new_card else None
 
     def _record(self, question: Question, card, rating: Rating, correct: bool, answer: str):
