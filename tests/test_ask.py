@@ -86,7 +86,6 @@ def test_open_question_shows_reference_covered_points_and_rating_times():
     assert "  1 ✓ along the key axis\n  2 ✓ each query's weights sum to one\n" in out  # found: pre-ticked
     assert "Covered 2/2: suggested rating 3 Good" in out  # Enter kept the ticks
     assert "[1] Again (1m)  [2] Hard (6m)  [3] Good (10m)  [4] Easy (" in out
-    assert "Comes back in 10m" in out  # as the Good button said, however long the rating took
     assert saved_reviews() == [("att-softmax-axis", 3, 1, "along the key axis so the weights sum to one", 0)]
 
 
@@ -550,3 +549,13 @@ def test_parse_ticks_forms():
     assert parse_ticks("３，１", 3, found) == [True, False, True] and parse_ticks("0", 3, found) == [False] * 3
     assert parse_ticks("4", 3, found) is None and parse_ticks("a", 3, found) is None
     assert [suggested_rating(t) for t in ([True] * 3, [True, True, False], [True, False, False], [])] == [3, 2, 1, 1]
+
+
+def test_comes_back_in_says_what_the_button_said_however_slow_the_machine():
+    """Every reading of the clock moves it 90 s on: the line after the rating still says the Good button's 10m."""
+    moments = iter(T0 + timedelta(seconds=90 * step) for step in range(1000))
+    terminal = ScriptedTerminal({"att-scale": ["b"]})
+    with Store.open() as store:
+        Session(store, terminal, seed=0, clock=lambda: next(moments)).run(load_bank(BASIC).select("attention", "easy"), 1)
+    out = terminal.console.file.getvalue()
+    assert "Comes back in 10m" in out
