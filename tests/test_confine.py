@@ -63,6 +63,7 @@ ATTEMPTS = {
     "exec": "os.execv('/bin/true', ['true'])",
     "native fork": "native('_Fork')",
     "native ptrace": "native('ptrace', 0, 0, 0, 0)",
+    "native clone3": "clone3()",  # a process the way fork would make it, through clone3
     "pidfd of grader": "os.pidfd_open(ppid)",
     "thread": "thread()",
     "numpy": "float(np.linalg.solve(np.eye(3) * 2, np.ones(3)).sum())",
@@ -93,6 +94,17 @@ SCRIPT = textwrap.dedent("""
         function = getattr(libc, name)
         if function(*args) == -1:
             raise OSError(ctypes.get_errno(), name)
+
+    def clone3():
+        arguments = (ctypes.c_uint64 * 11)()  # struct clone_args: flags 0, exit_signal SIGCHLD
+        arguments[4] = 17
+        libc.syscall.restype = ctypes.c_long
+        pid = libc.syscall(ctypes.c_long(435), ctypes.byref(arguments), ctypes.c_size_t(88))
+        if pid == 0:
+            os._exit(0)
+        if pid < 0:
+            raise OSError(ctypes.get_errno(), "clone3")
+        os.waitpid(pid, 0)
 
     def thread():
         out = []
@@ -214,7 +226,7 @@ def test_landlock_is_best_effort_by_abi_an_older_abi_handles_only_what_it_knows(
 def test_seccomp_refuses_new_processes_sockets_ptrace_and_signals_to_others_but_keeps_threads(place):
     expected = {
         "fork": "EPERM", "subprocess": "EPERM", "posix_spawn": "EPERM", "exec": "EPERM", "native fork": "EPERM",
-        "native ptrace": "EPERM", "tcp connect": "EPERM", "abstract unix connect": "EPERM",
+        "native ptrace": "EPERM", "native clone3": "ENOSYS", "tcp connect": "EPERM", "abstract unix connect": "EPERM",
         "signal grader": "EPERM", "pidfd of grader": "EPERM",
         "signal itself": "ok", "socketpair": "ok", "thread": "ok", "numpy": "ok", "write outside": "ok",
     }
@@ -261,6 +273,8 @@ HARDENING = {
     "os.open with ..": "os.open('../outside/x', os.O_RDONLY)",
     "symlink out": "os.symlink(p['home'], w + '/link')",
     "chmod through a descriptor": "os.chmod(os.open(os.__file__, os.O_RDONLY), 0o600)",
+    "remove through a dir_fd from elsewhere": ("os.mkdir(w + '/sub'); os.chdir(w + '/sub'); "  # seen from the cwd,
+                                               "os.remove('../outside/victim', dir_fd=os.open(w, os.O_RDONLY))"),  # inside w
     "libc kill through ctypes": "native('kill', ppid, 0)",
 }
 
@@ -270,6 +284,7 @@ def test_guard_holds_when_what_it_uses_is_patched_or_searched_for(place):
     install); gc, tracing, and replacing its functions' code or defaults are refused; so are the calls that
     raise no audit event of their own."""
     ATTEMPTS.update(HARDENING)
+    (place["outside"] / "victim").write_text("keep me")
     try:
         out = run_confined(place, ["guard"], list(HARDENING))
     finally:
@@ -278,7 +293,8 @@ def test_guard_holds_when_what_it_uses_is_patched_or_searched_for(place):
     assert out["results"] == {name: "refused" for name in HARDENING}
     assert out["events"][:4] == [f"open({place['home'].resolve()}/progress.sqlite3)"] * 2 + ["os.fork", "gc.get_objects"]
     assert "ctypes.dlsym(kill)" in out["events"] and "replacing the guard's __code__" in out["events"]
-    assert_untouched(place)
+    assert [event for event in out["events"] if event.startswith("os.remove(dir_fd=")] != []
+    assert (place["outside"] / "victim").read_text() == "keep me"
 
 
 @needs_landlock
