@@ -336,6 +336,14 @@ def test_the_annotated_transformer_layernorm_is_named_as_the_pair_it_is():
         assert set(found[0].related) >= {"norm-annotated-layernorm-diff", "norm-unbiased-shrink-factor"}
 
 
+def test_a_norm_with_no_weight_and_a_hard_wired_eps_is_named_as_that_pair():
+    module = module_from((STYLE_DIR / "rmsnorm_no_weight_style.py").read_text(encoding="utf-8"), "rmsnorm_no_weight")
+    for seed in SEEDS:
+        problems, found = judge_module("rms_norm", module, seed)
+        assert [(d.mistake, [mistake for mistake, _ in d.pair], d.matched, d.failing) for d in found] == \
+            [("eps_hardwired", ["eps_hardwired", "gamma_ignored"], 6, 6)]
+
+
 def test_the_pair_reads_as_two_mistakes_in_json_and_on_screen():
     from rich.console import Console
 

@@ -69,6 +69,15 @@ BUGS = {
         "lse_without_max": [(_FINISH, "return acc / l[..., None], np.log(l)")],
         "no_scale": [("return 1.0 / np.sqrt(d)", "return 1.0")],
         "tail_block_dropped": [("for start in range(0, Tk, block_size)]", "for start in range(0, Tk - block_size + 1, block_size)]")],
+        "mask_fill_too_small": [("s = np.where(mask_block, s, -np.inf)", "s = np.where(mask_block, s, -1e4)")],
+        "mask_after_exp": [  # the running max over masked scores too, the mask applied to exp(s - m)
+            ("def update(m, l, acc, s, v_block):", "def update(m, l, acc, s, v_block, keep=None):"),
+            ("    p = np.exp(s - safe_max(m_new)[..., None])",
+             "    p = np.exp(s - safe_max(m_new)[..., None]) * (1.0 if keep is None else keep)"),
+            ("s = score_block(q, k[..., start:stop, :], None if mask is None else mask[..., start:stop])",
+             "s = score_block(q, k[..., start:stop, :], None)"),
+            ("m, l, acc = update(m, l, acc, s, v[..., start:stop, :])",
+             "m, l, acc = update(m, l, acc, s, v[..., start:stop, :], None if mask is None else mask[..., start:stop])")],
     },
 }
 BUG_CASES = [(exercise, mistake) for exercise in EXERCISES for mistake in BUGS[exercise]]

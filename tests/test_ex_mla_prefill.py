@@ -46,6 +46,7 @@ MLA_BUGS = {
     "query_parts_swapped": [("return join(q_c, q_r)", "return np.concatenate([q_r, q_c], axis=-1)")],
     "rope_base_ignored": [("base ** (-np.arange(0, d, 2) / d)", "10000.0 ** (-np.arange(0, d, 2) / d)")],
     "no_scale": [(" / np.sqrt(q.shape[-1])", "")],
+    "mask_fill_too_small": [("np.where(mask, scores, -np.inf)", "np.where(mask, scores, -1e4)")],
 }
 
 CHUNK_BUGS = {
@@ -57,6 +58,7 @@ CHUNK_BUGS = {
     "window_without_causal": [("allowed &= k_pos > q_pos - window", "allowed = k_pos > q_pos - window")],
     "chunk_unmasked": [("attention(q, k, v, chunk_mask(T_new, P, window))", "attention(q, k, v, True)")],
     "no_scale": [(" / np.sqrt(q.shape[-1])", "")],
+    "mask_fill_too_small": [("np.where(mask, scores, -np.inf)", "np.where(mask, scores, -1e4)")],
 }
 
 BUGS = {"mla_forward": MLA_BUGS, "chunked_prefill": CHUNK_BUGS}

@@ -62,6 +62,8 @@ MHA_BUGS = {
     **{mistake: edits for mistake, edits in ROPE_BUGS.items() if mistake != "sin_cos_swapped"},
     **MHA_SOURCE_BUGS,
     "mask_without_head_axis": [("return np.expand_dims(mask, -3)", "return mask")],
+    "mask_fill_too_small": [("return softmax(scores, axis=-1, out=scores, where=allowed)",
+                             "return softmax(np.where(allowed, scores, -1e4), axis=-1)")],
 }
 
 BUGS = {"rope": ROPE_BUGS, "mha_rope_forward": MHA_BUGS}

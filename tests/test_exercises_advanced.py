@@ -64,6 +64,7 @@ BUGS = {
         "no_max_subtraction": NAIVE_SOFTMAX,
         "mask_inverted": [("where=~mask", "where=mask")],
         "mask_ignored": [("np.copyto(scores, -np.inf, where=~mask)", "pass")],
+        "mask_fill_too_small": [("np.copyto(scores, -np.inf, where=~mask)", "np.copyto(scores, -1e4, where=~mask)")],
         "mask_after_softmax": [("np.copyto(scores, -np.inf, where=~mask)", "pass"),
                                ("return softmax(scores, axis=-1, out=scores)",
                                 "return softmax(scores) * (True if mask is None else mask)")],

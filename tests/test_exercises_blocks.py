@@ -44,6 +44,7 @@ BUGS = {
         "no_max_subtraction": [("shifted = x - x.max(axis=axis, keepdims=True)", "shifted = x")],
         "mask_inverted": [("np.where(mask, scores, -np.inf)", "np.where(mask, -np.inf, scores)")],
         "mask_ignored": [("scores = np.where(mask, scores, -np.inf)", "pass")],
+        "mask_fill_too_small": [("scores = np.where(mask, scores, -np.inf)", "scores = np.where(mask, scores, -1e4)")],
         "mask_after_softmax": [("scores = np.where(mask, scores, -np.inf)", "pass"),
                                ("return softmax(scores, axis=-1)",
                                 "return softmax(scores, axis=-1) * (1 if mask is None else mask)")],

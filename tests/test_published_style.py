@@ -69,6 +69,8 @@ EXPECTED = {
     "cs231n_temporal_softmax_style": {"cross_entropy": "log_of_stable_softmax"},
     # unbiased std AND eps outside the square root: named as that pair (tests/test_diagnose_strict.py)
     "annotated_transformer_layernorm_style": {"layer_norm": BUGGY},
+    # no weight AND eps fixed at 1e-6: named as that pair (tests/test_diagnose_strict.py)
+    "rmsnorm_no_weight_style": {"rms_norm": BUGGY},
 }
 
 # (module, exercise) -> mistakes that must not be named

@@ -90,16 +90,17 @@ def make_cases(seed):
 
 def _outscored_keys(seed):
     """Two tokens whose content query and key are the fixed pattern of mistakes.outscored_keys (W_DQ None,
-    W_UQ = W_DKV = I, W_UK = -I, no RoPE part: W_QR = W_KR = 0): token 0 scores its own key about -5e6 and
-    the masked future key about +3e6, so a -1e4 causal fill fails at every seed. W_UV and W_O are seeded."""
+    W_UQ = W_DKV = I, W_UK = -I, and a RoPE part a thousand times smaller: W_QR, W_KR / 1000, so the rotated
+    parts are unit-sized): token 0 scores its own key about -5e6 and the masked future key about +3e6, so a
+    -1e4 causal fill fails at every seed. W_UV, W_O and the RoPE weights are seeded."""
     B, T, H, d_h, d_rope = 2, 2, 2, 6, 2
     D = H * d_h
     p, _ = mistakes.outscored_keys(T, d_h, score_dim=d_h + d_rope)  # (T, d_h)
     h = np.tile(p, (B, 1, H))  # (B, T, D): every head's columns hold p
     h[1] = h[1, ::-1]  # the second example swaps the two tokens
     params = mla_params(np.random.default_rng([seed, 170, 50]), D, H, d_h, d_rope, D, None)
-    params.update(W_UQ=np.eye(D), W_DKV=np.eye(D), W_UK=-np.eye(D), W_QR=np.zeros((D, H * d_rope)),
-                  W_KR=np.zeros((D, d_rope)))
+    params.update(W_UQ=np.eye(D), W_DKV=np.eye(D), W_UK=-np.eye(D), W_QR=params["W_QR"] / 1000.0,
+                  W_KR=params["W_KR"] / 1000.0)
     args = {"h": h, "params": params, "num_heads": H, "positions": 4 + np.arange(T), "rope_base": 10000.0}
     shapes = f"B={B} T={T} D={D} H={H} d_h={d_h} d_R={d_rope} d_c={D} d_cq=None positions=4..5"
     return Case("masked keys outscore", mistakes.OUTSCORED_ABOUT, "mla_forward", args, shapes=shapes, driver=run_mla,

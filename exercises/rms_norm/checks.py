@@ -101,6 +101,11 @@ MUTANTS = STATISTICS_MUTANTS + (
            _text("忘了开根号：除以 mean(x²) + eps，应除以 sqrt(mean(x²) + eps)",
                  "the square root forgotten: divided by mean(x^2) + eps instead of sqrt(mean(x^2) + eps)"),
            patch={"inv_rms": _inv_rms(lambda ms, eps: 1.0 / (ms + eps))}, related=("norm-rmsnorm-vs-layernorm",)),
+    Mutant("eps_hardwired",
+           _text("eps 写死成了 1e-6（Llama 的 norm_eps、Hugging Face LlamaRMSNorm 的默认值），没有用传入的 eps",
+                 "eps hard-wired to 1e-6 (Llama's norm_eps, Hugging Face LlamaRMSNorm's default) instead of the eps "
+                 "given"),
+           args_transform=lambda args: {**args, "eps": 1e-6}, related=("norm-rmsnorm-vs-layernorm",)),
     Mutant("gamma_ignored", _text("没有乘 gamma（增益参数被忽略）", "gamma (the gain) ignored"),
            patch={"scale": _scale(lambda x_hat, gamma: x_hat)},
            related=("norm-rmsnorm-vs-layernorm", "norm-llama-norm-params")),

@@ -306,12 +306,12 @@ def _outscored_keys(seed):
     D = H * dh
     p, mask = mistakes.outscored_keys(T, dh)  # (T, dh), (T, T)
     x = np.tile(p / np.abs(p).max(), (B, 1, H))  # (B, T, D): zero mean per token, every head's columns hold p
-    x[1] = x[1, ::-1]  # the second example takes the tokens in reverse order
+    x[1] = x[1, [2, 3, 0, 1]]  # the second example swaps the two pairs of partners: the same (T, T) mask holds
     params = block_params(np.random.default_rng([seed, 160, 50]), D, F)
     params.update(ln1_gamma=np.full(D, 1500.0), ln1_beta=np.zeros(D), W_q=np.eye(D), b_q=np.zeros(D),
                   W_k=-np.eye(D), b_k=np.zeros(D), W_v=params["W_v"] / 1500.0)  # values back to unit size, so
     # the output stays unit-sized and the FFN's mistakes (a GELU variant) stand out against the case's scale
-    args = {"x": x, "params": params, "num_heads": H, "mask": np.stack([mask, mask[::-1, ::-1]])}
+    args = {"x": x, "params": params, "num_heads": H, "mask": mask}
     return Case("masked keys outscore", mistakes.OUTSCORED_ABOUT, "transformer_block", args, shapes=shapes_of(args),
                 label=mistakes.OUTSCORED_LABEL)
 

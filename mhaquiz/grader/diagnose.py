@@ -234,11 +234,13 @@ def _pair_diagnosis(exercise: Exercise, mutants: Sequence[Mutant], evidence: Seq
     where it explains, the submission matches it on at least half of what it changes, no passing output
     contradicts it), only when no single mutant explains anything, and only if no other pair explains exactly
     the same outputs. Bounded: the pairs come from the PAIR_CANDIDATES mutants closest to the submission
-    (each must move the failing outputs towards it and contradict no passing output), at most MAX_PAIRS."""
+    (each must change a failing output and contradict no passing one), at most MAX_PAIRS. (A mistake whose
+    effect is small beside the other's, a hard-wired eps beside a missing gamma, may move the outputs hardly
+    closer to the submission on its own: closeness ranks, it does not filter.)"""
     closeness = {}
     for mutant in mutants:
         ratio = _closeness(computed.get(mutant.id, {}), evidence)
-        if ratio is not None and ratio < 1.0:
+        if ratio is not None:
             closeness[mutant.id] = ratio
     candidates = sorted((m for m in mutants if m.id in closeness), key=lambda m: closeness[m.id])[:PAIR_CANDIDATES]
     explained, tried = {}, 0
