@@ -144,3 +144,34 @@ MHA_SOURCE_BUGS = {
     "biases_ignored": [(f' + params["b_{n}"]', "") for n in "qkvo"],
     "weights_transposed": [(f'params["W_{n}"]', f'params["W_{n}"].T') for n in "qkvo"],
 }
+
+
+# --- a submission run in-process, in either track: the frames the worker would send -----------------------
+
+
+def inprocess_frames(plan, source: str, track: str = "numpy") -> bytes:
+    """Run `source` as a submission of `plan`'s exercise in this process (no sandbox: our own code or planted
+    bugs only), the way a runner calls it in `track`, and return the channel bytes it would send."""
+    from types import ModuleType
+
+    from mhaquiz.grader import channel, worker
+
+    module = ModuleType("submission")
+    exec(compile(source, "submission.py", "exec"), module.__dict__)
+    exercise = {"id": plan.exercise.id, "functions": list(plan.exercise.functions_for(track)), "track": track}
+    invoke = worker.invoker(exercise, plan.exercise.checks(), module)
+    stream = b""
+    for case in plan.cases:
+        stream += channel.json_frame(b"S", {"exercise": plan.exercise.id, "case": case.name})
+        outputs, error, replaced = worker.call_case(case, invoke, Path("submission.py"))
+        stream += worker.pack_result(case.name, plan.exercise.id, outputs, error, replaced)
+    return stream + channel.json_frame(b"D", {})
+
+
+def judge_source(exercise_id: str, source: str, track: str = "numpy", seed: int = 0):
+    """The report of `source` run in-process as a submission of `exercise_id` in `track`."""
+    from mhaquiz.grader import grade
+    from mhaquiz.grader.exercises import get_exercise
+
+    plan = grade._plan(get_exercise(exercise_id), seed, track)
+    return judge_frames([plan], inprocess_frames(plan, source, track), source)

@@ -61,3 +61,20 @@ def perf_case(seed):
 def error_map(case, name, got, expected):
     """|error| per batch, query position and head, seen before W_o (solve heads @ W_o = out - b_o)."""
     return inputs.heads_error_map(case, got, expected)
+
+
+# --- the PyTorch track --------------------------------------------------------------------------------------
+
+BANNED = {"torch": ("scaled_dot_product_attention", "MultiheadAttention", "multi_head_attention_forward")}
+
+
+def torch_call(namespace, args, case):
+    """A PyTorch submission on a case: MultiHeadAttention(D, H) with the case's weights loaded by name."""
+    import torch
+
+    from mhaquiz.grader.torch_form import build, load_linears, tensor
+
+    module = build(namespace, "MultiHeadAttention", args["q"].shape[-1], args["num_heads"])
+    load_linears(module, args["params"])
+    with torch.no_grad():
+        return module(tensor(args["q"]), tensor(args["k"]), tensor(args["v"]), mask=tensor(args["mask"]))

@@ -120,3 +120,15 @@ def perf_case(seed):
     x = 3.0 * np.random.default_rng([seed, 1000]).standard_normal((8, 8, 64, 64))
     return Case("speed", Text(zh="(B, H, T, T) 的分数", en="(B, H, T, T) scores"), "softmax", {"x": x, "axis": -1},
                 shapes="x (8, 8, 64, 64), axis=-1")
+
+
+# --- the PyTorch track --------------------------------------------------------------------------------------
+
+BANNED = {"torch": ("softmax", "log_softmax", "softmin")}  # torch.softmax, F.softmax, x.softmax ...
+
+
+def torch_call(namespace, args, case):
+    """A PyTorch submission on a case: softmax(x, dim) on a float64 tensor."""
+    from mhaquiz.grader.torch_form import tensor
+
+    return namespace.softmax(tensor(args["x"]), args["axis"])

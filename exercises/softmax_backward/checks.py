@@ -112,3 +112,20 @@ def perf_case(seed):
     p = _softmax(1.5 * rng.standard_normal((8, 8, 64, 64)), -1)
     return Case("speed", Text(zh="(B, H, T, T) 的权重", en="(B, H, T, T) weights"), "softmax_backward",
                 {"p": p, "d_p": rng.standard_normal(p.shape), "axis": -1}, shapes="p (8, 8, 64, 64), axis=-1")
+
+
+# --- the PyTorch track --------------------------------------------------------------------------------------
+
+BANNED = {"torch": ("softmax", "log_softmax", "softmin")}
+
+
+def torch_call(namespace, args, case):
+    """A PyTorch submission on a case: Softmax.apply(log p, dim), then the case's d_p back-propagated; x.grad."""
+    import torch
+
+    from mhaquiz.grader.torch_form import tensor
+
+    x = torch.log(tensor(args["p"])).requires_grad_(True)  # softmax(log p) = p (p sums to 1 along the axis)
+    p = namespace.Softmax.apply(x, args["axis"])
+    p.backward(tensor(args["d_p"]))
+    return x.grad

@@ -342,9 +342,10 @@ class ControlDecoder:
         self.memory: Dict[str, dict] = {}  # exercise -> {"peak_bytes", "code" | "signal", ...}
         self.perf: Dict[str, dict] = {}  # exercise -> {"seconds", "rounds"} | {"skipped", ...}
         self.done = False
+        self.ready: Optional[float] = None  # when the warden was ready (time.monotonic(), the same clock here)
 
     def feed(self, chunk: bytes) -> List[str]:
-        """Take bytes; returns the kinds of the lines completed ("cases", "memory", "perf", "done")."""
+        """Take bytes; returns the kinds of the lines completed ("ready", "cases", "memory", "perf", "done")."""
         self.buffer += chunk
         if len(self.buffer) > self.MAX_BYTES:
             raise ChannelError("the control pipe carried too much")
@@ -354,9 +355,11 @@ class ControlDecoder:
             obj = _json_object(line)
             kind = obj.get("kind")
             fate = {key: obj[key] for key in ("code", "signal") if isinstance(obj.get(key), int)}
-            numbers = {key: _number(obj.get(key)) for key in ("cpu", "maxrss", "peak_bytes", "seconds")
+            numbers = {key: _number(obj.get(key)) for key in ("cpu", "maxrss", "peak_bytes", "seconds", "at")
                        if _number(obj.get(key)) is not None}
-            if kind == "cases" and self.cases is None:
+            if kind == "ready" and self.ready is None:
+                self.ready = _number(obj.get("at")) or 0.0
+            elif kind == "cases" and self.cases is None:
                 self.cases = {**fate, **numbers}
             elif kind in ("memory", "perf") and isinstance(obj.get("exercise"), str):
                 entry = {**fate, **numbers}

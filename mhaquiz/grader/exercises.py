@@ -4,6 +4,12 @@ exercises/<id>/ holds exercise.yaml (order, title, hints), prompt.en.md, prompt.
 signatures: the functions it defines are the ones a submission must define) and checks.py (cases and
 mistakes). solutions/<id>.py is the reference, itself a passing submission. Nothing else needs editing to
 add an exercise.
+
+Tracks: the NumPy track is the one above. An exercise has a PyTorch track too when it has torch/stub.py
+(the classes and functions a PyTorch submission defines: an nn.Module, a torch.autograd.Function),
+torch/prompt.en.md and torch/prompt.zh.md, a `torch_call` in checks.py (how a PyTorch submission is run on
+a case) and solutions/torch/<id>.py (its PyTorch reference, itself a passing submission). Both tracks are
+graded on the same cases against the same NumPy reference.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from mhaquiz.i18n import Text, join_cjk_lines
 from mhaquiz.paths import content_dir
 
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
+TRACKS = ("numpy", "torch")  # the languages a submission may be written in
 
 
 @dataclass(frozen=True)
@@ -47,12 +54,34 @@ class Exercise:
 
     @cached_property
     def functions(self) -> tuple:
-        """The functions a submission must define: the stub's `__all__` if it has one, else its functions."""
-        tree = ast.parse(self.stub_path.read_text(encoding="utf-8"))
-        for node in tree.body:
-            if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "__all__" for t in node.targets):
-                return tuple(ast.literal_eval(node.value))
-        return tuple(node.name for node in tree.body if isinstance(node, ast.FunctionDef))
+        """The functions a NumPy submission must define: the stub's `__all__` if it has one, else its functions."""
+        return _contract_names(self.stub_path)
+
+    def stub_path_for(self, track: str) -> Path:
+        return self.stub_path if track == "numpy" else self.folder / "torch" / "stub.py"
+
+    def solution_path_for(self, track: str) -> Path:
+        return self.solution_path if track == "numpy" else content_dir("solutions") / "torch" / f"{self.id}.py"
+
+    @cached_property
+    def tracks(self) -> tuple:
+        """The tracks this exercise can be done in ("numpy", and "torch" when it has a PyTorch form)."""
+        return tuple(track for track in TRACKS
+                     if self.stub_path_for(track).is_file() and self.solution_path_for(track).is_file())
+
+    def functions_for(self, track: str) -> tuple:
+        """What a submission in `track` must define: functions (NumPy); classes or functions (PyTorch)."""
+        return self.functions if track == "numpy" else _contract_names(self.stub_path_for(track))
+
+    def prompt_for(self, lang: str, track: str) -> str:
+        """The task of `track` in `lang` (Markdown)."""
+        if track == "numpy":
+            return self.prompt(lang)
+        text = (self.folder / "torch" / f"prompt.{lang}.md").read_text(encoding="utf-8")
+        return join_cjk_lines(text) if lang == "zh" else text
+
+    def solution_source_for(self, track: str) -> str:
+        return self.solution_source if track == "numpy" else self.solution_path_for(track).read_text(encoding="utf-8")
 
     @cached_property
     def meta(self) -> dict:
@@ -100,6 +129,25 @@ class Exercise:
         module.__file__ = str(self.solution_path)
         exec(self._solution_code, module.__dict__)
         return module
+
+
+def _contract_names(stub: Path) -> tuple:
+    """The names a stub asks for: its `__all__` if it has one, else its top-level functions and classes."""
+    tree = ast.parse(stub.read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "__all__" for t in node.targets):
+            return tuple(ast.literal_eval(node.value))
+    return tuple(node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef)))
+
+
+def imports_torch(tree: ast.Module) -> bool:
+    """The file imports torch (`import torch`, `from torch import nn`, ...): a PyTorch-track submission."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import) and any(alias.name.split(".")[0] == "torch" for alias in node.names):
+            return True
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "torch" and not node.level:
+            return True
+    return False
 
 
 _modules: Dict[str, ModuleType] = {}
@@ -194,15 +242,16 @@ def defined_names(tree: ast.Module) -> FrozenSet[str]:
     return frozenset(names)
 
 
-def detect(names: FrozenSet[str], file_stem: str = "") -> List[Exercise]:
-    """The exercises whose functions are all defined.
+def detect(names: FrozenSet[str], file_stem: str = "", track: str = "numpy") -> List[Exercise]:
+    """The exercises of `track` whose functions (classes, for PyTorch) are all defined.
 
     An exercise marked `auto_detect: false` is graded only when named: by --exercise, or by the file's name
     (repair_article_code.py, as `mhaquiz start` writes it, or a former id's name). When several match, those
     drop out, and so do building
     blocks (softmax, ... which bigger submissions define as helpers): of those alone, the latest wins.
     """
-    found = [exercise for exercise in all_exercises() if set(exercise.functions) <= names]
+    found = [exercise for exercise in all_exercises()
+             if track in exercise.tracks and set(exercise.functions_for(track)) <= names]
     named = [exercise for exercise in found if file_stem in (exercise.id, *exercise.aliases)
              and not exercise.meta.get("auto_detect", True)]
     if named:

@@ -53,6 +53,7 @@ class Plan:
     expected: List[Dict]
     tolerance: Tolerance
     seed: int = 0
+    track: str = "numpy"
 
 
 @dataclass
@@ -71,7 +72,7 @@ class Grading:
             return self.report
         plans, failure = None, None
         try:
-            plans = [_plan(exercise, self.report.seed) for exercise in self.exercises]
+            plans = [_plan(exercise, self.report.seed, self.report.track) for exercise in self.exercises]
             preload()
         except Exception as error:  # noqa: BLE001  (our reference or checks failed: not the learner's fault)
             failure = error
@@ -129,19 +130,69 @@ def start_grading(path: Path, exercise_ids: Optional[List[str]] = None, seed: in
         return Grading(_syntax_error(report, error, path))
     except (RecursionError, MemoryError):
         return Grading(_syntax_error(report, SyntaxError("too deeply nested for the parser"), path))
+    track = report.track = "torch" if registry.imports_torch(tree) else "numpy"
+    if track == "torch":
+        check_torch(chosen)
     if chosen is None:
-        chosen = registry.detect(registry.defined_names(tree), file_stem=path.stem)
+        chosen = registry.detect(registry.defined_names(tree), file_stem=path.stem, track=track)
         if not chosen:
-            wanted = "; ".join(f"{e.id}: {', '.join(e.functions)}" for e in registry.curriculum())
+            wanted = "; ".join(f"{e.id}: {', '.join(e.functions_for(track))}" for e in registry.curriculum()
+                               if track in e.tracks)
             report.verdict, report.flags = Verdict.NO_EXERCISE, [Verdict.NO_EXERCISE]
             report.detail = Message("detail.no_exercise", {"wanted": wanted})
             return Grading(report)
+    banned = _banned_call(chosen, tree, track)
+    if banned is not None:
+        report.verdict, report.flags = Verdict.BANNED_CALL, [Verdict.BANNED_CALL]
+        report.where = (banned["exercise"], "")
+        report.detail = Message("detail.banned_call", banned)
+        return Grading(report)
     # The submission starts first: its start-up overlaps with the grader's own imports and reference runs.
-    sandbox_run = Sandbox(path, _job(chosen, seed, timeout, memory_mb), timeout=timeout, mode=sandbox)
+    sandbox_run = Sandbox(path, _job(chosen, seed, timeout, memory_mb, track), timeout=timeout, mode=sandbox)
     return Grading(report, chosen, sandbox_run, source, tree)
 
 
-def _job(chosen: List[registry.Exercise], seed: int, timeout: float, memory_mb: int) -> dict:
+def check_torch(chosen: Optional[List[registry.Exercise]]) -> None:
+    """A PyTorch file needs torch installed (in the sandbox's Python: the grader itself never imports it) and
+    exercises that have a PyTorch form."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        raise MhaquizError("error.no_torch")
+    for exercise in chosen or ():
+        if "torch" not in exercise.tracks:
+            raise MhaquizError("error.no_torch_form", id=exercise.id, tracks=", ".join(exercise.tracks))
+
+
+AUTOGRAD_IN_BACKWARD = ("backward", "grad", "enable_grad", "vjp", "jacrev", "jacfwd")  # inside a Function's backward
+
+
+def _banned_call(chosen: List[registry.Exercise], tree: ast.Module, track: str) -> Optional[dict]:
+    """The first call of a library op an exercise asks the learner to write (checks.py's BANNED[track]: names
+    of functions, methods or classes), or of autograd inside a torch.autograd.Function's backward; read from
+    the parsed file, never run."""
+    for exercise in chosen:
+        banned = set(getattr(exercise.checks(), "BANNED", {}).get(track, ()))
+        for node in ast.walk(tree):  # torch.softmax, F.softmax, x.softmax: attributes (self.<name> is the learner's own)
+            if (isinstance(node, ast.Attribute) and node.attr in banned
+                    and not (isinstance(node.value, ast.Name) and node.value.id == "self")):
+                return {"exercise": exercise.id, "call": node.attr, "line": node.lineno}
+            if isinstance(node, ast.ImportFrom) and not node.level:  # from torch.nn.functional import softmax
+                for alias in node.names:
+                    if alias.name in banned and (node.module or "").split(".")[0] in ("torch", "numpy", "scipy"):
+                        return {"exercise": exercise.id, "call": alias.name, "line": node.lineno}
+        if track == "torch":
+            for node in ast.walk(tree):
+                if isinstance(node, ast.FunctionDef) and node.name == "backward":
+                    for inner in ast.walk(node):
+                        if (isinstance(inner, ast.Call) and isinstance(inner.func, ast.Attribute)
+                                and inner.func.attr in AUTOGRAD_IN_BACKWARD):
+                            return {"exercise": exercise.id, "call": f"{inner.func.attr}() in backward",
+                                    "line": inner.lineno}
+    return None
+
+
+def _job(chosen: List[registry.Exercise], seed: int, timeout: float, memory_mb: int, track: str = "numpy") -> dict:
     """What the worker needs, sent on its stdin: no file of ours is visible in the strong sandbox. Never a
     reference solution: the process that runs learner code must not hold one."""
     from mhaquiz.paths import content_dir, user_home
@@ -149,7 +200,7 @@ def _job(chosen: List[registry.Exercise], seed: int, timeout: float, memory_mb: 
     return {
         "seed": seed, "timeout": timeout, "memory_mb": memory_mb,
         "checks": {e.id: {"path": str(e.checks_path), "source": e.checks_source} for e in registry.all_exercises()},
-        "exercises": [{"id": e.id, "functions": list(e.functions)} for e in chosen],
+        "exercises": [{"id": e.id, "functions": list(e.functions_for(track)), "track": track} for e in chosen],
         "deny_read": [str(user_home()), *(str(content_dir(name)) for name in ("exercises", "solutions", "questions"))],
     }
 
@@ -160,7 +211,7 @@ def _contract(chosen: List[registry.Exercise], plans: Optional[List[Plan]]):
 
     if not plans:
         return None
-    return Contract(functions={e.id: tuple(e.functions) for e in chosen},
+    return Contract(functions={e.id: tuple(e.functions_for(plans[0].track)) for e in chosen},
                     cases={plan.exercise.id: tuple(case.name for case in plan.cases) for plan in plans})
 
 
@@ -170,7 +221,8 @@ def _measurements(plans: List[Plan], messages) -> List[dict]:
     wanted = []
     for plan in plans:
         checks = plan.exercise.checks()
-        memory, perf = hasattr(checks, "memory_case"), hasattr(checks, "perf_case")
+        memory = hasattr(checks, "memory_case")
+        perf = hasattr(checks, "perf_case") and plan.track == "numpy"  # the reference is timed in NumPy
         if (memory or perf) and _all_within_tolerance(plan, messages):
             wanted.append({"exercise": plan.exercise.id, "memory": memory, "perf": perf})
     return wanted
@@ -191,14 +243,15 @@ def _all_within_tolerance(plan: Plan, messages) -> bool:
     return True
 
 
-def _plan(exercise: registry.Exercise, seed: int) -> Plan:
+def _plan(exercise: registry.Exercise, seed: int, track: str = "numpy") -> Plan:
     """The exercise's cases, the reference's outputs on them, and its tolerance."""
     from mhaquiz.grader.diagnose import call
 
     checks = exercise.checks()
     cases = checks.make_cases(seed)
     reference = exercise.reference()
-    return Plan(exercise, cases, [call(reference, case) for case in cases], getattr(checks, "TOLERANCE", Tolerance()), seed)
+    return Plan(exercise, cases, [call(reference, case) for case in cases], getattr(checks, "TOLERANCE", Tolerance()), seed,
+                track)
 
 
 def _syntax_error(report: GradeReport, error: Exception, path: Path) -> GradeReport:
@@ -476,6 +529,8 @@ def _efficiency(plan: Plan, facts: RunFacts, messages, measuring: bool, tree, so
     perf = facts.control.perf.get(exercise.id)
     if not hasattr(checks, "perf_case"):
         efficiency.not_measured = Message("efficiency.no_perf_case")
+    elif plan.track != "numpy":
+        efficiency.not_measured = Message("efficiency.numpy_only")
     elif perf is None:
         efficiency.not_measured = Message("efficiency.out_of_time" if measuring else "efficiency.not_reported")
     elif "skipped" in perf or perf.get("seconds") is None:

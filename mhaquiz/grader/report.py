@@ -188,6 +188,7 @@ class GradeReport:
     blocked: List[dict] = field(default_factory=list)  # operations the worker's guard refused
     seconds: float = 0.0
     sandbox: dict = field(default_factory=dict)
+    track: str = "numpy"  # the language the file is written in: "numpy" or "torch"
 
     @property
     def passed(self) -> bool:
@@ -199,7 +200,7 @@ class GradeReport:
             "detail": self.detail.to_dict() if self.detail else None,
             "where": {"exercise": self.where[0], "case": self.where[1]} if self.where else None,
             "flags": [flag.value for flag in self.flags], "run_flags": [flag.value for flag in self.run_flags],
-            "file": self.file, "seed": self.seed,
+            "file": self.file, "track": self.track, "seed": self.seed,
             "timeout": self.timeout, "memory_mb": self.memory_mb, "seconds": round(self.seconds, 3),
             "sandbox": self.sandbox, "exercises": [exercise.to_dict() for exercise in self.exercises],
             "error": {key: _neutral(value) for key, value in self.error.items()} if self.error else None,

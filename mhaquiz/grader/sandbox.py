@@ -43,6 +43,7 @@ OUTPUT_LIMIT = 1024 * 1024  # printing more than this is a verdict of its own
 RESULT_BUDGET = 64 * 1024 * 1024  # bytes the result channel may carry in a whole run
 SIBLING_LIMIT = 64  # .py files next to the submission copied along (it may import them), at most
 SIBLING_BYTES = 1024 * 1024
+STARTUP_LIMIT = 60.0  # seconds the warden may take to start (Python, numpy, torch) before the timeout counts
 KILL_WAIT = 2.0  # seconds to wait for a killed process to be gone
 EXIT_WAIT = 0.5  # seconds to let a worker whose pipes have closed finish exiting before it counts as killed
 DISK_BUDGET = engines.TMPFS_BYTES  # bytes the fallback's working folder may hold (the strong sandbox's tmpfs size)
@@ -152,7 +153,7 @@ class Sandbox:
         control = facts.control
         status_text = b""
         result_bytes = 0
-        deadline = self.started + self.timeout
+        deadline = self.started + STARTUP_LIMIT + self.timeout  # until the warden is ready
         selector = selectors.DefaultSelector()
         selector.register(self.process.stdout, selectors.EVENT_READ, "output")
         selector.register(self.result_pipe, selectors.EVENT_READ, "results")
@@ -180,7 +181,11 @@ class Sandbox:
                         status_text = (status_text + chunk)[-65536:]
                     elif key.data == "control":
                         try:
-                            if "cases" in control.feed(chunk):
+                            kinds = control.feed(chunk)
+                            if "ready" in kinds:  # the timeout counts from here: start-up is ours
+                                ready = min(max(control.ready, self.started), time.monotonic())
+                                deadline = ready + self.timeout
+                            if "cases" in kinds:
                                 self._request(decoder.messages, facts.corrupt is None)
                         except ChannelError as error:
                             facts.corrupt = facts.corrupt or f"control: {error}"

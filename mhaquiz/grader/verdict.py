@@ -20,10 +20,11 @@ class Verdict(str, Enum):
     INTERNAL_ERROR = "internal_error"  # the grader itself failed: never the learner's fault
     SYNTAX_ERROR = "syntax_error"  # the file does not parse (decided before anything runs)
     NO_EXERCISE = "no_exercise"  # the file defines none of the exercises' functions
+    BANNED_CALL = "banned_call"  # calls the library's own op for what the exercise asks to write (decided unrun)
     CHANNEL_CORRUPTED = "channel_corrupted"  # the result channel carried something the worker never sends
     FORBIDDEN_OPERATION = "forbidden_operation"  # started or signalled a process, wrote outside its folder, ...
     TIME_LIMIT = "time_limit_exceeded"  # wall clock (grader's) or CPU time (SIGXCPU)
-    MEMORY_LIMIT = "memory_limit_exceeded"  # MemoryError under the address-space limit, or killed for memory
+    MEMORY_LIMIT = "memory_limit_exceeded"  # over the memory bound the grader measured (the kernel's count)
     OUTPUT_LIMIT = "output_limit_exceeded"  # printed more than the grader keeps reading
     CRASHED = "crashed"  # killed by a signal the grader did not send
     EXITED_EARLY = "exited_early"  # the process ended before returning every result
@@ -46,6 +47,7 @@ PRECEDENCE = (
     Verdict.INTERNAL_ERROR,
     Verdict.SYNTAX_ERROR,
     Verdict.NO_EXERCISE,
+    Verdict.BANNED_CALL,
     Verdict.CHANNEL_CORRUPTED,
     Verdict.FORBIDDEN_OPERATION,
     Verdict.TIME_LIMIT,

@@ -221,7 +221,19 @@ def pack_result(case_name: str, exercise_id: str, outputs, error, replaced=()) -
     return channel.result_frame(meta, arrays)
 
 
-def call_case(case, namespace, submission: Path):
+def invoker(exercise: dict, checks, namespace):
+    """How a case is run in the exercise's track: `invoke(case, args)` returns what the submission returned.
+
+    NumPy: the case's call (or driver). PyTorch: the exercise's `torch_call` (checks.py), which builds the
+    learner's module or Function, loads the case's weights by name and calls it; tensors come back as arrays."""
+    if exercise.get("track") == "torch":
+        from mhaquiz.grader.torch_form import to_numpy
+
+        return lambda case, args: to_numpy(checks.torch_call(namespace, args, case))
+    return lambda case, args: case.run(namespace, args)
+
+
+def call_case(case, invoke, submission: Path):
     """Call the submission on one case: (outputs, error description, input entries the call replaced)."""
     from mhaquiz.grader.spec import named_outputs
 
@@ -229,7 +241,7 @@ def call_case(case, namespace, submission: Path):
     args = fresh(case.args, {})
     before = identities(args)
     try:
-        outputs = named_outputs(case.run(namespace, args), case.output_names)
+        outputs = named_outputs(invoke(case, args), case.output_names)
     except BaseException as exc:  # noqa: B036
         error = describe_error(exc, submission)
         del exc  # its traceback holds the submission's frames, and their memory
@@ -252,9 +264,10 @@ def run_cases(job: dict, plans, out: Channel) -> None:
         if missing:
             out.send_json(b"M", {"exercise": exercise["id"], "missing": missing})
             continue
+        invoke = invoker(exercise, checks, namespace)
         for case in cases:
             out.send_json(b"S", {"exercise": exercise["id"], "case": case.name})
-            outputs, error, replaced = call_case(case, namespace, submission)
+            outputs, error, replaced = call_case(case, invoke, submission)
             out.send(pack_result(case.name, exercise["id"], outputs, error, replaced))
             if error and error["type"] == "MemoryError":  # more cases would only thrash
                 out.send_json(b"D", {})
@@ -262,7 +275,7 @@ def run_cases(job: dict, plans, out: Channel) -> None:
     out.send_json(b"D", {})
 
 
-def run_measured_calls(job: dict, exercise_id: str, case, calls: int, out: Channel) -> None:
+def run_measured_calls(job: dict, exercise: dict, checks, case, calls: int, out: Channel) -> None:
     """A measuring runner: import the submission, call it `calls` times on `case` (fresh containers each
     time) and send what the last call returned, for the grader to check."""
     submission = Path(job["submission"])
@@ -270,16 +283,16 @@ def run_measured_calls(job: dict, exercise_id: str, case, calls: int, out: Chann
         namespace = load_submission(submission)
     except BaseException:  # noqa: B036  (it imported in the cases runner: failing now is its own doing)
         os._exit(3)
-    function = case.function
-    if not callable(getattr(namespace, function, None)):
+    if not all(callable(getattr(namespace, name, None)) for name in exercise["functions"]):
         os._exit(3)
+    invoke = invoker(exercise, checks, namespace)
     outputs, error, replaced = None, None, []
     for _ in range(calls):
-        outputs, error, replaced = call_case(case, namespace, submission)
+        outputs, error, replaced = call_case(case, invoke, submission)
         if error is not None:
             break
-    out.send_json(b"S", {"exercise": exercise_id, "case": case.name})
-    out.send(pack_result(case.name, exercise_id, outputs, error, replaced))
+    out.send_json(b"S", {"exercise": exercise["id"], "case": case.name})
+    out.send(pack_result(case.name, exercise["id"], outputs, error, replaced))
 
 
 def _lock_down(job: dict, out: Channel) -> None:
@@ -287,7 +300,7 @@ def _lock_down(job: dict, out: Channel) -> None:
     (confine.py, guard.py; irreversible, and it raises rather than leave the runner unconfined)."""
     from mhaquiz.grader import confine
 
-    set_limits(job["memory_mb"], job["timeout"])
+    set_limits(job["memory_mb"] + job.get("extra_mb", 0), job["timeout"])
     confine.lock_down(out.fd, job["submission"], job["workdir"], job.get("write_roots", []), job.get("read_only", []),
                       job.get("deny_read", []))
 
@@ -445,14 +458,14 @@ def follow(fate: dict) -> None:
         os._exit(fate["code"])
 
 
-def measure(job: dict, checks, exercise_id: str, request: dict, control: Channel) -> None:
+def measure(job: dict, checks, exercise: dict, request: dict, control: Channel) -> None:
     """The measurements the grader asked for, each in runners of its own, reported on the control pipe."""
-    seed = job["seed"]
+    seed, exercise_id = job["seed"], exercise["id"]
     if request.get("memory") and hasattr(checks, "memory_case"):
         case = checks.memory_case(seed)
         case.args = freeze(case.args, {})
         gate = MemoryGate()
-        fate = wait_runner(fork_runner(job, control.fd, lambda out: run_measured_calls(job, exercise_id, case, 1, out),
+        fate = wait_runner(fork_runner(job, control.fd, lambda out: run_measured_calls(job, exercise, checks, case, 1, out),
                                        gate))
         line = {"kind": "memory", "exercise": exercise_id, **fate}
         if gate.base is not None:
@@ -463,8 +476,8 @@ def measure(job: dict, checks, exercise_id: str, request: dict, control: Channel
         case.args = freeze(case.args, {})
 
         def timed(calls: int, send: bool) -> dict:
-            body = (lambda out: run_measured_calls(job, exercise_id, case, calls, out)) if send else (
-                lambda out: run_measured_calls(job, exercise_id, case, calls, _Discard()))
+            body = (lambda out: run_measured_calls(job, exercise, checks, case, calls, out)) if send else (
+                lambda out: run_measured_calls(job, exercise, checks, case, calls, _Discard()))
             return wait_runner(fork_runner(job, control.fd, body))
 
         once = timed(1, send=False)
@@ -501,6 +514,8 @@ def run(job: dict, control: Channel) -> None:
 
     from mhaquiz.grader import exercises as registry
 
+    if any(exercise.get("track") == "torch" for exercise in job["exercises"]):
+        job["extra_mb"] = import_torch()
     registry.provide_checks({exercise_id: (item["path"], item["source"]) for exercise_id, item in job["checks"].items()})
     plans = []  # (exercise, its checks module, its cases with read-only inputs)
     for exercise in job["exercises"]:
@@ -510,15 +525,36 @@ def run(job: dict, control: Channel) -> None:
             case.args = freeze(case.args, {})
         plans.append((exercise, checks, cases))
 
+    control.send_line({"kind": "ready", "at": time.monotonic()})  # the learner's time starts now (imports were ours)
     fate = wait_runner(fork_runner(job, control.fd, lambda out: run_cases(job, plans, out)))
     control.send_line({"kind": "cases", **fate})
     follow(fate)
     request = _read_request()
-    by_id = {exercise["id"]: checks for exercise, checks, _ in plans}
+    by_id = {exercise["id"]: (exercise, checks) for exercise, checks, _ in plans}
     for item in request.get("measure", []) if isinstance(request.get("measure"), list) else []:
         if isinstance(item, dict) and item.get("exercise") in by_id:
-            measure(job, by_id[item["exercise"]], item["exercise"], item, control)
+            measure(job, by_id[item["exercise"]][1], by_id[item["exercise"]][0], item, control)
     control.send_line({"kind": "done"})
+
+
+def import_torch() -> int:
+    """Import torch in the warden (its runners start with it loaded) on one thread, as numpy runs; returns
+    the MiB of address space the import mapped, which the runners' limit adds to the learner's allowance."""
+    before = _vm_size()
+    import torch
+
+    torch.set_num_threads(1)
+    torch.set_num_interop_threads(1)
+    torch.zeros(1).sum()  # torch's lazy start-up happens here, not in the learner's first call
+    return max(0, (_vm_size() - before) // (1024 * 1024))
+
+
+def _vm_size() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    return 0
 
 
 def _read_request() -> dict:
