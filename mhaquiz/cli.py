@@ -248,6 +248,17 @@ def _open_store(lang: Optional[str] = None, timeout: Optional[float] = None, *, 
     return store
 
 
+def _say(text: str) -> None:
+    """A message for the learner on stdout: in a terminal, wrapped at its width by the Chinese line-breaking
+    rules (a path or a command kept whole where it fits); piped, one line."""
+    from rich.text import Text
+
+    from mhaquiz.console import make_console
+
+    console = make_console()
+    console.print(Text(text), soft_wrap=not console.is_terminal)
+
+
 def _quote(path) -> str:
     """A path as it can be pasted into a shell."""
     return shlex.quote(str(path))
@@ -470,10 +481,10 @@ def export_anki(
     loaded = load_bank(bank)
     titles = {slug: loaded.topic_titles[slug] for slug in loaded.topics if slug in loaded.topic_titles}
     summary = export_deck(loaded.questions, file, lang=lang, topic_titles=titles)
-    typer.echo(t("anki_done", language, path=summary.path, notes=summary.notes, open=summary.per_type.get("open", 0),
+    _say(t("anki_done", language, path=summary.path, notes=summary.notes, open=summary.per_type.get("open", 0),
                  mcq=summary.per_type.get("mcq", 0), numeric=summary.per_type.get("numeric", 0)))
     if summary.other_language:
-        typer.echo(t("anki_other_language", language, count=len(summary.other_language)))
+        _say(t("anki_other_language", language, count=len(summary.other_language)))
 
 
 # --- the practice loop (core: mhaquiz/practice.py, mhaquiz/interview.py) ---------------------------
@@ -526,10 +537,10 @@ def start(
     path, exercise_id = _quote(started.path), started.exercise.id
     if started.action == "kept":  # the command that starts afresh, ready to paste
         where = "" if Path(directory) == Path(".") else f" --dir {_quote(directory)}"
-        typer.echo(t("start_kept", language, path=path, command=f"mhaquiz start {exercise_id}{where} --force"))
+        _say(t("start_kept", language, path=path, command=f"mhaquiz start {exercise_id}{where} --force"))
     elif started.kept_as is not None:
-        typer.echo(t("start_renewed", language, path=path, kept=_quote(started.kept_as)))
-    typer.echo(t("start_next", language, path=path, id=exercise_id))
+        _say(t("start_renewed", language, path=path, kept=_quote(started.kept_as)))
+    _say(t("start_next", language, path=path, id=exercise_id))
 
 
 def _current(store, exercise_id: Optional[str], lang: str):
@@ -554,7 +565,7 @@ def task(exercise_id: Optional[str] = typer.Argument(None, metavar="[ID]", help=
         with _open_store(language, write=False) as store:
             exercise = _current(store, None, language)
     _show_task(exercise, language)
-    typer.echo(t("task_start", language, id=exercise.id))
+    _say(t("task_start", language, id=exercise.id))
 
 
 @_command()
@@ -610,9 +621,9 @@ def reset(
         raise typer.Exit(int(ExitCode.FAILED))
     with _open_store(language, write=False, warn_readonly=True) as store:
         started = reset_exercise(store, exercise_id, directory)
-    typer.echo(t("reset_done", language, path=_quote(started.path)))
+    _say(t("reset_done", language, path=_quote(started.path)))
     if started.kept_as is not None:
-        typer.echo(t("reset_kept", language, kept=_quote(started.kept_as)))
+        _say(t("reset_kept", language, kept=_quote(started.kept_as)))
 
 
 @_command()

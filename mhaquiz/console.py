@@ -34,9 +34,10 @@ def install_line_breaking() -> None:
 
     from mhaquiz import i18n
 
-    if rich.text.divide_line is i18n.divide_line:
+    if getattr(rich.text, "_mhaquiz_line_breaking", False):
         return
     rich._wrap.divide_line = rich.text.divide_line = i18n.divide_line
+    rich.text._mhaquiz_line_breaking = True
     measure = rich.text.Text.__rich_measure__
 
     def narrowest(self, console, options):

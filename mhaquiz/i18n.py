@@ -137,7 +137,9 @@ OPENING = "（【「『《〈〔［｛“‘"  # never at the end of a line
 _OPEN, _CLOSE = re.escape(OPENING), re.escape(CLOSING)
 _UNIT = re.compile(
     rf"[{_OPEN}]*"  # opening punctuation sticks to what follows
-    rf"(?:[{_CJK}{_CJK_PUNCTUATION}]|[^\s{_CJK}{_CJK_PUNCTUATION}{_OPEN}]+)?"  # one CJK character, or a Latin word
+    rf"(?:['\"]?(?:~|\.\.?)?/[^\s'\"{_CJK_PUNCTUATION}“”‘’]+['\"]?(?=[\s{_CLOSE}{_OPEN}{_CJK_PUNCTUATION}]|$)"  # a path, Chinese folder names and all, whole
+    r"|\(\d+(?:, \d+)*,?\)"  # a shape: (2, 1, 5, 5)
+    rf"|[{_CJK}{_CJK_PUNCTUATION}]|[^\s{_CJK}{_CJK_PUNCTUATION}{_OPEN}]+)?"  # one CJK character, or a Latin word
     rf"[{_CLOSE}]*"  # closing punctuation sticks to what precedes
     r"\s*")
 

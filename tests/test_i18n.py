@@ -152,7 +152,9 @@ from rich.cells import cell_len  # noqa: E402
 
 from mhaquiz.i18n import CLOSING, OPENING, contains_cjk, divide_line  # noqa: E402
 
-NEXT_UNIT = re.compile(rf"[{re.escape(OPENING)}]*(?:[{CJK}\uff01-\uff65\u3000-\u303f]|[^\s{CJK}\uff01-\uff65\u3000-\u303f]+)"
+# never broken: a path (its Chinese folder names too) and a shape such as (2, 1, 5, 5)
+WHOLE = r"['\"]?(?:~|\.\.?)?/[^\s'\"\u3000-\u303f\uff01-\uff65“”‘’]+['\"]?(?=[^\w/.-]|$)|\(\d+(?:, \d+)*,?\)"
+NEXT_UNIT = re.compile(rf"[{re.escape(OPENING)}]*(?:{WHOLE}|[{CJK}\uff01-\uff65\u3000-\u303f]|[^\s{CJK}\uff01-\uff65\u3000-\u303f]+)"
                        rf"(?:\s*[{re.escape(CLOSING)}])*")  # closing punctuation, even after a space, goes with it
 
 
