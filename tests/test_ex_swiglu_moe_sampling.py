@@ -702,3 +702,25 @@ def test_references_do_not_modify_their_inputs(exercise_id, function):
         for name, value in case.args.items():
             if isinstance(value, np.ndarray):
                 np.testing.assert_array_equal(value, before[name])
+
+
+def test_heat_maps_name_their_axes_and_draw_nothing_for_the_single_loss():
+    from mhaquiz.grader import heatmap
+
+    moe_checks, sampling_checks = exercise("moe_forward").checks(), exercise("sampling").checks()
+    case = cases("moe_forward")[0]
+    out = run("moe_forward", case)
+    wrong = out["y"].copy()
+    wrong[4, 2] += 1.0
+    errors, axes, text = moe_checks.error_map(case, "y", wrong, out["y"])
+    assert axes == ("axis.position", "axis.feature") and errors.argmax() == 4 * wrong.shape[1] + 2 and text.zh
+    loss_view = moe_checks.error_map(case, "aux_loss", out["aux_loss"] + 1.0, out["aux_loss"])
+    assert heatmap.make(case, "aux_loss", out["aux_loss"] + 1.0, out["aux_loss"], 1.0, loss_view) is None
+    assert moe_checks.error_map(case, "gates", out["gates"][:, :1], out["gates"]) is None  # a wrong shape: no view
+
+    case = cases("sampling")[0]
+    out = run("sampling", case)
+    drawn = heatmap.make(case, "probs", out["probs"][::-1], out["probs"], 1.0,
+                         sampling_checks.error_map(case, "probs", out["probs"][::-1], out["probs"]))
+    assert (drawn.rows, drawn.cols) == ("axis.row", "axis.vocab")
+    assert sampling_checks.error_map(case, "tokens", out["tokens"] + 1, out["tokens"]) is None

@@ -285,3 +285,18 @@ MUTANTS = (
            patch=_patch("load_balancing_loss", _loss(lambda counts, P, E, T, k, ids, alpha:
                                                      alpha * E * np.sum(counts / T * P))), related=_BALANCE),
 )
+
+
+# --- the heat map --------------------------------------------------------------------------------------------
+
+def error_map(case, name, got, expected):
+    """y: |error| per token and feature; aux_loss is one number (a 0-d view: no map); the routing outputs as
+    they are (token by rank)."""
+    if np.shape(got) != np.shape(expected):
+        return None
+    errors = np.abs(np.asarray(got, dtype=np.float64) - expected)
+    if name == "aux_loss":
+        return errors.reshape(()), (), _text("aux_loss 的 |误差|", "|error| of aux_loss")
+    if name == "y":
+        return errors, ("axis.position", "axis.feature"), _text("y 的 |误差|，按 token 和特征", "|error| of y per token and feature")
+    return None

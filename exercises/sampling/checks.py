@@ -310,3 +310,13 @@ MUTANTS = (
                  "the inverse CDF accumulated in token-id order: the convention accumulates in rank order (most "
                  "probable first)"), transform=_drawn_in_vocabulary_order, related=_RANKING),
 )
+
+
+# --- the heat map --------------------------------------------------------------------------------------------
+
+def error_map(case, name, got, expected):
+    """probs: |error| per row and token id; the tokens as they are."""
+    if name != "probs" or np.shape(got) != np.shape(expected):
+        return None
+    errors = np.abs(np.asarray(got, dtype=np.float64) - expected)
+    return errors, ("axis.row", "axis.vocab"), _text("最终分布的 |误差|，按行和 token id", "|error| of the final distribution per row and token id")
