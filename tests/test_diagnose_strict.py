@@ -429,3 +429,24 @@ def test_a_helper_of_one_part_calls_the_other_parts_helper():
              for name in ("no_rescaling", "output_not_rescaled")}
     np.testing.assert_array_equal(composed["out"], alone["no_rescaling"]["out"])
     assert not np.allclose(composed["out"], alone["output_not_rescaled"]["out"])
+
+
+def test_two_mistakes_in_a_transformer_block_are_named_within_the_bound_on_pairs(monkeypatch):
+    """An unbiased LayerNorm variance and the exact-erf GELU at once: no single mutant explains the outputs,
+    the pair does; at most MAX_PAIRS pairs are tried among the 24 mutants."""
+    exercise = get_exercise("transformer_block")
+    mutants = {m.id: m for m in exercise.checks().MUTANTS}
+    pair = diagnosis_module.Pair(mutants["ln_unbiased_variance"], mutants["gelu_exact"])
+    tried = []
+    explained_pairs = diagnosis_module.explained_pairs
+
+    def counting(exercise, mutant, evidence, computed=None):
+        if isinstance(mutant, diagnosis_module.Pair):
+            tried.append(mutant.id)
+        return explained_pairs(exercise, mutant, evidence, computed)
+
+    monkeypatch.setattr(diagnosis_module, "explained_pairs", counting)
+    problems, found = judge("transformer_block", lambda case: _planted(exercise, pair, case))
+    assert len(failed(problems)) == len(problems)
+    assert [[mistake for mistake, _ in d.pair] for d in found] == [["ln_unbiased_variance", "gelu_exact"]]
+    assert 0 < len(tried) <= diagnosis_module.MAX_PAIRS < len(mutants) * (len(mutants) - 1) // 2
