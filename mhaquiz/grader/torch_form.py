@@ -11,6 +11,8 @@ does). Cases are the NumPy track's: arrays in, arrays out, compared by the grade
   fused `qkv` / `c_attn` / `in_proj`. nn.Linear holds W.T (it computes x @ weight.T + bias); a bare
   nn.Parameter named like the contract's W_q is used as the contract states, x @ W_q. A module whose
   parameters cannot be matched raises ParameterMismatch, listing what it has next to what was expected.
+- `load_vector` with NORM_WEIGHT_NAMES / NORM_BIAS_NAMES: a norm's weight and bias by name; `load_projections`:
+  bias-free projections by name (SwiGLU's w1 / gate_proj ...), a fused gate_up_proj too.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ PROJECTION_NAMES = {
           "c_proj", "proj", "dense", "output", "o", "fc_o", "o_layer"),
 }
 FUSED_NAMES = ("qkv", "c_attn", "in_proj", "qkv_proj", "w_qkv", "wqkv", "to_qkv", "qkv_linear", "linear_qkv")
+# a norm's scale and shift (nn.LayerNorm / Llama: weight, bias; papers: gamma, beta; The Annotated Transformer: a_2, b_2)
+NORM_WEIGHT_NAMES = ("weight", "gamma", "g", "scale", "a_2", "alpha", "w")
+NORM_BIAS_NAMES = ("bias", "beta", "b", "shift", "b_2")
 
 
 class ParameterMismatch(Exception):
@@ -167,3 +172,95 @@ def load_vector(module: nn.Module, value: np.ndarray, candidates: Sequence[str],
         raise ParameterMismatch(f"no parameter for {expected_name} (named {' / '.join(candidates[:3])} ...)",
                                 expected, _shapes(module))
     _set(parameter, value, expected_name, module, expected)
+
+
+def load_projections(module: nn.Module, weights: Dict[str, np.ndarray], names: Dict[str, Sequence[str]],
+                     fused: Sequence[Tuple[Sequence[str], Sequence[str]]] = ()) -> None:
+    """Bias-free projections (the case's W of shape (D_in, D_out), used as x @ W) loaded by name.
+
+    For each key of `weights`: an nn.Linear named one of names[key] (weight = W.T; a bias it has is zeroed), else
+    a bare parameter named like the key or one of names[key] (used as the contract states, x @ W). `fused` lists
+    (keys, layer names): one nn.Linear holding those keys' outputs side by side in that order (a fused
+    gate_up_proj), tried when none of its keys has a layer of its own."""
+    expected = [(f"{key} / {names[key][0]}", tuple(W.shape)) for key, W in weights.items()]
+    missing = []
+    for key, W in weights.items():
+        linear = find_linear(module, names[key])
+        if linear is not None:
+            _load_linear(linear, W, None, names[key][0], module, expected)
+            continue
+        parameter = find_parameter(module, (key, *names[key]))
+        if parameter is not None:
+            _set(parameter, W, key, module, expected)
+            continue
+        missing.append(key)
+    for keys, layer_names in fused:
+        linear = find_linear(module, layer_names) if set(keys) <= set(missing) else None
+        if linear is not None:
+            W = np.concatenate([weights[key] for key in keys], axis=1)  # (D_in, sum of D_out): in the order of keys
+            _load_linear(linear, W, None, layer_names[0], module, expected)
+            missing = [key for key in missing if key not in keys]
+    if missing:
+        raise ParameterMismatch("no layer for " + ", ".join(missing), expected, _shapes(module))
+
+
+# --- submodules, norms and single matrices by name (transformer_block, mla_forward, moe_forward) ----------------
+
+NORM_WEIGHT_NAMES = ("weight", "gamma", "g", "scale", "w")
+NORM_BIAS_NAMES = ("bias", "beta", "b", "shift", "offset")
+
+
+def find_module(module: nn.Module, candidates: Iterable[str]) -> Optional[nn.Module]:
+    """The submodule whose own name (last component) is one of `candidates`, the earlier candidates first."""
+    wanted = [c.lower() for c in candidates]
+    found = {}
+    for name, child in module.named_modules():
+        if name and _key(name) in wanted:
+            found.setdefault(_key(name), child)
+    return next((found[name] for name in wanted if name in found), None)
+
+
+def load_matrix(module: nn.Module, W: np.ndarray, b: Optional[np.ndarray], candidates: Sequence[str],
+                expected_name: str, expected=None, bias_candidates: Sequence[str] = ()) -> bool:
+    """Load one projection x @ W (+ b), W of shape (in, out), into the learner's layer named one of `candidates`:
+    an nn.Linear (weight = W.T; a bias it has is set to b, or zeroed when the contract has none) or a bare
+    parameter used as x @ W (its bias one of `bias_candidates`). False when no layer has such a name."""
+    expected = expected or [(expected_name, W.shape)]
+    linear = find_linear(module, candidates)
+    if linear is not None:
+        _load_linear(linear, W, b, candidates[0], module, expected)
+        return True
+    weight = find_parameter(module, candidates)
+    if weight is None:
+        return False
+    _set(weight, W, expected_name, module, expected)
+    if b is not None:
+        bias = find_parameter(module, bias_candidates) if bias_candidates else None
+        if bias is None:
+            raise ParameterMismatch(f"{expected_name} has no bias beside it", expected, _shapes(module))
+        _set(bias, b, f"bias of {expected_name}", module, expected)
+    return True
+
+
+def load_norm(module: nn.Module, scopes: Sequence[str], gamma: np.ndarray, beta: Optional[np.ndarray],
+              expected_name: str) -> None:
+    """A norm's gamma (and beta, unless None) loaded by name: the parameters weight / gamma / g / scale (bias /
+    beta / b) of the submodule named one of `scopes` (ln_1, norm1 ...: an nn.LayerNorm or the learner's own
+    class), or bare parameters on `module` named <scope>_<name> (ln1_gamma, ln_1_weight ...)."""
+    expected = [(f"{expected_name}.weight", gamma.shape)] + ([] if beta is None else [(f"{expected_name}.bias",
+                                                                                      beta.shape)])
+    norm = find_module(module, scopes)
+    if norm is not None:
+        own = {name.lower(): parameter for name, parameter in norm.named_parameters(recurse=False)}
+        weight = next((own[name] for name in NORM_WEIGHT_NAMES if name in own), None)
+        bias = next((own[name] for name in NORM_BIAS_NAMES if name in own), None)
+    else:
+        weight = find_parameter(module, [f"{s}_{n}" for s in scopes for n in NORM_WEIGHT_NAMES])
+        bias = find_parameter(module, [f"{s}_{n}" for s in scopes for n in NORM_BIAS_NAMES])
+    if weight is None:
+        raise ParameterMismatch(f"no norm named {' / '.join(scopes[:3])} ... with a weight", expected, _shapes(module))
+    _set(weight, gamma, f"{expected_name}.weight", module, expected)
+    if beta is not None:
+        if bias is None:
+            raise ParameterMismatch(f"{expected_name} has no bias (beta)", expected, _shapes(module))
+        _set(bias, beta, f"{expected_name}.bias", module, expected)
