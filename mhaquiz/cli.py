@@ -302,7 +302,7 @@ def grade(
     lang: Optional[str] = LANG_OPTION,
 ) -> None:
     from mhaquiz.grader.grade import start_grading
-    from mhaquiz.practice import find_exercise
+    from mhaquiz.practice.loop import find_exercise
 
     language = _language(lang)
     if exercise and file.is_file():  # an unknown id names the nearest one (a missing file is said first)
@@ -332,7 +332,7 @@ def _show_report(report, console, lang: str) -> None:
 
 def _record_grades(report, lang: str, context: Optional[str] = None) -> None:
     """Keep the result in the progress store; a store problem is a warning, never a lost verdict."""
-    from mhaquiz.practice import record_report
+    from mhaquiz.practice.loop import record_report
 
     try:
         with _open_store(lang, timeout=RECORD_TIMEOUT) as store:
@@ -345,7 +345,7 @@ def _suggest_next(report, console, lang: str) -> None:
     """After a pass: the next exercise to practise; after a failure: where the hints are."""
     from rich.text import Text
 
-    from mhaquiz.practice import next_exercise, statuses
+    from mhaquiz.practice.loop import next_exercise, statuses
 
     if not report.exercises:
         return
@@ -446,7 +446,7 @@ def stats(
 ) -> None:
     from mhaquiz import clock
     from mhaquiz.quiz.bank import load_bank
-    from mhaquiz.quiz.stats import collect_stats
+    from mhaquiz.overview.stats import collect_stats
 
     language = _language(lang)
     loaded = load_bank(bank)
@@ -458,7 +458,7 @@ def stats(
         sys.stdout.write(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
         return
     from mhaquiz.console import make_console
-    from mhaquiz.quiz.report import render_stats
+    from mhaquiz.overview.view import render_stats
 
     render_stats(make_console(), report, language)
 
@@ -487,12 +487,12 @@ def export_anki(
         _say(t("anki_other_language", language, count=len(summary.other_language)))
 
 
-# --- the practice loop (core: mhaquiz/practice.py, mhaquiz/interview.py) ---------------------------
+# --- the practice loop (core: mhaquiz/practice/loop.py, mhaquiz/practice/interview.py) -------------
 
 
 @_command("list")
 def list_exercises(json_output: bool = JSON_OPTION, lang: Optional[str] = LANG_OPTION) -> None:
-    from mhaquiz.practice import statuses
+    from mhaquiz.practice.loop import statuses
 
     language = _language(lang)
     with _open_store(language, write=False) as store:
@@ -503,7 +503,7 @@ def list_exercises(json_output: bool = JSON_OPTION, lang: Optional[str] = LANG_O
         sys.stdout.write(json.dumps([row.to_dict() for row in rows], ensure_ascii=False, indent=2) + "\n")
         return
     from mhaquiz.console import make_console
-    from mhaquiz.practice_view import render_list
+    from mhaquiz.practice.view import render_list
 
     render_list(make_console(), rows, language)
 
@@ -528,7 +528,7 @@ def start(
     force: bool = typer.Option(False, "--force", help=H("opt.force")),
     lang: Optional[str] = LANG_OPTION,
 ) -> None:
-    from mhaquiz.practice import start as start_exercise
+    from mhaquiz.practice.loop import start as start_exercise
 
     language = _language(lang)
     with _open_store(language, write=False) as store:
@@ -545,7 +545,7 @@ def start(
 
 def _current(store, exercise_id: Optional[str], lang: str):
     """The exercise named, or (no id) the one last started or graded, saying which on stderr."""
-    from mhaquiz.practice import current_exercise
+    from mhaquiz.practice.loop import current_exercise
 
     exercise = current_exercise(store, exercise_id)
     if exercise_id is None:
@@ -556,7 +556,7 @@ def _current(store, exercise_id: Optional[str], lang: str):
 @_command()
 def task(exercise_id: Optional[str] = typer.Argument(None, metavar="[ID]", help=H("arg.id_current")),
          lang: Optional[str] = LANG_OPTION) -> None:
-    from mhaquiz.practice import find_exercise
+    from mhaquiz.practice.loop import find_exercise
 
     language = _language(lang)
     if exercise_id is not None:  # named: nothing else is read
@@ -572,8 +572,8 @@ def task(exercise_id: Optional[str] = typer.Argument(None, metavar="[ID]", help=
 def hint(exercise_id: Optional[str] = typer.Argument(None, metavar="[ID]", help=H("arg.id_current")),
          lang: Optional[str] = LANG_OPTION) -> None:
     from mhaquiz.console import make_console
-    from mhaquiz.practice import reveal_hint, title
-    from mhaquiz.practice_view import render_hints
+    from mhaquiz.practice.loop import reveal_hint, title
+    from mhaquiz.practice.view import render_hints
 
     language = _language(lang)
     with _open_store(language, write=False, warn_readonly=True) as store:
@@ -588,8 +588,8 @@ def solution(
     lang: Optional[str] = LANG_OPTION,
 ) -> None:
     from mhaquiz.console import make_console
-    from mhaquiz.practice import find_exercise, has_passed, solution_source, title
-    from mhaquiz.practice_view import render_solution
+    from mhaquiz.practice.loop import find_exercise, has_passed, solution_source, title
+    from mhaquiz.practice.view import render_solution
 
     language = _language(lang)
     exercise = find_exercise(exercise_id)
@@ -610,8 +610,8 @@ def reset(
     yes: bool = typer.Option(False, "--yes", "-y", help=H("opt.yes_reset")),
     lang: Optional[str] = LANG_OPTION,
 ) -> None:
-    from mhaquiz.practice import exercise_file, find_exercise
-    from mhaquiz.practice import reset as reset_exercise
+    from mhaquiz.practice.loop import exercise_file, find_exercise
+    from mhaquiz.practice.loop import reset as reset_exercise
 
     language = _language(lang)
     path = exercise_file(find_exercise(exercise_id), directory)
@@ -643,7 +643,7 @@ def watch(
 
     from mhaquiz.console import make_console
     from mhaquiz.grader.grade import check_limits, grade_file
-    from mhaquiz.practice import find_exercise, watch_file
+    from mhaquiz.practice.loop import find_exercise, watch_file
 
     language = _language(lang)
     check_limits(timeout, memory, sandbox)  # up front: a bad limit would otherwise fail every re-grade
@@ -693,7 +693,7 @@ def interview(
     bank: Optional[Path] = BANK_OPTION,
 ) -> None:
     from mhaquiz.console import make_console
-    from mhaquiz.interview import TimedTerminal, run_interview
+    from mhaquiz.practice.interview import TimedTerminal, run_interview
     from mhaquiz.quiz.bank import load_bank
 
     language = _language(lang)

@@ -81,8 +81,8 @@ def test_confirmations_accept_chinese_answers(monkeypatch, answer, shown):
 
 
 def test_a_narrow_terminal_drops_columns_before_it_cuts_an_exercise_id():
-    from mhaquiz.practice import statuses
-    from mhaquiz.practice_view import render_list
+    from mhaquiz.practice.loop import statuses
+    from mhaquiz.practice.view import render_list
     from mhaquiz.store import Store
 
     with Store.open() as store:
@@ -97,7 +97,7 @@ def test_a_narrow_terminal_drops_columns_before_it_cuts_an_exercise_id():
 
 
 def test_the_solution_wraps_long_lines_instead_of_cropping_them():
-    from mhaquiz.practice_view import render_solution
+    from mhaquiz.practice.view import render_solution
 
     buffer = io.StringIO()
     source = "x = " + " + ".join(str(n) for n in range(60)) + "  # the end\n"
@@ -122,7 +122,7 @@ def test_every_command_has_help_with_an_example():
 
 
 def test_an_interview_interrupted_by_ctrl_c_still_shows_its_summary(tmp_path, monkeypatch):
-    from mhaquiz.interview import TimedTerminal, run_interview
+    from mhaquiz.practice.interview import TimedTerminal, run_interview
     from mhaquiz.store import Store
 
     buffer = io.StringIO()
@@ -139,7 +139,7 @@ def test_an_interview_interrupted_by_ctrl_c_still_shows_its_summary(tmp_path, mo
 
 
 def test_an_interview_grades_a_written_solution_and_records_it(tmp_path):
-    from mhaquiz.interview import TimedTerminal, run_interview
+    from mhaquiz.practice.interview import TimedTerminal, run_interview
     from mhaquiz.store import Store
 
     terminal = TimedTerminal(Console(file=io.StringIO(), width=100), "en", interactive=False)

@@ -1,7 +1,7 @@
 """The practice loop: list, start, hint, solution, reset, watch, interview, and exercises in stats.
 
 Through the CLI runner (piped: no terminal, so no colour, no confirmations without --yes) and the core API
-(mhaquiz/practice.py, mhaquiz/interview.py). MHAQUIZ_HOME is a fresh temporary folder per test (conftest).
+(mhaquiz/practice/loop.py, mhaquiz/practice/interview.py). MHAQUIZ_HOME is a fresh temporary folder per test (conftest).
 """
 
 import io
@@ -17,10 +17,11 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from mhaquiz import cli, practice
+from mhaquiz import cli
+from mhaquiz.practice import loop as practice
 from mhaquiz.cli import app
 from mhaquiz.grader.exercises import all_exercises, get_exercise
-from mhaquiz.interview import TimedTerminal, run_interview
+from mhaquiz.practice.interview import TimedTerminal, run_interview
 from mhaquiz.quiz.bank import load_bank
 from mhaquiz.store import Store
 
@@ -324,7 +325,7 @@ def test_solution_after_passing_is_shown_without_asking(tmp_path):
 
 
 def test_solution_is_highlighted_in_a_terminal(monkeypatch):
-    from mhaquiz.practice_view import render_solution
+    from mhaquiz.practice.view import render_solution
 
     buffer = io.StringIO()
     console = Console(file=buffer, force_terminal=True, color_system="truecolor", width=120)
@@ -553,7 +554,7 @@ def lopsided_bank(tmp_path) -> Path:
 def test_interview_draws_a_balanced_set_of_questions(tmp_path):
     import random
 
-    from mhaquiz.interview import pick_questions
+    from mhaquiz.practice.interview import pick_questions
 
     questions = load_bank(lopsided_bank(tmp_path)).select()
     for seed in range(40):
@@ -666,7 +667,7 @@ def test_interview_core_questions_stop_when_their_time_is_up(tmp_path, monkeypat
 def test_pick_exercise_prefers_the_ones_not_passed():
     import random
 
-    from mhaquiz.interview import pick_exercise
+    from mhaquiz.practice.interview import pick_exercise
 
     ids = [exercise.id for exercise in practice.curriculum()]
     with Store.open() as store:
@@ -743,7 +744,7 @@ def test_a_run_that_failed_after_every_case_passed_is_recorded_as_failed(seen, v
     """Every case right, then the run failed as a whole: the store records the run's verdict, not a pass."""
     from mhaquiz.grader import grade
     from mhaquiz.grader.exercises import get_exercise
-    from mhaquiz.practice import record_report
+    from mhaquiz.practice.loop import record_report
     from tests.helpers import judge_frames, planted_frames
 
     plan = grade._plan(get_exercise("softmax"), 0)

@@ -9,7 +9,8 @@ from datetime import datetime, timedelta
 import pytest
 from typer.testing import CliRunner
 
-from mhaquiz import clock, practice
+from mhaquiz import clock
+from mhaquiz.practice import loop as practice
 from mhaquiz.cli import app
 from mhaquiz.grader.exercises import get_exercise
 from mhaquiz.quiz.bank import load_bank

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from mhaquiz.cli import app
 from mhaquiz.quiz.bank import load_bank
 from mhaquiz.quiz.schedule import LEECH_LAPSES, Rating, review
-from mhaquiz.quiz.stats import collect_stats
+from mhaquiz.overview.stats import collect_stats
 from mhaquiz.store import ReviewRecord, Store
 
 BASIC = Path(__file__).parent / "banks" / "basic"

@@ -178,7 +178,7 @@ def pick_questions(questions: List["Question"], count: int, rng: random.Random,
 def pick_exercise(store: "Store", exercise_id: Optional[str], rng: random.Random):
     """`exercise_id` if given (validated), else a seeded pick among the exercises not passed yet (or all)."""
     from mhaquiz.grader.exercises import get_exercise
-    from mhaquiz.practice import PASSED, curriculum, statuses
+    from mhaquiz.practice.loop import PASSED, curriculum, statuses
 
     if exercise_id is not None:
         return get_exercise(exercise_id)
@@ -205,7 +205,7 @@ def run_interview(
     grade_timeout: float = 5.0,
 ) -> InterviewResult:
     """Run the whole interview through `terminal`; KeyboardInterrupt propagates (answers so far are kept)."""
-    from mhaquiz.practice import LineReader, fresh_file, title
+    from mhaquiz.practice.loop import LineReader, fresh_file, title
     from mhaquiz.quiz.session import Session
 
     if minutes <= 0:
@@ -311,7 +311,7 @@ def _grade(store: "Store", terminal: TimedTerminal, result: InterviewResult, tar
            seed: Optional[int], timeout: float) -> None:
     from mhaquiz.grader.grade import grade_file
     from mhaquiz.grader.render import render
-    from mhaquiz.practice import is_untouched_stub, record_report
+    from mhaquiz.practice.loop import is_untouched_stub, record_report
 
     lang = terminal.lang
     if is_untouched_stub(target, exercise_id):  # nothing written: not attempted, nothing to grade or record

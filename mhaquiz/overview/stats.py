@@ -58,7 +58,7 @@ def collect_stats(store: Store, bank: Bank, now: datetime) -> dict:
 def _exercise_stats(store: Store, now: datetime, end_of_today: datetime, week_end: datetime) -> dict:
     """"exercises": every exercise graded at least once, in learning order (ids no longer in the registry
     last); "exercise_totals": passed / attempted / not started out of the registry's exercises."""
-    from mhaquiz.practice import curriculum, statuses, totals
+    from mhaquiz.practice.loop import curriculum, statuses, totals
 
     progress = store.exercise_progress()
     rows = statuses(store, now)

@@ -8,7 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from mhaquiz.i18n import t
-from mhaquiz.practice import ATTEMPTED, PASSED, ExerciseStatus, HintReveal, next_exercise, totals
+from mhaquiz.practice.loop import ATTEMPTED, PASSED, ExerciseStatus, HintReveal, next_exercise, totals
 
 if TYPE_CHECKING:
     from rich.console import Console
