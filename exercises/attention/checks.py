@@ -111,3 +111,15 @@ def perf_case(seed):
     return Case("speed", about, "attention",
                 {"q": x, "k": x, "v": x, "mask": inputs.causal_mask(64)}, shapes="q, k, v (4, 8, 64, 32)",
                 output_names=OUTPUTS)
+
+
+# --- the PyTorch track --------------------------------------------------------------------------------------
+
+BANNED = {"torch": ("scaled_dot_product_attention", "MultiheadAttention", "multi_head_attention_forward")}
+
+
+def torch_call(namespace, args, case):
+    """A PyTorch submission on a case: attention(q, k, v, mask) on float64 tensors, (output, weights) back."""
+    from mhaquiz.grader.torch_form import tensor
+
+    return namespace.attention(tensor(args["q"]), tensor(args["k"]), tensor(args["v"]), mask=tensor(args["mask"]))

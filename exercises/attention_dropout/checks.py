@@ -139,3 +139,29 @@ def perf_case(seed):
                 "attention_dropout_forward",
                 {"p": _weights(rng, shape), "keep_mask": rng.random(shape) >= 0.1, "rate": 0.1},
                 shapes="p (8, 8, 64, 64), rate=0.1")
+
+
+# --- the PyTorch track --------------------------------------------------------------------------------------
+
+BANNED = {"torch": ("dropout", "Dropout", "native_dropout", "dropout_")}  # F.dropout, nn.Dropout, torch.dropout
+
+
+def torch_call(namespace, args, case):
+    """A PyTorch submission on a case. Forward: AttentionDropout(rate) in train() or eval() mode on (p, keep_mask).
+    Backward: AttentionDropoutFunction.apply(p, keep_mask, rate) on a p that requires grad, the case's d_out
+    back-propagated; p.grad (p is any weights: the backward of this linear map does not depend on it)."""
+    import torch
+
+    from mhaquiz.grader.torch_form import build, tensor
+
+    keep_mask, rate = tensor(args["keep_mask"]), args["rate"]
+    if case.function == "attention_dropout_forward":
+        module = build(namespace, "AttentionDropout", rate)
+        module.train(args.get("training", True))
+        with torch.no_grad():
+            return module(tensor(args["p"]), keep_mask)
+    d_out = tensor(args["d_out"])
+    p = torch.softmax(torch.zeros_like(d_out), dim=-1).requires_grad_(True)  # uniform weights, (..., Tq, Tk)
+    out = namespace.AttentionDropoutFunction.apply(p, keep_mask, rate)
+    out.backward(d_out)
+    return p.grad

@@ -61,3 +61,20 @@ def perf_case(seed):
     x = np.random.default_rng([seed, 1000]).standard_normal((8, 128, 512))
     return Case("speed", Text(zh="注意力规模下拆头再合并", en="split then merge at attention size"), "merge_heads",
                 {"x": x, "num_heads": 8}, shapes="x (8, 128, 512), H=8", driver=_round_trip)
+
+
+# --- the PyTorch track --------------------------------------------------------------------------------------
+
+BANNED = {"torch": ()}  # nothing to ban: every reshaping op is what the exercise is about
+
+
+def torch_call(namespace, args, case):
+    """A PyTorch submission on a case: split_heads, merge_heads or the round trip, on a float64 tensor."""
+    from mhaquiz.grader.torch_form import tensor
+
+    x = tensor(args["x"])
+    if case.driver is not None:  # the round trip
+        return namespace.merge_heads(namespace.split_heads(x, args["num_heads"]))
+    if case.function == "split_heads":
+        return namespace.split_heads(x, args["num_heads"])
+    return namespace.merge_heads(x)

@@ -1,0 +1,35 @@
+"""参考实现：注意力权重上的 inverted dropout，keep_mask 给定（PyTorch）/ Reference: inverted dropout on attention
+weights with the keep-mask given (PyTorch).
+
+训练：out = p * keep_mask / (1 - rate)，E[out] = p；评估：dropout 关闭，原样返回 p。
+Training: out = p * keep_mask / (1 - rate), so E[out] = p; evaluation: dropout is off, p comes back unchanged.
+"""
+
+import torch
+from torch import nn
+
+
+class AttentionDropoutFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, p, keep_mask, rate):
+        ctx.save_for_backward(keep_mask)  # 反向只需要 mask 和 rate / backward needs the mask and the rate only
+        ctx.rate = rate
+        return p * keep_mask / (1.0 - rate)  # (..., Tq, Tk)：丢弃处为 0，保留处放大 / dropped 0, survivors scaled up
+
+    @staticmethod
+    def backward(ctx, d_out):
+        (keep_mask,) = ctx.saved_tensors
+        # 前向对 p 是线性的：同一个 mask、同一个缩放 / the forward is linear in p: same mask, same scale
+        d_p = d_out * keep_mask / (1.0 - ctx.rate)
+        return d_p, None, None  # keep_mask、rate 不需要梯度 / no gradient for keep_mask and rate
+
+
+class AttentionDropout(nn.Module):
+    def __init__(self, rate: float):
+        super().__init__()
+        self.rate = rate
+
+    def forward(self, p, keep_mask):
+        if not self.training:  # eval()：不丢弃，也不缩放 / evaluation: nothing dropped, nothing rescaled
+            return p
+        return AttentionDropoutFunction.apply(p, keep_mask, self.rate)
