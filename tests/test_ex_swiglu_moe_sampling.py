@@ -160,8 +160,8 @@ def swiglu_ffn_backward(d_out, x, W1, W2, W3):
     return {"x": (da @ W1.T + db @ W3.T).reshape(x.shape), "W1": np.einsum("nd,nf->df", X, da),
             "W2": np.einsum("nf,nd->fd", g * b, G), "W3": np.einsum("nd,nf->df", X, db)}
 ''',
-    # Mixtral's way: a loop over the experts gathering their tokens; lexsort for the ranking; capacity counted
-    # token by token with a counter per expert; the loss as a Python float; ids as int32.
+    # Mixtral's way: a loop over the experts gathering their tokens; lexsort for the ranking; the gates as a softmax
+    # of the chosen logits; capacity counted token by token with a counter per expert; the loss as a Python float; ids as int32.
     "moe_forward": '''
 import math
 
@@ -177,8 +177,9 @@ def moe_forward(x, W_g, W1, W2, W3, top_k, capacity_factor, alpha):
     ids = np.empty((T, top_k), dtype=np.int32)
     for t in range(T):
         ids[t] = np.lexsort((np.arange(E), -probs[t]))[:top_k]
-    top = np.take_along_axis(probs, ids.astype(np.int64), axis=1)
-    gates = top / top.sum(axis=1, keepdims=True)
+    chosen = np.take_along_axis(logits, ids.astype(np.int64), axis=1)  # the gates as Mixtral's paper writes them:
+    gates = np.exp(chosen - chosen.max(axis=1, keepdims=True))  # Softmax(TopK(x W_g)), a softmax over the
+    gates /= gates.sum(axis=1, keepdims=True)  # chosen logits (the same as renormalising the probabilities)
     capacity = None if capacity_factor is None else math.floor(capacity_factor * T * top_k / E)
     used, kept = [0] * E, np.zeros((T, top_k), dtype=bool)
     for t in range(T):
