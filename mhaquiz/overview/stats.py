@@ -1,4 +1,5 @@
-"""What `mhaquiz stats` reports, as one JSON-friendly dict (the CLI renders it or prints it as JSON).
+"""What `mhaquiz stats` reports, as one JSON-friendly dict (overview/view.py renders it; --json prints it).
+It spans questions (the quiz's cards and answers) and exercises (the practice loop's statuses).
 
 - Every count is scoped to the bank's questions, so the totals and the topic rows count the same answers:
   reviews / correct / accuracy: the answers to the bank's questions (cram included; open answers count as
@@ -10,7 +11,8 @@
 - exercises: per exercise graded (in learning order), its attempts, whether it passed, its best result
   and when that was graded, when it is due for practice again; exercise_totals: passed / attempted / not
   started / total over the registry; exercises_due: passed exercises due today / this week.
-- mistakes: the classic mistakes the grader named most often (at most MISTAKES_SHOWN), with their titles.
+- mistakes: the classic mistakes the grader named most often (at most MISTAKES_SHOWN), with their titles;
+  each counted once per submission (the same file graded by grade, grade --json and watch is one).
 """
 
 from __future__ import annotations

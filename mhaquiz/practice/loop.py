@@ -4,11 +4,15 @@
 - Status, from the progress store's grades: "not started" (never graded), "attempted" (graded, never
   passed), "passed" (passed at least once). The best result is the store's best attempt (passed first, then
   the most cases passed, then the latest) with the date it was graded.
-- Practising again: a passed exercise has an FSRS schedule over its grade outcomes (`exercise_cards`): the
+- Practising again: a passed exercise has an FSRS schedule over its grade outcomes (`exercise_cards`,
+  `quiz.schedule.review_exercise`: no flashcard learning steps, so a first pass comes back in 2 days): the
   first pass schedules it (Good); when it is due, the next grade reviews it (passed: Good; failed: Again,
   so it comes back soon); grades while it is not due leave the schedule alone. `start` on a due exercise
   puts the earlier file aside and writes a fresh stub.
-- A named mistake brings the questions it relates to forward in `ask` (store `boosts`).
+- A named mistake brings the questions it relates to forward in `ask` (store `boosts`). Each grade is
+  recorded with its submission (the file's SHA-256), so the same file graded again is one submission.
+- The exercise last started or graded is remembered (store `state`): `task` and `hint` without an id use it.
+  An unknown id names the nearest one (`find_exercise`).
 - Files are only ever written as `<directory>/<id>.py` where `id` is a registered exercise's id (which the
   registry restricts to `[a-z][a-z0-9_]*`): a user's string is never turned into a path unchecked. A file
   of the learner's is never overwritten: it is renamed aside (`<id>.<date-time>.py`) first.
