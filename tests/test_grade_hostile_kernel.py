@@ -208,3 +208,15 @@ def test_writing_onto_the_graders_stdout_is_refused_and_the_cli_prints_one_json_
     assert "PASSED" not in result.stdout.replace('"output"', "")
     assert result.returncode == 1
     assert leftovers() == []
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_refusal_names_the_submissions_own_lines_outermost_first(learner, mode):
+    folder, _ = learner
+    path = folder / "submission.py"
+    path.write_text("import os\n\ndef helper():\n    os.kill(os.getppid(), 9)\n\nhelper()\n" + CORRECT)
+    report = grade_file(path, exercise_ids=["mha_forward"], timeout=TIMEOUT, memory_mb=700, sandbox=mode)
+    where = (f'  File "{path.resolve()}", line 6, in <module>\n    helper()\n'
+             f'  File "{path.resolve()}", line 4, in helper\n    os.kill(os.getppid(), 9)\n')
+    assert report.verdict == Verdict.FORBIDDEN_OPERATION
+    assert report.blocked == [{"event": "os.kill", "where": where}]

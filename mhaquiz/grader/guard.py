@@ -148,19 +148,20 @@ def install(channel_fd: int, submission: str, write_roots, read_only_roots=(), d
     def describe(_getframe=sys._getframe, _folder=folder, _sources=sources, _rpartition=str.rpartition,
                  _len=len, _str=str, _join=str.join):
         """The submission's own frames on the stack, formatted like a traceback."""
-        lines = []
+        entries = []  # innermost first, as the stack is walked
         frame = _getframe(2)
-        while frame is not None and _len(lines) < 40:
+        while frame is not None and _len(entries) < 40:
             filename = frame.f_code.co_filename
             if _rpartition(filename, "/")[0] == _folder:
                 line = frame.f_lineno
-                lines.append(f'  File "{filename}", line {line}, in {frame.f_code.co_name}\n')
+                entry = f'  File "{filename}", line {line}, in {frame.f_code.co_name}\n'
                 for path, text in _sources:
                     if path == filename and line is not None and 0 < line <= _len(text):
-                        lines.append("    " + text[line - 1].strip() + "\n")
+                        entry += "    " + text[line - 1].strip() + "\n"
+                entries.append(entry)
             frame = frame.f_back
-        lines.reverse()
-        return _join("", lines)[-_MAX_TEXT:]
+        entries.reverse()
+        return _join("", entries)[-_MAX_TEXT:]
 
     def refuse(what, _fd=channel_fd, _write=os.write, _header=header, _escape=encode_basestring_ascii,
                _describe=describe, _encode=str.encode, _len=len, _PermissionError=PermissionError,
