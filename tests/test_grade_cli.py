@@ -40,7 +40,7 @@ def test_wrong_answer_exits_1_naming_case_output_and_mistake(tmp_path):
     assert "worst element at [" in result.output and "(allowed ±" in result.output
     assert "Looks like: scores not scaled by 1/sqrt(d_head) (matches " in result.output
     # every case but the two whose softmax saturates to the same one-hot rows either way
-    assert "FAILED: wrong answer - 7 of 9 cases wrong; first: mha_forward, case 'cross-attention'" in result.output
+    assert "FAILED: wrong answer - 7 of 10 cases wrong; first: mha_forward, case 'cross-attention'" in result.output
     assert "Stuck? mhaquiz hint mha_forward" in result.output
 
 
@@ -51,7 +51,7 @@ def test_the_same_report_in_chinese_with_the_locale_or_lang(tmp_path):
         out = result.output
         assert "第一个错误：用例“交叉注意力”" in out
         assert "看起来像：分数没有乘以 1/sqrt(d_head)" in out
-        assert "未通过：答案错误 - 9 个用例中有 7 个错误" in out
+        assert "未通过：答案错误 - 10 个用例中有 7 个错误" in out
         assert "容差：" in out and "卡住了？mhaquiz hint mha_forward" in out
         assert "First failure" not in out and "Looks like" not in out
 
@@ -251,5 +251,5 @@ def test_the_report_does_not_depend_on_the_terminal_width(tmp_path, columns):
     env = dict(ENGLISH, COLUMNS=columns) if columns else ENGLISH
     path = write(tmp_path, "a-rather-long-file-name-for-a-submission.py", with_edits(reference_source("mha_forward"), NO_SCALE))
     result = invoke("grade", path, env=env)
-    assert "FAILED: wrong answer - 7 of 9 cases wrong; first: mha_forward, case 'cross-attention'\n" in result.output
+    assert "FAILED: wrong answer - 7 of 10 cases wrong; first: mha_forward, case 'cross-attention'\n" in result.output
     assert "Looks like: scores not scaled by 1/sqrt(d_head) (matches 7 of 7 failing outputs: out)\n" in result.output
