@@ -204,3 +204,21 @@ def error_map(case, name, got, expected):
         return errors, ("axis.feature",), _text("(D,) 的输出", "the (D,) output")
     return (errors.reshape(-1, errors.shape[-1]), ("axis.row", "axis.feature"),
             _text("前导维展平成 token 行", "the leading axes flattened into rows of tokens"))
+
+
+# --- the PyTorch track --------------------------------------------------------------------------------------
+
+BANNED = {"torch": ("layer_norm", "LayerNorm", "native_layer_norm", "group_norm", "GroupNorm")}
+
+
+def torch_call(namespace, args, case):
+    """A PyTorch submission on a case: LayerNorm(D, eps) with the case's gamma and beta loaded by name."""
+    import torch
+
+    from mhaquiz.grader.torch_form import NORM_BIAS_NAMES, NORM_WEIGHT_NAMES, build, load_vector, tensor
+
+    module = build(namespace, "LayerNorm", args["x"].shape[-1], args["eps"])
+    load_vector(module, args["gamma"], NORM_WEIGHT_NAMES, "weight (gamma)")
+    load_vector(module, args["beta"], NORM_BIAS_NAMES, "bias (beta)")
+    with torch.no_grad():
+        return module(tensor(args["x"]))

@@ -149,3 +149,19 @@ def perf_case(seed):
 
 
 error_map = _FORWARD.error_map
+
+
+# --- the PyTorch track --------------------------------------------------------------------------------------
+
+BANNED = {"torch": ("layer_norm", "LayerNorm", "native_layer_norm", "group_norm", "GroupNorm")}
+
+
+def torch_call(namespace, args, case):
+    """A PyTorch submission on a case: LayerNormFunction.apply(x, gamma, beta, eps), then the case's d_out
+    back-propagated; the .grad of x, gamma and beta."""
+    from mhaquiz.grader.torch_form import tensor
+
+    x, gamma, beta = (tensor(args[name]).requires_grad_(True) for name in ("x", "gamma", "beta"))
+    y = namespace.LayerNormFunction.apply(x, gamma, beta, args["eps"])
+    y.backward(tensor(args["d_out"]))
+    return {"x": x.grad, "gamma": gamma.grad, "beta": beta.grad}

@@ -176,3 +176,20 @@ def perf_case(seed):
 
 
 error_map = checks_module("layer_norm").error_map  # per token and feature, as for LayerNorm
+
+
+# --- the PyTorch track --------------------------------------------------------------------------------------
+
+BANNED = {"torch": ("rms_norm", "RMSNorm")}
+
+
+def torch_call(namespace, args, case):
+    """A PyTorch submission on a case: RMSNorm(D, eps) with the case's gamma loaded by name."""
+    import torch
+
+    from mhaquiz.grader.torch_form import NORM_WEIGHT_NAMES, build, load_vector, tensor
+
+    module = build(namespace, "RMSNorm", args["x"].shape[-1], args["eps"])
+    load_vector(module, args["gamma"], NORM_WEIGHT_NAMES, "weight (gamma)")
+    with torch.no_grad():
+        return module(tensor(args["x"]))

@@ -135,3 +135,19 @@ def perf_case(seed):
 
 
 error_map = _FORWARD.error_map
+
+
+# --- the PyTorch track --------------------------------------------------------------------------------------
+
+BANNED = {"torch": ("rms_norm", "RMSNorm")}
+
+
+def torch_call(namespace, args, case):
+    """A PyTorch submission on a case: RMSNormFunction.apply(x, gamma, eps), then the case's d_out
+    back-propagated; the .grad of x and gamma."""
+    from mhaquiz.grader.torch_form import tensor
+
+    x, gamma = (tensor(args[name]).requires_grad_(True) for name in ("x", "gamma"))
+    y = namespace.RMSNormFunction.apply(x, gamma, args["eps"])
+    y.backward(tensor(args["d_out"]))
+    return {"x": x.grad, "gamma": gamma.grad}

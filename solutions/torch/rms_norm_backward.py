@@ -1,0 +1,27 @@
+"""参考实现：手写反向的 RMSNorm（torch.autograd.Function）/ Reference: RMSNorm with a hand-written backward.
+
+前向同 NumPy 版；反向 / backward, with g = d_y * weight (dL/dx_hat):
+  d_x = r * (g - x_hat * mean(g * x_hat))    均值沿最后一维；不减均值，所以没有 -mean(g)
+                                             the mean over the last axis; no mean subtracted, so no -mean(g)
+  d_weight = sum(d_y * x_hat)                对除最后一维外的所有维求和 / over every axis but the last
+"""
+
+import torch
+
+
+class RMSNormFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weight, eps):
+        r = torch.rsqrt(x.pow(2).mean(dim=-1, keepdim=True) + eps)  # (..., 1)
+        x_hat = x * r  # (..., D)
+        ctx.save_for_backward(x_hat, r, weight)  # 反向只需要这些 / all backward needs
+        return x_hat * weight
+
+    @staticmethod
+    def backward(ctx, d_y):
+        x_hat, r, weight = ctx.saved_tensors
+        g = d_y * weight  # (..., D)：dL/dx_hat
+        mean_gx = (g * x_hat).mean(dim=-1, keepdim=True)  # (..., 1)：经过 r 的一项 / the path through r
+        d_x = r * (g - x_hat * mean_gx)  # (..., D)
+        d_weight = (d_y * x_hat).reshape(-1, x_hat.shape[-1]).sum(dim=0)  # (D,)：所有 token 求和 / every token
+        return d_x, d_weight, None  # eps 不是张量 / eps is not a tensor
