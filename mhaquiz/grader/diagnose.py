@@ -4,6 +4,8 @@ A mutant (the reference with one bug planted, mistakes.py) may explain a failing
 when, on that pair, it differs from the reference by more than any precision slip could, and the
 submission matches it. So a mutant that changes nothing on a case never "explains" a near miss there, and
 an output that is only float32-sized off is never given a mutant's name: it gets the precision finding.
+Mistakes that explain exactly the same outputs are not named (nothing tells them apart). When no single
+mutant explains anything, two planted together may: the pair is named under the same rule.
 """
 
 from __future__ import annotations
@@ -150,7 +152,8 @@ def explained_pairs(exercise: Exercise, mutant: Mutant, evidence: Sequence[Evide
     return pairs if len(pairs) >= FOOTPRINT_SHARE * footprint else set()
 
 
-def _cover(explained: Dict[str, tuple], left: Set[Tuple[int, str]], total: int, evidence, limit: int) -> List[Diagnosis]:
+def _cover(explained: Dict[str, tuple], left: Set[Tuple[int, str]], total: int, evidence,
+           limit: int) -> List[Diagnosis]:
     """Greedy cover of the failing pairs `left` by the explanations (id -> (mutant, pairs)), at most `limit`.
 
     Ties: when the best explanations cover exactly the same pairs, nothing tells those mistakes apart (both give
