@@ -57,7 +57,7 @@ ATTEMPTS = {
     "tcp connect": "socket.create_connection(('127.0.0.1', p['port']), timeout=2)",
     "abstract unix connect": "socket.socket(socket.AF_UNIX).connect(p['abstract'])",
     "socketpair": "socket.socketpair()",
-    "fork": "os.fork()",
+    "fork": "os.fork() or os._exit(0)",  # a child, should one be made, leaves at once
     "subprocess": "subprocess.run(['/bin/true'])",
     "posix_spawn": "os.posix_spawn('/bin/true', ['true'], {})",
     "exec": "os.execv('/bin/true', ['true'])",
@@ -260,7 +260,7 @@ HARDENING = {
     "patched realpath": "setattr(sys.modules['os'].path, 'realpath', lambda p, **k: '/nowhere'); open(p['store'])",
     "patched builtins": "import builtins; builtins.isinstance = lambda *a: False; open(p['store'])",
     "patched guard module": ("m = sys.modules['mhaquiz.grader.guard']; m._inside = lambda *a: True; "
-                             "m.PROCESS_EVENTS = frozenset(); os.fork()"),
+                             "m.PROCESS_EVENTS = frozenset(); os.fork() or os._exit(0)"),
     "gc": "import gc; gc.get_objects()",
     "referrers": "import gc; gc.get_referrers(sys)",
     "settrace": "sys.settrace(lambda *a: None)",
@@ -272,7 +272,11 @@ HARDENING = {
     "open a folder": "os.open(p['outside'], os.O_RDONLY)",
     "os.open with ..": "os.open('../outside/x', os.O_RDONLY)",
     "symlink out": "os.symlink(p['home'], w + '/link')",
-    "chmod through a descriptor": "os.chmod(os.open(os.__file__, os.O_RDONLY), 0o600)",
+    "chmod through a descriptor": "os.chmod(os.open(p['outside'] + '/victim', os.O_RDONLY), 0o600)",
+    "a str subclass names libc": ("S = type('S', (str,), {'__contains__': lambda s, x: False, '__str__': lambda s: 'x', "
+                                  "'__hash__': lambda s: 0, '__eq__': lambda s, o: False}); ctypes.CDLL(S('libc.so.6'))"),
+    "an int subclass hides its descriptor": ("I = type('I', (int,), {'__format__': lambda s, f: '0', '__repr__': lambda s: '0'}); "
+                                             "os.chmod(I(os.open(p['outside'] + '/victim', os.O_RDONLY)), 0o600)"),
     "remove through a dir_fd from elsewhere": ("os.mkdir(w + '/sub'); os.chdir(w + '/sub'); "  # seen from the cwd,
                                                "os.remove('../outside/victim', dir_fd=os.open(w, os.O_RDONLY))"),  # inside w
     "libc kill through ctypes": "native('kill', ppid, 0)",
@@ -285,6 +289,7 @@ def test_guard_holds_when_what_it_uses_is_patched_or_searched_for(place):
     raise no audit event of their own."""
     ATTEMPTS.update(HARDENING)
     (place["outside"] / "victim").write_text("keep me")
+    (place["outside"] / "victim").chmod(0o644)
     try:
         out = run_confined(place, ["guard"], list(HARDENING))
     finally:
@@ -295,6 +300,7 @@ def test_guard_holds_when_what_it_uses_is_patched_or_searched_for(place):
     assert "ctypes.dlsym(kill)" in out["events"] and "replacing the guard's __code__" in out["events"]
     assert [event for event in out["events"] if event.startswith("os.remove(dir_fd=")] != []
     assert (place["outside"] / "victim").read_text() == "keep me"
+    assert (place["outside"] / "victim").stat().st_mode & 0o777 == 0o644
 
 
 @needs_landlock

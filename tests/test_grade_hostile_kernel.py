@@ -145,8 +145,9 @@ def check_untouched(folder: Path, store: Path, store_before: bytes) -> None:
 @needs_kernel
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("name", sorted(HOSTILE))
-def test_hostile_submission_is_held_by_the_kernel_and_the_guard(learner, signals, mode, name):
+def test_hostile_submission_is_held_by_the_kernel_and_the_guard(learner, signals, monkeypatch, mode, name):
     folder, store = learner
+    monkeypatch.chdir(folder)  # the grader runs where the learner works: its cwd is a target too
     source, in_bwrap, in_process = HOSTILE[name]
     expected = in_bwrap if mode == "bwrap" else in_process
     path = folder / "submission.py"

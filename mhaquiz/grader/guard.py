@@ -197,7 +197,8 @@ def install(channel_fd: int, submission: str, write_roots, read_only_roots=(), d
              _inside=_inside, _writable=writable, _readlink=os.readlink, _stat=os.stat, _isdir=stat.S_ISDIR,
              _isinstance=isinstance, _int=int, _str=str, _bytes=bytes, _len=len, _any_flag=_WRITE_FLAGS,
              _split=str.split, _decode=bytes.decode, _OSError=OSError, _ValueError=ValueError, _bool=bool,
-             _type=type, _function=type(_inside), _own=own, _ours=frozenset(), _ours_functions=()):
+             _type=type, _function=type(_inside), _own=own, _str_value=str.__str__, _int_value=int.__index__,
+             _int_text=int.__repr__, _ours=frozenset(), _ours_functions=()):
         if event not in _watched:
             return
         if event in _process or event in _signals or event in _network or event in _introspection:
@@ -229,16 +230,17 @@ def install(channel_fd: int, submission: str, write_roots, read_only_roots=(), d
                 if args[0].__code__ in _ours or args[1] == "__code__" and args[0] in _ours_functions:
                     _refuse(f"replacing the guard's {args[1]}")
             return
-        if event == "ctypes.dlopen":
-            name = args[0] if args else None
-            if name is None or "libc." in _str(name) or "libpthread" in _str(name):
-                _refuse(f"ctypes.dlopen({name})")
-            return
-        if event == "ctypes.dlsym":
-            name = args[1] if _len(args) > 1 else None
+        if event == "ctypes.dlopen" or event == "ctypes.dlsym":  # names as exact str (a subclass's methods lie)
+            name = (args[0] if args else None) if event == "ctypes.dlopen" else (args[1] if _len(args) > 1 else None)
             if _isinstance(name, _bytes):
                 name = _decode(name, "utf-8", "replace")
-            if name in _libc_symbols:
+            elif _isinstance(name, _str):
+                name = _str_value(name)
+            elif name is not None:
+                return  # dlsym by ordinal
+            if event == "ctypes.dlopen" and (name is None or "libc." in name or "libpthread" in name):
+                _refuse(f"ctypes.dlopen({name})")
+            if event == "ctypes.dlsym" and name in _libc_symbols:
                 _refuse(f"ctypes.dlsym({name})")
             return
         for name, (paths, dir_fds) in _write_events:
@@ -253,7 +255,7 @@ def install(channel_fd: int, submission: str, write_roots, read_only_roots=(), d
                 path = args[index]
                 if _isinstance(path, _int):  # a descriptor: what it refers to
                     try:
-                        path = _readlink(f"/proc/self/fd/{path}")
+                        path = _readlink("/proc/self/fd/" + _int_text(_int_value(path)))
                     except (_OSError, _ValueError):
                         _refuse(f"{event}(fd {path})")
                 why = _path_refused(event, path, True)
