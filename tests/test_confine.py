@@ -87,6 +87,8 @@ SCRIPT = textwrap.dedent("""
         reached["seccomp"] = confine.seccomp()[0]
     if "guard" in config["layers"]:
         guard.install(write_fd, w + "/sub.py", [w], config["read"], config["holes"])
+    if "no landlock" in config["layers"]:  # a kernel without it, as lock_down sees one
+        confine.landlock_abi = lambda: None
     if "lock_down" in config["layers"]:
         reached = confine.lock_down(write_fd, w + "/sub.py", w, [], config["read"], config["holes"])
 
@@ -311,6 +313,17 @@ def test_lock_down_applies_every_layer_and_reports_what_it_reached(place):
     out = run_confined(place, ["lock_down"], expected)
     assert out["results"] == expected
     assert out["reached"] == {"landlock": ABI, "seccomp": True, "reasons": []}
+
+
+@needs_seccomp
+def test_lock_down_on_a_kernel_without_landlock_keeps_seccomp_and_the_guard_and_says_why(place):
+    expected = {"read python": "ok", "write workdir": "ok", "read store": "refused", "write outside": "refused",
+                "native clone3": "refused", "thread": "ok"}
+    out = run_confined(place, ["no landlock", "lock_down"], expected)
+    assert out["results"] == expected
+    assert out["reached"] == {"landlock": None, "seccomp": True,
+                              "reasons": ["Landlock is not available on this kernel (Linux 5.13+ with Landlock enabled)"]}
+    assert_untouched(place)
 
 
 def test_an_unknown_architecture_skips_seccomp_and_says_so():
