@@ -103,6 +103,7 @@ def test_a_read_only_home_holding_a_healthy_store(tmp_path):
     assert "Progress saved" not in stdout and "Answered 1, right or recalled 0" in stdout
     code, stdout, stderr = out["hint"]  # the hint is shown; that it is not remembered is said
     assert code == 0 and "hint 1 of 4" in stdout and "nothing this command does will be saved" in one_line(stderr)
+    assert "more: run mhaquiz hint" not in stdout  # running it again would show the same hint: not promised
 
     state = json.loads(out["doctor"][1])["store_state"]
     assert state == {"path": str(path), "state": "readonly", "why": {"why": "readonly_fs", "detail": ""},

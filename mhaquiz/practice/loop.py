@@ -347,6 +347,7 @@ class HintReveal:
     shown: List[str]
     total: int
     new: bool
+    remembered: bool = True  # False on a read-only store: the next call shows the same hint again
 
     @property
     def left(self) -> int:
@@ -363,7 +364,7 @@ def reveal_hint(store: "Store", exercise_id: str, lang: str) -> HintReveal:
         already += 1
         if not store.readonly:  # a read-only store: shown, but not remembered (the CLI says so)
             store.set_hints_shown(exercise.id, already)
-    return HintReveal(exercise, texts[:already], len(texts), new)
+    return HintReveal(exercise, texts[:already], len(texts), new, remembered=not store.readonly)
 
 
 # --- watch ------------------------------------------------------------------------------------

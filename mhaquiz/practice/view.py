@@ -111,10 +111,10 @@ def render_hints(console: "Console", reveal: HintReveal, title: str, lang: str) 
         console.print()
     if not reveal.new:
         console.print(Text(t("hint_none_left", lang, total=reveal.total, id=reveal.exercise.id), style="yellow"))
-    elif reveal.left:
-        console.print(Text(t("hint_more_left", lang, left=reveal.left, id=reveal.exercise.id), style="dim"))
-    else:
+    elif not reveal.left:
         console.print(Text(t("hint_last", lang, id=reveal.exercise.id), style="dim"))
+    elif reveal.remembered:  # not remembered (a read-only store): running it again would show this one again
+        console.print(Text(t("hint_more_left", lang, left=reveal.left, id=reveal.exercise.id), style="dim"))
 
 
 def render_solution(console: "Console", source: str, header: str) -> None:
