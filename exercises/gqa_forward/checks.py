@@ -138,3 +138,20 @@ def perf_case(seed):
             "mask": inputs.causal_mask(T)}
     about = Text(zh="更大的因果分组自注意力", en="larger causal grouped self-attention")
     return Case("speed", about, "gqa_forward", args, shapes=f"B={B} T={T} D={D} H={H} Hkv={Hkv}")
+
+
+# --- the PyTorch track --------------------------------------------------------------------------------------
+
+BANNED = {"torch": ("scaled_dot_product_attention", "MultiheadAttention", "multi_head_attention_forward")}
+
+
+def torch_call(namespace, args, case):
+    """A PyTorch submission on a case: GroupedQueryAttention(D, H, Hkv) with the case's weights loaded by name."""
+    import torch
+
+    from mhaquiz.grader.torch_form import build, load_linears, tensor
+
+    module = build(namespace, "GroupedQueryAttention", args["q"].shape[-1], args["num_heads"], args["num_kv_heads"])
+    load_linears(module, args["params"])
+    with torch.no_grad():
+        return module(tensor(args["q"]), tensor(args["k"]), tensor(args["v"]), mask=tensor(args["mask"]))

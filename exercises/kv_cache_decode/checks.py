@@ -147,3 +147,36 @@ def perf_case(seed):
     args = {"x": rng.standard_normal((B, T, D)), "cache": None, "params": inputs.mha_params(rng, D), "num_heads": H}
     about = Text(zh="从空缓存开始解码 16 步", en="16 decoding steps from an empty cache")
     return Case("speed", about, "decode_step", args, shapes=f"B={B} T={T} D={D} H={H}", driver=feed_tokens)
+
+
+# --- the PyTorch track --------------------------------------------------------------------------------------
+
+BANNED = {"torch": ("scaled_dot_product_attention", "MultiheadAttention", "multi_head_attention_forward")}
+
+
+def torch_call(namespace, args, case):
+    """A PyTorch submission on a case, the protocol of feed_tokens: CachedAttention(D, H) with the case's weights
+    loaded by name, called token by token on one KVCache (empty, or prefilled with the prompt's keys and values);
+    the stacked y_t and the final cache.k, cache.v."""
+    import torch
+
+    from mhaquiz.grader.torch_form import build, load_linears, tensor
+
+    x = tensor(args["x"])  # (B, T, D)
+    B, T, D = x.shape
+    prefill = args["cache"]
+    cache = namespace.KVCache() if prefill is None else namespace.KVCache(tensor(prefill["k"]), tensor(prefill["v"]))
+    module = build(namespace, "CachedAttention", D, args["num_heads"])
+    load_linears(module, args["params"])
+    ys = []
+    with torch.no_grad():
+        for t in range(T):
+            y_t = module(x[:, t:t + 1], cache)  # x_t: (B, 1, D)
+            if not isinstance(y_t, torch.Tensor) or tuple(y_t.shape) != (B, 1, D):
+                shape = tuple(y_t.shape) if isinstance(y_t, torch.Tensor) else type(y_t).__name__
+                raise ValueError(f"CachedAttention.forward returned {shape}, expected a tensor of shape (B, 1, D) = "
+                                 f"{(B, 1, D)} (at step t={t})")
+            ys.append(y_t)
+    if not (isinstance(getattr(cache, "k", None), torch.Tensor) and isinstance(getattr(cache, "v", None), torch.Tensor)):
+        raise TypeError("after decoding, cache.k and cache.v must be the cached keys and values, (B, H, t, dh) tensors")
+    return {"out": torch.cat(ys, dim=1), "cache_k": cache.k, "cache_v": cache.v}  # (B, T, D), (B, H, P+T, dh)

@@ -41,3 +41,33 @@ def perf_case(seed):
     d_out = np.random.default_rng([seed, 99]).standard_normal(args["q"].shape)
     return Case("speed", Text(zh="更大的因果自注意力", en="larger causal self-attention"), "mha_backward",
                 {"d_out": d_out, **args}, shapes=inputs.mha_shapes(args))
+
+
+# --- the PyTorch track --------------------------------------------------------------------------------------
+
+BANNED = {"torch": ("scaled_dot_product_attention", "MultiheadAttention", "multi_head_attention_forward")}
+TORCH_INPUTS = ("q", "k", "v", "w_q", "b_q", "w_k", "b_k", "w_v", "b_v", "w_o", "b_o")  # forward's order
+
+
+def torch_call(namespace, args, case):
+    """A PyTorch submission on a case: MultiHeadAttentionFunction.apply on leaf tensors that require grad (weights
+    in nn.Linear's layout, w_x = W_x.T), the case's d_out back-propagated; each .grad under the NumPy track's
+    name (weight gradients transposed back to W_x's layout)."""
+    from mhaquiz.grader.torch_form import tensor
+
+    params = args["params"]
+    leaves = {name: tensor(args[name]) for name in "qkv"}
+    for x in "qkvo":
+        leaves[f"w_{x}"], leaves[f"b_{x}"] = tensor(params[f"W_{x}"].T), tensor(params[f"b_{x}"])  # (D_out, D_in), (D_out,)
+    for leaf in leaves.values():
+        leaf.requires_grad_(True)
+    out = namespace.MultiHeadAttentionFunction.apply(*(leaves[name] for name in TORCH_INPUTS), args["num_heads"],
+                                                     tensor(args["mask"]))
+    out.backward(tensor(args["d_out"]))
+    missing = [name for name in TORCH_INPUTS if leaves[name].grad is None]
+    if missing:
+        raise ValueError("backward returned None for " + ", ".join(missing) + ": every input needs its gradient")
+    grads = {name: leaves[name].grad for name in "qkv"}
+    for x in "qkvo":
+        grads[f"W_{x}"], grads[f"b_{x}"] = leaves[f"w_{x}"].grad.T, leaves[f"b_{x}"].grad  # back to (D_in, D_out)
+    return grads

@@ -190,3 +190,22 @@ def perf_case(seed):
 def error_map(case, name, got, expected):
     """|error| per batch, query position and head, seen before W_o (solve heads @ W_o = out - b_o)."""
     return inputs.heads_error_map(case, got, expected)
+
+
+# --- the PyTorch track --------------------------------------------------------------------------------------
+
+BANNED = {"torch": ("scaled_dot_product_attention", "MultiheadAttention", "multi_head_attention_forward")}
+
+
+def torch_call(namespace, args, case):
+    """A PyTorch submission on a case: RoPEMultiHeadAttention(D, H, base=base) with the case's weights loaded by
+    name, called with int64 position tensors."""
+    import torch
+
+    from mhaquiz.grader.torch_form import build, load_linears, tensor
+
+    module = build(namespace, "RoPEMultiHeadAttention", args["q"].shape[-1], args["num_heads"], base=args["base"])
+    load_linears(module, args["params"])
+    with torch.no_grad():
+        return module(tensor(args["q"]), tensor(args["k"]), tensor(args["v"]), tensor(args["q_positions"]),
+                      tensor(args["k_positions"]), mask=tensor(args["mask"]))
