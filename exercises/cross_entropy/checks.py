@@ -315,3 +315,22 @@ MUTANTS = (
                 en="perplexity as 2**loss: the loss is in nats (natural log), so it is exp(loss)"),
            transform=_perplexity_base_2, related=("bw-softmax-cross-entropy",)),
 )
+
+
+# --- the PyTorch track --------------------------------------------------------------------------------------
+
+BANNED = {"torch": ("cross_entropy", "CrossEntropyLoss", "nll_loss", "NLLLoss", "log_softmax", "LogSoftmax",
+                    "softmax", "logsumexp", "backward", "grad")}  # the gradient is the exercise: no autograd
+
+
+def torch_call(namespace, args, case):
+    """A PyTorch submission on a case: lm_loss on tensors (logits float64, tokens int64), its outputs brought
+    back as arrays and shaped as call_lm_loss shapes them."""
+    from types import SimpleNamespace
+
+    from mhaquiz.grader.torch_form import tensor, to_numpy
+
+    def lm_loss(logits, tokens, ignore_index):
+        return to_numpy(namespace.lm_loss(tensor(logits), tensor(tokens), ignore_index))
+
+    return call_lm_loss(SimpleNamespace(lm_loss=lm_loss), args)

@@ -184,3 +184,15 @@ def perf_case(seed):
     about = Text(zh="64 行，每行 512 列，块大小 64", en="64 rows of 512 columns, block 64")
     return Case("speed", about, "online_softmax", {"x": x, "block_size": 64}, shapes="x (64, 512), block_size=64",
                 output_names=OUTPUTS)
+
+
+# --- the PyTorch track --------------------------------------------------------------------------------------
+
+BANNED = {"torch": ("softmax", "log_softmax", "softmin", "logsumexp")}
+
+
+def torch_call(namespace, args, case):
+    """A PyTorch submission on a case: online_softmax(x, block_size) on a float64 tensor; (p, m, l)."""
+    from mhaquiz.grader.torch_form import tensor
+
+    return namespace.online_softmax(tensor(args["x"]), args["block_size"])

@@ -187,3 +187,19 @@ def error_map(case, name, got, expected):
     with np.errstate(all="ignore"):
         errors = np.abs(np.asarray(got, dtype=np.float64) - expected)
     return errors, _AXES[np.ndim(expected)], _VIEW
+
+
+# --- the PyTorch track --------------------------------------------------------------------------------------
+
+BANNED = {"torch": ("RotaryPositionalEmbeddings", "LlamaRotaryEmbedding")}  # torchtune's, transformers'
+
+
+def torch_call(namespace, args, case):
+    """A PyTorch submission on a case: RoPE(d, base), called on x with the case's positions (int64)."""
+    import torch
+
+    from mhaquiz.grader.torch_form import build, tensor
+
+    module = build(namespace, "RoPE", args["x"].shape[-1], args["base"])
+    with torch.no_grad():
+        return module(tensor(args["x"]), tensor(np.asarray(args["positions"])))
