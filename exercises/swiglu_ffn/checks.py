@@ -120,13 +120,16 @@ def weights(rng, D, F):
     return W1, W2, W3
 
 
-def huge_preactivations(x, W1):
-    """x with x[0] @ W1[:, 0] = 900 and x[1] @ W1[:, 1] = -900 (both past exp's range of 709) whatever the draw."""
-    x = x.copy()
-    for row, (column, target) in enumerate(((0, 900.0), (1, -900.0))):
-        w = W1[:, column]
+def huge_gate(x, W1):
+    """W1's first column scaled by 600, so that the gate's first unit reaches hundreds for every token, and
+    x[0] @ W1[:, 0] = 900, x[1] @ W1[:, 0] = -900 (both past exp's range of 709) whatever the draw. The other
+    units stay of unit scale, so the outputs stay within a few hundred and every mistake on the gate shows."""
+    x, W1 = x.copy(), W1.copy()
+    W1[:, 0] *= 600.0
+    w = W1[:, 0]
+    for row, target in ((0, 900.0), (1, -900.0)):
         x[row] += (target - x[row] @ w) * w / (w @ w)  # the smallest change of the row that puts it there
-    return x
+    return x, W1
 
 
 # name, label, what it exposes, shape of x, F, spread of x
@@ -146,9 +149,10 @@ SPECS = (
     ("four axes", _text("四维输入", "four axes"),
      _text("(2, 2, 3, 5)，F = 9：三个前导维", "(2, 2, 3, 5), F = 9: three leading axes"), (2, 2, 3, 5), 9, 1.0),
     ("large activations", _text("很大的预激活", "large activations"),
-     _text("x 约为 ±400：|x W1| 有超过 709 的，exp(z) 溢出；稳定的 sigmoid 只对 -|z| 取 exp",
-           "x around ±400: some |x W1| exceed 709, where exp(z) overflows; a stable sigmoid only takes exp of -|z|"),
-     (4, 6), 11, 400.0),
+     _text("W1 的第一列放大 600 倍：门的第一个单元达到几百，有的是 ±900，exp(z) 溢出；稳定的 sigmoid 只对 -|z| 取 exp",
+           "W1's first column scaled by 600: the gate's first unit reaches hundreds, ±900 for some tokens, where "
+           "exp(z) overflows; a stable sigmoid only takes exp of -|z|"),
+     (4, 6), 11, 1.5),
 )
 
 
@@ -159,8 +163,8 @@ def make_cases(seed):
         D = shape[-1]
         x = spread * rng.standard_normal(shape)
         W1, W2, W3 = weights(rng, D, F)
-        if spread > 100:
-            x = huge_preactivations(x, W1)
+        if name == "large activations":
+            x, W1 = huge_gate(x, W1)
         cases.append(Case(name, about, "swiglu_ffn", {"x": x, "W1": W1, "W2": W2, "W3": W3},
                           shapes=f"x {shape}, W1 W3 ({D}, {F}), W2 ({F}, {D})", label=label))
     return cases
@@ -173,3 +177,30 @@ def perf_case(seed):
     return Case("speed", _text("(4, 64, 128) 的 token，F = 344", "(4, 64, 128) tokens, F = 344"), "swiglu_ffn",
                 {"x": rng.standard_normal((4, 64, 128)), "W1": W1, "W2": W2, "W3": W3},
                 shapes="x (4, 64, 128), W1 W3 (128, 344), W2 (344, 128)")
+
+
+# --- the PyTorch track --------------------------------------------------------------------------------------
+
+BANNED = {"torch": ("LlamaMLP", "MistralMLP")}  # ready-made FFN modules; F.silu and torch.sigmoid are allowed
+
+# the case's weight -> the names people give its layer (Meta's Llama, Hugging Face, tutorials)
+SWIGLU_NAMES = {
+    "W1": ("w1", "gate_proj", "gate", "w_gate", "gate_linear", "linear_gate", "fc_gate", "wg", "w_1"),
+    "W3": ("w3", "up_proj", "up", "w_up", "up_linear", "linear_up", "fc_up", "wu", "w_3"),
+    "W2": ("w2", "down_proj", "down", "w_down", "down_linear", "linear_down", "fc_down", "wd", "w_2"),
+}
+GATE_UP_NAMES = ("gate_up_proj", "w13", "w1_w3", "w_gate_up", "gate_up")  # fused: the gate's outputs first
+
+
+def torch_call(namespace, args, case):
+    """A PyTorch submission on a case: SwiGLUFFN(D, F) with the case's W1, W2, W3 loaded by name."""
+    import torch
+
+    from mhaquiz.grader.torch_form import build, load_projections, tensor
+
+    D, F = args["W1"].shape
+    module = build(namespace, "SwiGLUFFN", D, F)
+    load_projections(module, {name: args[name] for name in ("W1", "W3", "W2")}, SWIGLU_NAMES,
+                     fused=((("W1", "W3"), GATE_UP_NAMES),))
+    with torch.no_grad():
+        return module(tensor(args["x"]))
