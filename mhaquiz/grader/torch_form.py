@@ -33,8 +33,8 @@ PROJECTION_NAMES = {
 }
 FUSED_NAMES = ("qkv", "c_attn", "in_proj", "qkv_proj", "w_qkv", "wqkv", "to_qkv", "qkv_linear", "linear_qkv")
 # a norm's scale and shift (nn.LayerNorm / Llama: weight, bias; papers: gamma, beta; The Annotated Transformer: a_2, b_2)
-NORM_WEIGHT_NAMES = ("weight", "gamma", "g", "scale", "a_2", "alpha", "w")
-NORM_BIAS_NAMES = ("bias", "beta", "b", "shift", "b_2")
+NORM_WEIGHT_NAMES = ("weight", "gamma", "g", "scale", "w", "a_2", "alpha")
+NORM_BIAS_NAMES = ("bias", "beta", "b", "shift", "offset", "b_2")
 
 
 class ParameterMismatch(Exception):
@@ -206,8 +206,7 @@ def load_projections(module: nn.Module, weights: Dict[str, np.ndarray], names: D
 
 # --- submodules, norms and single matrices by name (transformer_block, mla_forward, moe_forward) ----------------
 
-NORM_WEIGHT_NAMES = ("weight", "gamma", "g", "scale", "w")
-NORM_BIAS_NAMES = ("bias", "beta", "b", "shift", "offset")
+# NORM_WEIGHT_NAMES, NORM_BIAS_NAMES: at the top (one list for every norm)
 
 
 def find_module(module: nn.Module, candidates: Iterable[str]) -> Optional[nn.Module]:
