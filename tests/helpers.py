@@ -160,12 +160,41 @@ def inprocess_frames(plan, source: str, track: str = "numpy") -> bytes:
     exec(compile(source, "submission.py", "exec"), module.__dict__)
     exercise = {"id": plan.exercise.id, "functions": list(plan.exercise.functions_for(track)), "track": track}
     invoke = worker.invoker(exercise, plan.exercise.checks(), module)
-    stream = b""
+    stream, failed = b"", False
     for case in plan.cases:
         stream += channel.json_frame(b"S", {"exercise": plan.exercise.id, "case": case.name})
         outputs, error, replaced = worker.call_case(case, invoke, Path("submission.py"))
         stream += worker.pack_result(case.name, plan.exercise.id, outputs, error, replaced)
-    return stream + channel.json_frame(b"D", {})
+        failed = failed or error is not None
+    stream += channel.json_frame(b"D", {})
+    checks = plan.exercise.checks()
+    if not hasattr(checks, "memory_case") or failed:
+        return stream
+    frames, control = memory_frames(plan, checks.memory_case(plan.seed), invoke)
+    return PlantedRun(stream + frames, b'{"kind": "cases", "code": 0}\n' + control)
+
+
+def memory_frames(plan, case, invoke):
+    """The memory case run through `invoke` (either track) in a forked child, as the warden measures it:
+    (its outputs' frames, the warden's control line with the peak)."""
+    import json
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from mhaquiz.grader import channel
+
+    from mhaquiz.grader.worker import freeze
+
+    case.args = freeze(case.args, {})  # read-only, as the warden makes them
+    shim = SimpleNamespace(**{case.function: lambda *values: invoke(case, dict(zip(case.args, values)))})
+    with np.errstate(all="ignore"):
+        peak, outputs = kernel_peak(case, shim)
+    meta = {"exercise": plan.exercise.id, "case": case.name, "bad_outputs": {}, "returned": None, "error": None}
+    frames = (channel.json_frame(b"S", {"exercise": plan.exercise.id, "case": case.name})
+              + channel.result_frame(meta, sorted(outputs.items())))
+    control = json.dumps({"kind": "memory", "exercise": plan.exercise.id, "code": 0, "peak_bytes": peak}).encode()
+    return frames, control + b"\n"
 
 
 def judge_source(exercise_id: str, source: str, track: str = "numpy", seed: int = 0):

@@ -308,3 +308,20 @@ def memory_limit(case):
     (Tq, dv) accumulators, none for a (Tq, Tk) matrix of scores or probabilities (float32 included)."""
     Tq, Tk = case.args["q"].shape[-2], case.args["k"].shape[-2]
     return Tq * Tk * 8 // 4
+
+
+# --- the PyTorch track --------------------------------------------------------------------------------------
+
+BANNED = {"torch": ("scaled_dot_product_attention", "MultiheadAttention", "multi_head_attention_forward",
+                    "_scaled_dot_product_flash_attention", "_scaled_dot_product_flash_attention_for_cpu",
+                    "_scaled_dot_product_attention_math", "flex_attention")}
+
+
+def torch_call(namespace, args, case):
+    """A PyTorch submission on a case (the memory case too): flash_attention_forward on float64 tensors, the
+    mask a bool tensor (True = may attend) over the case's own array (its 4 MiB copy on the memory case would
+    count against the bound, as the NumPy track's mask never does), block_size an int; returns (out, lse)."""
+    from mhaquiz.grader.torch_form import shared, tensor
+
+    return namespace.flash_attention_forward(tensor(args["q"]), tensor(args["k"]), tensor(args["v"]),
+                                             shared(args["mask"]), args["block_size"])

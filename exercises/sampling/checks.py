@@ -320,3 +320,21 @@ def error_map(case, name, got, expected):
         return None
     errors = np.abs(np.asarray(got, dtype=np.float64) - expected)
     return errors, ("axis.row", "axis.vocab"), _text("最终分布的 |误差|，按行和 token id", "|error| of the final distribution per row and token id")
+
+
+# --- the PyTorch track --------------------------------------------------------------------------------------
+
+BANNED = {"torch": ("multinomial",)}  # the draws are given: torch.multinomial draws its own
+
+
+def torch_call(namespace, args, case):
+    """A PyTorch submission on a case: sample(...) on float64 tensors, its dict back as arrays through the
+    NumPy track's driver (the token ids compared as float64 numbers)."""
+    from types import SimpleNamespace
+
+    from mhaquiz.grader.torch_form import tensor, to_numpy
+
+    def sample(*values):
+        return to_numpy(namespace.sample(*(tensor(value) for value in values)))
+
+    return call_sample(SimpleNamespace(sample=sample), args)

@@ -263,3 +263,16 @@ def load_norm(module: nn.Module, scopes: Sequence[str], gamma: np.ndarray, beta:
         if bias is None:
             raise ParameterMismatch(f"{expected_name} has no bias (beta)", expected, _shapes(module))
         _set(bias, beta, f"{expected_name}.bias", module, expected)
+
+
+def shared(value):
+    """A tensor over the case's array itself, no copy (a large read-only input, such as the (Tq, Tk) mask of a
+    memory case, whose copy would count against the bound as the NumPy track's never does); None and numbers
+    pass through. Torch cannot make it read-only: what the learner writes into it reaches only their own call."""
+    import warnings
+
+    if not isinstance(value, np.ndarray):
+        return value
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "The given NumPy array is not writable": it is the case's input
+        return torch.from_numpy(value)
