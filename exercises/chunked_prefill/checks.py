@@ -200,3 +200,18 @@ CHUNK = (
 
 MUTANTS = CHUNK + (Mutant("mask_fill_too_small", mistakes.MASK_FILL_TITLE, patch={"attention": _fill_1e4},
                           related=mistakes.MASK_FILL.related),)
+
+
+# --- the PyTorch track --------------------------------------------------------------------------------------
+
+BANNED = {"torch": ("scaled_dot_product_attention", "MultiheadAttention", "multi_head_attention_forward",
+                    "flex_attention")}
+
+
+def torch_call(namespace, args, case):
+    """A PyTorch submission on a case: chunked_prefill on float64 tensors (the cache may hold 0 tokens),
+    window an int or None; returns (out, k, v)."""
+    from mhaquiz.grader.torch_form import tensor
+
+    return namespace.chunked_prefill(tensor(args["q"]), tensor(args["k_cache"]), tensor(args["v_cache"]),
+                                     tensor(args["k_new"]), tensor(args["v_new"]), args["window"])
