@@ -6,7 +6,8 @@
   a_2/b_2）。评测按名字把用例的 gamma、beta 装进去，与初始化无关。
 - 沿最后一维，每个 token 一份统计量：y = (x − mean) / sqrt(var + eps) * weight + bias。
 - var 是有偏方差（除以 D），注意 torch.var() 和 x.std() 默认是无偏的（除以 D − 1）；eps 在根号里。
-- 方差用两遍法（先 mean，再 mean((x − mean)²)），不要用 E[x²] − E[x]²。eps 用构造函数传入的值，不要写死。
+- 方差用两遍法（先 mean，再 mean((x − mean)²)）：不要用 E[x²] − E[x]²；torch.var 是一遍的 Welford 算法，特征在 1.2e7
+  附近时误差约 1e-9，会被报成精度问题。eps 用构造函数传入的值，不要写死。
 - 不许用 F.layer_norm、nn.LayerNorm、torch.layer_norm、F.group_norm（这道题就是要你自己写）。评测用 float64。
 
 [English] Conventions:
@@ -18,8 +19,9 @@
 - Over the last axis, one set of statistics per token: y = (x - mean) / sqrt(var + eps) * weight + bias.
 - var is the BIASED variance (divided by D); torch.var() and x.std() are unbiased by default (D - 1). eps goes
   inside the square root.
-- Two passes for the variance (mean first, then mean((x - mean)^2)), not E[x^2] - E[x]^2. Use the eps given to
-  the constructor; never hard-wire it.
+- Two passes for the variance (mean first, then mean((x - mean)^2)): not E[x^2] - E[x]^2; torch.var is Welford's
+  one-pass algorithm, off by about 1e-9 on features near 1.2e7, which is reported as a precision problem. Use the
+  eps given to the constructor; never hard-wire it.
 - F.layer_norm, nn.LayerNorm, torch.layer_norm and F.group_norm are not allowed (this exercise is writing
   them). Graded in float64.
 """
