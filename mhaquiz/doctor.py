@@ -60,7 +60,25 @@ def diagnose_setup(mode: str = "auto") -> dict:
         facts["numpy"] = numpy.__version__
     except ImportError:  # pragma: no cover - a dependency
         facts["numpy"] = None
+    facts.update(torch_facts())
     return facts
+
+
+def torch_facts() -> dict:
+    """Whether the grader's Python (this one: the sandbox runs it) can import torch, and which version, found
+    without importing it (1.3 s here): {"torch": version or None, "torch_importable": bool}."""
+    import importlib.metadata
+    import importlib.util
+
+    try:
+        importable = importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):
+        importable = False
+    try:
+        version = importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:
+        version = None
+    return {"torch": (version or "?") if importable else None, "torch_importable": importable}
 
 
 def kernel_confinement(engine_name: str) -> dict:
@@ -102,6 +120,11 @@ def render_doctor(console, facts: dict, lang: str) -> None:
         console.print(Text(_store_line(facts["store_state"], lang),
                            style="green" if state in ("ok", "missing") else "bold yellow"))
     console.print(Text(t("doctor.language", lang, language=facts["language"])))
+    if facts.get("torch_importable"):
+        console.print(Text(t("doctor.torch", lang, version=facts.get("torch") or "?"), style="green"))
+        console.print(Text(t("doctor.torch_limits", lang)))
+    else:
+        console.print(Text(t("doctor.no_torch", lang), style="yellow"))
     if facts["engine"] == "bwrap":
         console.print(Text(t("doctor.strong", lang, version=facts.get("bwrap_version") or "?"), style="bold green"))
         console.print(Text(t("doctor.strong_guarantees", lang)))

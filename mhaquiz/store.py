@@ -16,7 +16,8 @@ Tables: `cards` (the scheduler's state per question), `reviews` (every answer), 
 of an exercise), `hints_shown` (how many hints of an exercise the learner has seen), `exercise_cards` (the
 scheduler's state per passed exercise: when to practise it again), `mistakes` (every classic mistake the
 grader named), `boosts` (questions a named mistake brought forward in `ask`, until answered), `state`
-(small facts by key: the exercise last started or graded).
+(small facts by key: the exercise last started or graded, the learner's settings such as `framework`).
+Grades, mistakes, exercise cards and hints are kept per exercise and track ("numpy" or "torch", migration 7).
 """
 
 from __future__ import annotations
@@ -126,6 +127,39 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         "006_state",
         ["CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TEXT NOT NULL)"],
     ),
+    (
+        # the track an exercise was done in ("numpy" or "torch"): grades, mistakes, the practice schedule and
+        # the hints shown are kept per exercise and track; everything recorded before is NumPy
+        "007_tracks",
+        ["ALTER TABLE grades ADD COLUMN track TEXT NOT NULL DEFAULT 'numpy'",
+         "ALTER TABLE mistakes ADD COLUMN track TEXT NOT NULL DEFAULT 'numpy'",
+         """CREATE TABLE exercise_cards_by_track (
+                exercise_id TEXT NOT NULL,
+                track TEXT NOT NULL,
+                state INTEGER NOT NULL,
+                step INTEGER,
+                stability REAL,
+                difficulty REAL,
+                due TEXT NOT NULL,
+                last_review TEXT,
+                reps INTEGER NOT NULL,
+                lapses INTEGER NOT NULL,
+                PRIMARY KEY (exercise_id, track)
+            )""",
+         "INSERT INTO exercise_cards_by_track SELECT exercise_id, 'numpy', state, step, stability, difficulty, due,"
+         " last_review, reps, lapses FROM exercise_cards",
+         "DROP TABLE exercise_cards",
+         "ALTER TABLE exercise_cards_by_track RENAME TO exercise_cards",
+         """CREATE TABLE hints_shown_by_track (
+                exercise_id TEXT NOT NULL,
+                track TEXT NOT NULL,
+                count INTEGER NOT NULL,
+                PRIMARY KEY (exercise_id, track)
+            )""",
+         "INSERT INTO hints_shown_by_track SELECT exercise_id, 'numpy', count FROM hints_shown",
+         "DROP TABLE hints_shown",
+         "ALTER TABLE hints_shown_by_track RENAME TO hints_shown"],
+    ),
 ]
 
 
@@ -167,6 +201,7 @@ class ExerciseProgress:
     best: dict
     last_graded_at: datetime
     best_graded_at: datetime | None = None  # when the best attempt was graded
+    track: str = "numpy"  # the language the exercise was done in: "numpy" or "torch"
 
 
 class StoreUnwritable(MhaquizError):
@@ -297,9 +332,9 @@ class Store:
 
     def record_grade(self, exercise_id: str, passed: bool, summary: dict, graded_at: datetime | None = None,
                      card: CardRecord | None = None, mistakes: tuple = (), boosts: tuple = (),
-                     submission: str | None = None) -> None:
-        """Save one grader run, atomically with what it changes: the exercise's practice schedule (`card`,
-        keyed by exercise id), the mistakes the grader named, and the questions they bring forward (`boosts`:
+                     submission: str | None = None, track: str = "numpy") -> None:
+        """Save one grader run of the exercise in `track`, atomically with what it changes: the exercise's
+        practice schedule in that track (`card`, keyed by exercise id), the mistakes the grader named, and the questions they bring forward (`boosts`:
         (question id, mistake id) pairs); `mistakes` are (mistake id, {zh, en} title) pairs. `summary` is any
         JSON object; a numeric "score" in it ranks attempts. `submission` identifies the file's content (a
         hash), so a mistake in the same file graded again is counted once."""
@@ -307,22 +342,26 @@ class Store:
         stamp = _to_text(graded_at)
         with self._transaction():
             self.connection.execute(
-                "INSERT INTO grades (exercise_id, passed, summary, graded_at, submission) VALUES (?, ?, ?, ?, ?)",
-                (exercise_id, int(passed), json.dumps(summary, ensure_ascii=False), stamp, submission),
+                "INSERT INTO grades (exercise_id, passed, summary, graded_at, submission, track)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (exercise_id, int(passed), json.dumps(summary, ensure_ascii=False), stamp, submission, track),
             )
             if card is not None:
-                self._put_card("exercise_cards", "exercise_id", card)
+                self._put_card("exercise_cards", "exercise_id", card, track)
             self.connection.executemany(
-                "INSERT INTO mistakes (exercise_id, mistake_id, title, graded_at, submission) VALUES (?, ?, ?, ?, ?)",
-                [(exercise_id, mistake_id, json.dumps(title, ensure_ascii=False), stamp, submission)
+                "INSERT INTO mistakes (exercise_id, mistake_id, title, graded_at, submission, track)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [(exercise_id, mistake_id, json.dumps(title, ensure_ascii=False), stamp, submission, track)
                  for mistake_id, title in mistakes])
             self.connection.executemany(
                 "INSERT OR REPLACE INTO boosts (question_id, mistake_id, created_at) VALUES (?, ?, ?)",
                 [(question_id, mistake_id, stamp) for question_id, mistake_id in boosts])
 
-    def exercise_cards(self) -> dict[str, CardRecord]:
-        """Every passed exercise's practice schedule, by exercise id (in `CardRecord.question_id`)."""
-        rows = self.connection.execute(f"SELECT {_CARD_COLUMNS.replace('question_id', 'exercise_id')} FROM exercise_cards")
+    def exercise_cards(self, track: str = "numpy") -> dict[str, CardRecord]:
+        """Every exercise passed in `track`: its practice schedule there, by exercise id (in
+        `CardRecord.question_id`)."""
+        rows = self.connection.execute(
+            f"SELECT {_CARD_COLUMNS.replace('question_id', 'exercise_id')} FROM exercise_cards WHERE track = ?", (track,))
         return {row[0]: _card(row) for row in rows}
 
     def mistake_counts(self) -> list[tuple[str, str, dict, int]]:
@@ -337,11 +376,11 @@ class Store:
         """Questions brought forward by a named mistake: question id -> mistake id."""
         return dict(self.connection.execute("SELECT question_id, mistake_id FROM boosts ORDER BY created_at"))
 
-    def exercise_progress(self) -> dict[str, ExerciseProgress]:
-        """Per exercise graded at least once: attempts, passed ever, and the best attempt's summary
+    def exercise_progress(self, track: str = "numpy") -> dict[str, ExerciseProgress]:
+        """Per exercise graded at least once in `track`: attempts, passed ever, and the best attempt's summary
         (best = passed first, then the higher "score" if the summaries have one, then the latest)."""
         rows = self.connection.execute(
-            "SELECT exercise_id, passed, summary, graded_at FROM grades ORDER BY graded_at, id"
+            "SELECT exercise_id, passed, summary, graded_at FROM grades WHERE track = ? ORDER BY graded_at, id", (track,)
         )
         progress: dict[str, ExerciseProgress] = {}
         best_key: dict[str, tuple] = {}
@@ -360,40 +399,50 @@ class Store:
                 best=summary if is_best else before.best,
                 last_graded_at=_from_text(graded_at),
                 best_graded_at=_from_text(graded_at) if is_best else before.best_graded_at,
+                track=track,
             )
         return progress
 
     def current_exercise(self) -> str | None:
         """The exercise last started or graded (None before any)."""
-        row = self.connection.execute("SELECT value FROM state WHERE key = 'current_exercise'").fetchone()
-        return row[0] if row else None
+        return self.state("current_exercise")
 
     def set_current_exercise(self, exercise_id: str) -> None:
-        with self._transaction():
-            self.connection.execute(
-                "INSERT OR REPLACE INTO state (key, value, updated_at) VALUES ('current_exercise', ?, ?)",
-                (exercise_id, _to_text(datetime.now(timezone.utc))))
+        self.set_state("current_exercise", exercise_id)
 
-    def hints_shown(self, exercise_id: str) -> int:
-        """How many hints of the exercise the learner has already seen."""
-        row = self.connection.execute("SELECT count FROM hints_shown WHERE exercise_id = ?", (exercise_id,)).fetchone()
+    def state(self, key: str) -> str | None:
+        """A small fact kept by key (`current_exercise`, a setting such as `framework`), None when unset."""
+        row = self.connection.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_state(self, key: str, value: str) -> None:
+        with self._transaction():
+            self.connection.execute("INSERT OR REPLACE INTO state (key, value, updated_at) VALUES (?, ?, ?)",
+                                    (key, value, _to_text(datetime.now(timezone.utc))))
+
+    def hints_shown(self, exercise_id: str, track: str = "numpy") -> int:
+        """How many hints of the exercise in `track` the learner has already seen."""
+        row = self.connection.execute("SELECT count FROM hints_shown WHERE exercise_id = ? AND track = ?",
+                                      (exercise_id, track)).fetchone()
         return row[0] if row else 0
 
-    def set_hints_shown(self, exercise_id: str, count: int) -> None:
+    def set_hints_shown(self, exercise_id: str, count: int, track: str = "numpy") -> None:
         with self._transaction():
             self.connection.execute(
-                "INSERT OR REPLACE INTO hints_shown (exercise_id, count) VALUES (?, ?)", (exercise_id, count)
-            )
+                "INSERT OR REPLACE INTO hints_shown (exercise_id, track, count) VALUES (?, ?, ?)",
+                (exercise_id, track, count))
 
     # --- plumbing ------------------------------------------------------------------------
 
-    def _put_card(self, table: str, key: str, card: CardRecord) -> None:
+    def _put_card(self, table: str, key: str, card: CardRecord, track: str | None = None) -> None:
+        """Save a schedule: a question's (`track` None) or an exercise's in `track`."""
         columns = _CARD_COLUMNS.replace("question_id", key)
-        self.connection.execute(
-            f"INSERT OR REPLACE INTO {table} ({columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (card.question_id, card.state, card.step, card.stability, card.difficulty, _to_text(card.due),
-             _to_text(card.last_review) if card.last_review else None, card.reps, card.lapses),
-        )
+        values = (card.question_id, card.state, card.step, card.stability, card.difficulty, _to_text(card.due),
+                  _to_text(card.last_review) if card.last_review else None, card.reps, card.lapses)
+        if track is not None:
+            columns, values = columns + ", track", values + (track,)
+        marks = ", ".join("?" * len(values))
+        self.connection.execute(f"INSERT OR REPLACE INTO {table} ({columns}) VALUES ({marks})", values)
 
     def _transaction(self) -> "_Transaction":
         if self.unwritable is not None:

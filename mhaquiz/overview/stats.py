@@ -8,9 +8,11 @@ It spans questions (the quiz's cards and answers) and exercises (the practice lo
   mastery = learned / questions, and the answers and accuracy on its questions (summing to the totals).
 - due_today (until local midnight, overdue included) and due_this_week (the next 7 days).
 - leeches: questions lapsed at least LEECH_LAPSES times.
-- exercises: per exercise graded (in learning order), its attempts, whether it passed, its best result
-  and when that was graded, when it is due for practice again; exercise_totals: passed / attempted / not
-  started / total over the registry; exercises_due: passed exercises due today / this week.
+- exercises: per exercise and track graded (in learning order, NumPy before PyTorch), its attempts, whether
+  it passed, its best result and when that was graded, when it is due for practice again; exercise_totals:
+  passed / attempted / not started / total over the registry in NumPy; exercise_totals_by_track: the same
+  per track (PyTorch: over the exercises that have a PyTorch form); exercises_due: passed exercises (in
+  either track) due today / this week.
 - mistakes: the classic mistakes the grader named most often (at most MISTAKES_SHOWN), with their titles;
   each counted once per submission (the same file graded by grade, grade --json and watch is one).
 """
@@ -58,33 +60,38 @@ def collect_stats(store: Store, bank: Bank, now: datetime) -> dict:
 
 
 def _exercise_stats(store: Store, now: datetime, end_of_today: datetime, week_end: datetime) -> dict:
-    """"exercises": every exercise graded at least once, in learning order (ids no longer in the registry
-    last); "exercise_totals": passed / attempted / not started out of the registry's exercises."""
+    """"exercises": every (exercise, track) graded at least once, in learning order (ids no longer in the
+    registry last); "exercise_totals" (NumPy) and "exercise_totals_by_track": passed / attempted / not started."""
+    from mhaquiz.grader.exercises import TRACKS
     from mhaquiz.practice.loop import curriculum, statuses, totals
 
-    progress = store.exercise_progress()
-    rows = statuses(store, now)
-    dues = {row.id: row.due for row in rows}
     order = {exercise.id: position for position, exercise in enumerate(curriculum())}
-    titles = {row.id: row.title for row in rows}
-    graded = sorted(progress.values(), key=lambda p: (order.get(p.exercise_id, len(order)), p.exercise_id))
-    return {
-        "exercises": [
-            {
+    entries, by_track, dues = [], {}, []
+    for track in TRACKS:
+        rows = [row for row in statuses(store, now, track) if row.track == track]
+        by_track[track] = totals(rows)
+        due = {row.id: row.due for row in rows}
+        dues += [when for when in due.values() if when]
+        titles = {row.id: row.title for row in rows}
+        for record in store.exercise_progress(track).values():
+            entries.append({
                 "id": record.exercise_id,
+                "track": track,
                 "title": titles.get(record.exercise_id),
                 "status": "passed" if record.passed else "attempted",
                 "attempts": record.attempts,
                 "best": record.best,
                 "best_graded_at": (record.best_graded_at or record.last_graded_at).isoformat(),
                 "last_graded_at": record.last_graded_at.isoformat(),
-                "due": dues[record.exercise_id].isoformat() if dues.get(record.exercise_id) else None,
-            }
-            for record in graded
-        ],
-        "exercise_totals": totals(rows),
-        "exercises_due": {"today": sum(1 for due in dues.values() if due and due <= end_of_today),
-                          "week": sum(1 for due in dues.values() if due and due <= week_end)},
+                "due": due[record.exercise_id].isoformat() if due.get(record.exercise_id) else None,
+            })
+    entries.sort(key=lambda entry: (order.get(entry["id"], len(order)), entry["id"], TRACKS.index(entry["track"])))
+    return {
+        "exercises": entries,
+        "exercise_totals": by_track["numpy"],
+        "exercise_totals_by_track": by_track,
+        "exercises_due": {"today": sum(1 for due in dues if due <= end_of_today),
+                          "week": sum(1 for due in dues if due <= week_end)},
     }
 
 

@@ -44,15 +44,24 @@ def render_stats(console: "Console", stats: dict, lang: str) -> None:
 
         from mhaquiz.practice.view import best_text
 
-        heading = RichText(t("stats_exercises", lang), style="bold")
-        if totals:
-            heading.append(("" if lang == "zh" else " ") + t("stats_exercise_totals", lang, **totals), style="")
-        console.print(heading)
-        for exercise in stats["exercises"]:
-            line = t(f"exercise_{exercise['status']}", lang, id=exercise["id"], attempts=exercise["attempts"])
-            when = exercise.get("best_graded_at")
-            best = best_text(exercise["best"], datetime.fromisoformat(when) if when else None, lang)
-            console.print(RichText(line + (" · " + t("stats_best", lang, best=best) if best else "")))
+        from mhaquiz.practice.view import track_name
+
+        # NumPy alone: one heading as ever; once a PyTorch grade exists, one heading per track practised
+        tracks = ["numpy"] + [track for track in ("torch",) if any(e.get("track") == track for e in stats["exercises"])]
+        by_track = stats.get("exercise_totals_by_track") or {"numpy": totals}
+        for track in tracks:
+            key = "stats_exercises" if len(tracks) == 1 else "stats_exercises_track"
+            heading = RichText(t(key, lang, track=track_name(track, lang)), style="bold")
+            if by_track.get(track):
+                heading.append(("" if lang == "zh" else " ") + t("stats_exercise_totals", lang, **by_track[track]), style="")
+            console.print(heading)
+            for exercise in stats["exercises"]:
+                if exercise.get("track", "numpy") != track:
+                    continue
+                line = t(f"exercise_{exercise['status']}", lang, id=exercise["id"], attempts=exercise["attempts"])
+                when = exercise.get("best_graded_at")
+                best = best_text(exercise["best"], datetime.fromisoformat(when) if when else None, lang)
+                console.print(RichText(line + (" · " + t("stats_best", lang, best=best) if best else "")))
         due = stats.get("exercises_due") or {}
         if due.get("today") or due.get("week"):
             console.print(RichText(t("stats_exercises_due", lang, today=due.get("today", 0), week=due.get("week", 0))))

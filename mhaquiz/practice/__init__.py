@@ -11,12 +11,14 @@ The loop's names are importable from here too (`from mhaquiz.practice import sta
 
 from mhaquiz.practice.loop import (  # noqa: F401  (the package's API)
     ATTEMPTED,
+    check_track,
     current_exercise,
     curriculum,
     DEBOUNCE_MS,
     exercise_file,
     ExerciseStatus,
     find_exercise,
+    file_track,
     fresh_file,
     has_passed,
     HintReveal,
@@ -31,6 +33,7 @@ from mhaquiz.practice.loop import (  # noqa: F401  (the package's API)
     remember,
     reset,
     reveal_hint,
+    solution_name,
     solution_source,
     start,
     Started,

@@ -13,7 +13,8 @@
   answer is recorded in the store's history, but the review schedule is left alone.
 - The exercise (`--exercise`, else a seeded pick among those not passed yet, else among all) is written to
   a new file `interview_<id>.py` (`_2`, `_3`, ... when that exists): nothing is ever overwritten. The task
-  text shown names that file. Its
+  text shown names that file. In the PyTorch track (`track="torch"`) the stub and the task are the PyTorch
+  form's, and the pick is among the exercises that have one. Its
   grade is recorded like any other grade (the summary carries `"context": "interview"`).
 - The score out of 100: QUESTION_POINTS for the questions (the share of the planned questions answered
   right), the rest for the exercise (the share of its cases passed). Going over time is shown, not
@@ -98,6 +99,7 @@ class InterviewResult:
     missed: List[str] = field(default_factory=list)
     questions_timed_out: bool = False
     exercise_id: str = ""
+    track: str = "numpy"  # the stub's track: "numpy" or "torch"
     file: str = ""
     verdict: str = ""  # a verdict id, or "not_attempted" / "not_graded"
     detail: str = ""
@@ -143,7 +145,7 @@ class InterviewResult:
             "questions": {"planned": self.questions_planned, "asked": self.questions_asked,
                           "right": self.questions_right, "missed": self.missed, "points": self.question_points,
                           "max": self.question_max, "timed_out": self.questions_timed_out},
-            "exercise": {"id": self.exercise_id, "file": self.file, "verdict": self.verdict, "detail": self.detail,
+            "exercise": {"id": self.exercise_id, "track": self.track, "file": self.file, "verdict": self.verdict, "detail": self.detail,
                          "passed": self.passed, "cases_passed": self.cases_passed, "cases_total": self.cases_total,
                          "points": self.exercise_points, "max": self.exercise_max, "timed_out": self.coding_timed_out},
             "seconds_used": round(self.seconds_used, 1), "seconds_allowed": self.seconds_allowed,
@@ -175,17 +177,20 @@ def pick_questions(questions: List["Question"], count: int, rng: random.Random,
     return chosen
 
 
-def pick_exercise(store: "Store", exercise_id: Optional[str], rng: random.Random):
-    """`exercise_id` if given (validated), else a seeded pick among the exercises not passed yet (or all)."""
+def pick_exercise(store: "Store", exercise_id: Optional[str], rng: random.Random, track: str = "numpy"):
+    """`exercise_id` if given (validated, in `track`), else a seeded pick among the exercises of `track` not
+    passed yet in it (or all of them)."""
     from mhaquiz.grader.exercises import get_exercise
-    from mhaquiz.practice.loop import PASSED, curriculum, statuses
+    from mhaquiz.practice.loop import PASSED, check_track, curriculum, statuses
 
     if exercise_id is not None:
-        return get_exercise(exercise_id)
-    exercises = curriculum()
+        exercise = get_exercise(exercise_id)
+        check_track(exercise, track)
+        return exercise
+    exercises = [exercise for exercise in curriculum() if track in exercise.tracks]
     if not exercises:
         raise MhaquizError("error.no_exercises")
-    passed = {row.id for row in statuses(store) if row.status == PASSED}
+    passed = {row.id for row in statuses(store, track=track) if row.status == PASSED and row.track == track}
     pool = [exercise for exercise in exercises if exercise.id not in passed] or exercises
     return rng.choice(pool)
 
@@ -203,6 +208,7 @@ def run_interview(
     clock: Callable[[], float] = time.monotonic,
     read_line: Optional[Callable[[], str]] = None,  # where "done" is read from (tests); default: the terminal's
     grade_timeout: float = 5.0,
+    track: str = "numpy",
 ) -> InterviewResult:
     """Run the whole interview through `terminal`; KeyboardInterrupt propagates (answers so far are kept)."""
     from mhaquiz.practice.loop import LineReader, fresh_file, title
@@ -213,9 +219,9 @@ def run_interview(
     lang = terminal.lang
     rng = random.Random(seed)
     objective = [question for question in questions if question.type in OBJECTIVE_TYPES]
-    exercise = pick_exercise(store, exercise_id, rng)  # validated before the clock starts
+    exercise = pick_exercise(store, exercise_id, rng, track)  # validated before the clock starts
     fresh_file(exercise, directory, "interview_")  # the folder too: a usage error before the clock starts
-    result = InterviewResult(minutes=minutes, exercise_id=exercise.id)
+    result = InterviewResult(minutes=minutes, exercise_id=exercise.id, track=track)
     start = clock()
     deadline = start + minutes * 60
     terminal.clock, terminal.end = clock, deadline
@@ -249,17 +255,17 @@ def run_interview(
 
         # --- the exercise: write the stub, wait for "done" or the clock, grade -----------------------
         target = fresh_file(exercise, directory, "interview_")
-        target.write_text(exercise.stub_path.read_text(encoding="utf-8"), encoding="utf-8")
+        target.write_text(exercise.stub_path_for(track).read_text(encoding="utf-8"), encoding="utf-8")
         result.file = str(target)
         terminal.message("")
         terminal.message(t("iv_coding", lang, title=title(exercise, lang)), "bold cyan")
-        _show_prompt(terminal, _naming(exercise.prompt(lang), exercise.id, target.name))
+        _show_prompt(terminal, _naming(exercise.prompt_for(lang, track), exercise.id, target.name))
         terminal.message(t("iv_file", lang, path=target, left=_clock_text(max(0.0, deadline - clock()))), "bold")
         result.coding_timed_out = _wait_for_done(terminal, deadline, clock, done_reader)
         if result.coding_timed_out:
             terminal.warn(t("iv_time_up", lang))
         result.seconds_used = clock() - start
-        _grade(store, terminal, result, target, exercise.id, seed, grade_timeout)
+        _grade(store, terminal, result, target, exercise.id, seed, grade_timeout, track)
     except KeyboardInterrupt:
         result.seconds_used = clock() - start
         if not result.verdict:
@@ -308,13 +314,13 @@ def _wait_for_done(terminal: TimedTerminal, deadline: float, clock, reader) -> b
 
 
 def _grade(store: "Store", terminal: TimedTerminal, result: InterviewResult, target: Path, exercise_id: str,
-           seed: Optional[int], timeout: float) -> None:
+           seed: Optional[int], timeout: float, track: str = "numpy") -> None:
     from mhaquiz.grader.grade import grade_file
     from mhaquiz.grader.render import render
     from mhaquiz.practice.loop import is_untouched_stub, record_report
 
     lang = terminal.lang
-    if is_untouched_stub(target, exercise_id):  # nothing written: not attempted, nothing to grade or record
+    if is_untouched_stub(target, exercise_id, track):  # nothing written: not attempted, nothing to grade or record
         result.verdict = "not_attempted"
         return
     try:

@@ -18,6 +18,11 @@
   of the learner's is never overwritten: it is renamed aside (`<id>.<date-time>.py`) first.
 - Hints are progressive: the store remembers how many of an exercise's hints were shown; `reset` sets that
   back to zero and keeps every grade.
+- Tracks: an exercise is practised in NumPy or, when it has a PyTorch form, in PyTorch (framework.py says
+  which one a command uses). Status, best result, the practice schedule and the hints shown are kept per
+  exercise and track; a grade is recorded in the track the grader found in the file. `start`, `reset`,
+  `task`, `hint` and `solution` in a track the exercise lacks are a usage error listing its tracks. A
+  PyTorch exercise's hints are exercise.yaml's `torch_hints` when it has them, else the shared `hints`.
 
 The CLI (`mhaquiz/cli.py`) only parses options, asks for confirmations and renders what these return.
 """
@@ -33,7 +38,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, List, Optional
 
 from mhaquiz import clock
 from mhaquiz.errors import MhaquizError
-from mhaquiz.grader.exercises import Exercise, curriculum, get_exercise
+from mhaquiz.grader.exercises import TRACKS, Exercise, curriculum, get_exercise
 
 if TYPE_CHECKING:
     from mhaquiz.store import Store
@@ -51,9 +56,17 @@ def title(exercise: Exercise, lang: str) -> str:
     return _in_language(exercise.meta.get("title"), lang) or exercise.id
 
 
-def hints(exercise: Exercise, lang: str) -> List[str]:
-    """The exercise's hints in `lang`, in order."""
-    return [text for text in (_in_language(hint, lang) for hint in exercise.meta.get("hints") or []) if text]
+def hints(exercise: Exercise, lang: str, track: str = "numpy") -> List[str]:
+    """The exercise's hints in `lang` for `track`, in order (PyTorch: `torch_hints` if any, else `hints`)."""
+    given = (exercise.meta.get("torch_hints") if track == "torch" else None) or exercise.meta.get("hints") or []
+    return [text for text in (_in_language(hint, lang) for hint in given) if text]
+
+
+def check_track(exercise: Exercise, track: str) -> str:
+    """`track` when the exercise can be done in it; else a usage error listing the tracks it has."""
+    if track not in exercise.tracks:
+        raise MhaquizError("error.no_torch_form", id=exercise.id, tracks=", ".join(exercise.tracks))
+    return track
 
 
 def _in_language(value, lang: str) -> str:
@@ -82,10 +95,12 @@ class ExerciseStatus:
     hints_total: int
     due: Optional[datetime] = None  # when a passed exercise is to be practised again
     is_due: bool = False
+    track: str = "numpy"  # the track this row is about: the one asked for, or NumPy when the exercise lacks it
+    others: tuple = ()  # the same exercise in its other tracks (ExerciseStatus each)
 
-    def to_dict(self) -> dict:
+    def progress(self) -> dict:
+        """This row's progress in its track (what `list --json` gives per track)."""
         return {
-            "id": self.id, "position": self.position, "order": self.order, "title": self.title,
             "status": self.status, "attempts": self.attempts, "best": self.best,
             "best_graded_at": self.best_graded_at.isoformat() if self.best_graded_at else None,
             "last_graded_at": self.last_graded_at.isoformat() if self.last_graded_at else None,
@@ -93,30 +108,47 @@ class ExerciseStatus:
             "due": self.due.isoformat() if self.due else None, "is_due": self.is_due,
         }
 
+    def to_dict(self) -> dict:
+        """The row's own track's progress at the top level, and every track of the exercise under "tracks"."""
+        tracks = {row.track: row.progress() for row in (self, *self.others)}
+        return {"id": self.id, "position": self.position, "order": self.order, "title": self.title,
+                **self.progress(), "track": self.track,
+                "tracks": {track: tracks[track] for track in TRACKS if track in tracks}}
 
-def statuses(store: "Store", now: Optional[datetime] = None) -> List[ExerciseStatus]:
-    """Every exercise in learning order with its status, best result, hints shown and when it is due."""
+
+def statuses(store: "Store", now: Optional[datetime] = None, track: str = "numpy") -> List[ExerciseStatus]:
+    """Every exercise in learning order with its status in `track` (NumPy for an exercise without that track),
+    best result, hints shown and when it is due; each row carries the exercise's other tracks in `others`."""
     now = now or clock.now()
-    progress = store.exercise_progress()
-    cards = store.exercise_cards()
+    progress, cards = {}, {}
     rows = []
     for position, exercise in enumerate(curriculum(), start=1):
-        record = progress.get(exercise.id)
-        rows.append(ExerciseStatus(
-            id=exercise.id,
-            position=position,
-            order=exercise.meta.get("order"),
-            title={lang: title(exercise, lang) for lang in ("zh", "en")},
-            status=NOT_STARTED if record is None else PASSED if record.passed else ATTEMPTED,
-            attempts=record.attempts if record else 0,
-            best=record.best if record else None,
-            best_graded_at=(record.best_graded_at or record.last_graded_at) if record else None,
-            last_graded_at=record.last_graded_at if record else None,
-            hints_shown=min(store.hints_shown(exercise.id), len(hints(exercise, "en"))),
-            hints_total=len(hints(exercise, "en")),
-            due=cards[exercise.id].due if exercise.id in cards else None,
-            is_due=exercise.id in cards and cards[exercise.id].due <= now,
-        ))
+        def row(in_track: str, others: tuple = ()) -> ExerciseStatus:
+            if in_track not in progress:
+                progress[in_track] = store.exercise_progress(in_track)
+                cards[in_track] = store.exercise_cards(in_track)
+            record, card = progress[in_track].get(exercise.id), cards[in_track].get(exercise.id)
+            texts = hints(exercise, "en", in_track)
+            return ExerciseStatus(
+                id=exercise.id,
+                position=position,
+                order=exercise.meta.get("order"),
+                title={lang: title(exercise, lang) for lang in ("zh", "en")},
+                status=NOT_STARTED if record is None else PASSED if record.passed else ATTEMPTED,
+                attempts=record.attempts if record else 0,
+                best=record.best if record else None,
+                best_graded_at=(record.best_graded_at or record.last_graded_at) if record else None,
+                last_graded_at=record.last_graded_at if record else None,
+                hints_shown=min(store.hints_shown(exercise.id, in_track), len(texts)),
+                hints_total=len(texts),
+                due=card.due if card else None,
+                is_due=card is not None and card.due <= now,
+                track=in_track,
+                others=others,
+            )
+
+        shown = track if track in exercise.tracks else "numpy"
+        rows.append(row(shown, tuple(row(other) for other in exercise.tracks if other != shown)))
     return rows
 
 
@@ -139,8 +171,8 @@ def next_exercise(rows: Iterable[ExerciseStatus], after: Optional[str] = None) -
     return next((row for row in rows[start:] + rows[:start] if row.status != PASSED and row.id != after), None)
 
 
-def has_passed(store: "Store", exercise_id: str) -> bool:
-    record = store.exercise_progress().get(exercise_id)
+def has_passed(store: "Store", exercise_id: str, track: str = "numpy") -> bool:
+    record = store.exercise_progress(track).get(exercise_id)
     return bool(record and record.passed)
 
 
@@ -203,34 +235,53 @@ def _directory(directory: Path, create: bool = False) -> Path:
 @dataclass(frozen=True)
 class Started:
     """What `start` did: `written` (a new stub), `kept` (the file exists: left as it is), `renewed` (the
-    exercise was due for practice again, or --force: the earlier file put aside as `kept_as`, a fresh stub)."""
+    exercise was due for practice again, or --force: the earlier file put aside as `kept_as`, a fresh stub).
+    `track`: the stub's; `file_track`: the track a kept file is written in (None if it cannot be parsed)."""
 
     exercise: Exercise
     path: Path
     action: str
     kept_as: Optional[Path] = None
+    track: str = "numpy"
+    file_track: Optional[str] = None
 
 
 def start(exercise_id: str, directory: Path, force: bool = False, store: Optional["Store"] = None,
-          now: Optional[datetime] = None) -> Started:
-    """Write the exercise's stub to `<directory>/<id>.py` (creating the folder). An existing file is left
-    alone, unless the exercise is due for practice again (per `store`) or `force`: then it is put aside and a
-    fresh stub written. Never overwrites the learner's work."""
+          now: Optional[datetime] = None, track: str = "numpy") -> Started:
+    """Write the exercise's stub in `track` to `<directory>/<id>.py` (creating the folder). An existing file
+    is left alone, unless the exercise is due for practice again in `track` (per `store`) or `force`: then it
+    is put aside and a fresh stub written. Never overwrites the learner's work."""
     exercise = find_exercise(exercise_id)  # unknown or path-like ids: usage error naming the nearest
+    check_track(exercise, track)
     target = exercise_file(exercise, directory, create=True)
     if store is not None:
         remember(store, exercise.id)
     if target.is_symlink() or (target.exists() and not target.is_file()):
         raise MhaquizError("error.not_regular", path=target)
     if not target.exists():
-        _write_stub(exercise, target)
-        return Started(exercise, target, "written")
-    due = store is not None and any(row.id == exercise.id and row.is_due for row in statuses(store, now))
+        _write_stub(exercise, target, track)
+        return Started(exercise, target, "written", track=track)
+    due = store is not None and any(row.id == exercise.id and row.track == track and row.is_due
+                                    for row in statuses(store, now, track))
     if not (force or due):
-        return Started(exercise, target, "kept")
+        return Started(exercise, target, "kept", track=track, file_track=file_track(target))
     kept_as = put_aside(target, now)
-    _write_stub(exercise, target)
-    return Started(exercise, target, "renewed", kept_as)
+    _write_stub(exercise, target, track)
+    return Started(exercise, target, "renewed", kept_as, track=track)
+
+
+def file_track(path: Path) -> Optional[str]:
+    """The track a learner's file is written in ("torch" if it imports torch), as the grader decides it;
+    None when it cannot be read or parsed."""
+    import ast
+
+    from mhaquiz.grader.exercises import imports_torch
+
+    try:
+        tree = ast.parse(path.read_bytes())
+    except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    return "torch" if imports_torch(tree) else "numpy"
 
 
 def put_aside(path: Path, now: Optional[datetime] = None) -> Path:
@@ -247,18 +298,19 @@ def put_aside(path: Path, now: Optional[datetime] = None) -> Path:
     return candidate
 
 
-def reset(store: "Store", exercise_id: str, directory: Path) -> Started:
-    """Put the learner's `<directory>/<id>.py` aside, write the stub there again and forget the hints shown;
-    the grades are kept."""
+def reset(store: "Store", exercise_id: str, directory: Path, track: str = "numpy") -> Started:
+    """Put the learner's `<directory>/<id>.py` aside, write the stub of `track` there again and forget the
+    hints shown in that track; the grades are kept."""
     exercise = find_exercise(exercise_id)
+    check_track(exercise, track)
     target = exercise_file(exercise, directory)
     if target.is_symlink() or (target.exists() and not target.is_file()):
         raise MhaquizError("error.not_regular", path=target)
     kept_as = put_aside(target) if target.exists() else None
-    _write_stub(exercise, target)
+    _write_stub(exercise, target, track)
     if not store.readonly:  # a read-only store: the file is reset, the hints shown cannot be forgotten
-        store.set_hints_shown(exercise.id, 0)
-    return Started(exercise, target, "renewed" if kept_as else "written", kept_as)
+        store.set_hints_shown(exercise.id, 0, track)
+    return Started(exercise, target, "renewed" if kept_as else "written", kept_as, track=track)
 
 
 def fresh_file(exercise: Exercise, directory: Path, prefix: str) -> Path:
@@ -272,11 +324,11 @@ def fresh_file(exercise: Exercise, directory: Path, prefix: str) -> Path:
     return candidate
 
 
-def _write_stub(exercise: Exercise, target: Path) -> None:
+def _write_stub(exercise: Exercise, target: Path, track: str = "numpy") -> None:
     if target.is_symlink() or (target.exists() and not target.is_file()):
         raise MhaquizError("error.not_regular", path=target)
     try:
-        target.write_text(exercise.stub_path.read_text(encoding="utf-8"), encoding="utf-8")
+        target.write_text(exercise.stub_path_for(track).read_text(encoding="utf-8"), encoding="utf-8")
     except OSError as error:
         raise MhaquizError("error.cannot_write", path=target, reason=error.strerror or str(error)) from None
 
@@ -284,15 +336,17 @@ def _write_stub(exercise: Exercise, target: Path) -> None:
 def record_report(store: "Store", report, context: Optional[str] = None, now: Optional[datetime] = None) -> None:
     """Record each exercise a grade covered, with what follows from it: the exercise's practice schedule,
     the mistakes named, and the questions those bring forward in `ask`. A stub graded untouched (the file
-    is still the stub as written) is not an attempt, and is not recorded."""
+    is still the stub as written) is not an attempt, and is not recorded. Everything is kept in the track the
+    grader found the file written in (`report.track`)."""
     from mhaquiz.quiz.schedule import Rating, review_exercise
 
     now = now or clock.now()
-    cards = store.exercise_cards()
+    track = getattr(report, "track", "numpy")
+    cards = store.exercise_cards(track)
     findings = {exercise.id: exercise.diagnosis for exercise in report.exercises}
     submission = submission_hash(Path(report.file))
     for exercise_id, passed, summary in report.summaries():
-        if summary["verdict"] == "not_implemented" and is_untouched_stub(Path(report.file), exercise_id):
+        if summary["verdict"] == "not_implemented" and is_untouched_stub(Path(report.file), exercise_id, track):
             continue
         card = cards.get(exercise_id)
         new_card = None
@@ -306,7 +360,7 @@ def record_report(store: "Store", report, context: Optional[str] = None, now: Op
         if context:
             summary = {**summary, "context": context}
         store.record_grade(exercise_id, passed, summary, graded_at=now, card=new_card, mistakes=mistakes, boosts=boosts,
-                           submission=submission)
+                           submission=submission, track=track)
         store.set_current_exercise(exercise_id)
 
 
@@ -321,19 +375,24 @@ def submission_hash(path: Path) -> str | None:
         return None
 
 
-def is_untouched_stub(path: Path, exercise_id: str) -> bool:
-    """Whether the file at `path` is still the exercise's stub (whitespace aside)."""
+def is_untouched_stub(path: Path, exercise_id: str, track: str = "numpy") -> bool:
+    """Whether the file at `path` is still the exercise's stub in `track` (whitespace aside)."""
     try:
         text = path.read_text(encoding="utf-8")
-        stub = get_exercise(exercise_id).stub_path.read_text(encoding="utf-8")
+        stub = get_exercise(exercise_id).stub_path_for(track).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError, MhaquizError):
         return False
     return text.split() == stub.split()
 
 
-def solution_source(exercise: Exercise) -> str:
-    """The reference solution's source (the registry only lists exercises that have one)."""
-    return exercise.solution_path.read_text(encoding="utf-8")
+def solution_source(exercise: Exercise, track: str = "numpy") -> str:
+    """The reference solution's source in `track` (the registry lists a track only when it has one)."""
+    return exercise.solution_source_for(check_track(exercise, track))
+
+
+def solution_name(exercise: Exercise, track: str = "numpy") -> str:
+    """Where the reference lives, as the learner reads it: solutions/<id>.py, solutions/torch/<id>.py."""
+    return f"solutions/{exercise.id}.py" if track == "numpy" else f"solutions/{track}/{exercise.id}.py"
 
 
 # --- hints ------------------------------------------------------------------------------------
@@ -348,23 +407,26 @@ class HintReveal:
     total: int
     new: bool
     remembered: bool = True  # False on a read-only store: the next call shows the same hint again
+    track: str = "numpy"
 
     @property
     def left(self) -> int:
         return self.total - len(self.shown)
 
 
-def reveal_hint(store: "Store", exercise_id: str, lang: str) -> HintReveal:
-    """Reveal the next hint (if any is left) and remember it; returns all the hints shown so far."""
+def reveal_hint(store: "Store", exercise_id: str, lang: str, track: str = "numpy") -> HintReveal:
+    """Reveal the next hint of the exercise in `track` (if any is left) and remember it; returns all the
+    hints shown so far."""
     exercise = find_exercise(exercise_id)
-    texts = hints(exercise, lang)
-    already = min(store.hints_shown(exercise.id), len(texts))
+    check_track(exercise, track)
+    texts = hints(exercise, lang, track)
+    already = min(store.hints_shown(exercise.id, track), len(texts))
     new = already < len(texts)
     if new:
         already += 1
         if not store.readonly:  # a read-only store: shown, but not remembered (the CLI says so)
-            store.set_hints_shown(exercise.id, already)
-    return HintReveal(exercise, texts[:already], len(texts), new, remembered=not store.readonly)
+            store.set_hints_shown(exercise.id, already, track)
+    return HintReveal(exercise, texts[:already], len(texts), new, remembered=not store.readonly, track=track)
 
 
 # --- watch ------------------------------------------------------------------------------------

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, List, Optional
+from typing import TYPE_CHECKING, Callable, List, Optional
 
 from rich.table import Table
 from rich.text import Text
 
 from mhaquiz.i18n import t
-from mhaquiz.practice.loop import ATTEMPTED, PASSED, ExerciseStatus, HintReveal, next_exercise, totals
+from mhaquiz.practice.loop import ATTEMPTED, NOT_STARTED, PASSED, ExerciseStatus, HintReveal, next_exercise, totals
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -42,14 +42,33 @@ def due_text(row: ExerciseStatus, lang: str, now=None) -> str:
     return t("ex_due_in", lang, when=format_interval((row.due - (now or clock.now())).total_seconds(), lang))
 
 
+def track_name(track: str, lang: str) -> str:
+    """NumPy, PyTorch."""
+    return t(f"track.{track}", lang)
+
+
+def other_tracks_text(row: ExerciseStatus, track: str, lang: str) -> str:
+    """What the row does not show: "NumPy only" when the exercise lacks `track`, and its other tracks once
+    started ("PyTorch: passed"); "" otherwise."""
+    parts = [t("list_only_track", lang, track=track_name(row.track, lang))] if row.track != track else []
+    parts += [t("list_other_track", lang, track=track_name(other.track, lang), status=t(f"ex_status_{other.status}", lang))
+              for other in row.others if other.status != NOT_STARTED]
+    return t("list_separator", lang).join(parts)
+
+
 # Columns of the terminal table, least important last: a narrow terminal drops them from the end before it
 # would cut an id (the id is what the learner types next).
-_COLUMNS = ("#", "col_exercise", "col_status", "col_due", "col_best", "col_hints", "col_title")
+_COLUMNS = ("#", "col_exercise", "col_status", "col_due", "col_best", "col_hints", "col_other", "col_title")
 
 
-def render_list(console: "Console", rows: List[ExerciseStatus], lang: str) -> None:
+def render_list(console: "Console", rows: List[ExerciseStatus], lang: str, track: str = "numpy",
+                flag: Callable[[str], str] = lambda track: "") -> None:
+    """The exercises' status in `track` (the other tracks noted); `flag(track)` is what a suggested command
+    needs to stay in that track (" --torch", or "")."""
     count = totals(rows)
     console.print(Text(t("list_title", lang, **{k: count[k] for k in ("passed", "attempted", "total")}), style="bold"))
+    if track != "numpy":
+        console.print(Text(t("list_in_track", lang, track=track_name(track, lang))))
     if console.is_terminal:
         from rich.cells import cell_len
 
@@ -61,14 +80,16 @@ def render_list(console: "Console", rows: List[ExerciseStatus], lang: str) -> No
                 "col_due": Text(due_text(row, lang), style="bold yellow" if row.is_due else "dim"),
                 "col_best": best_text(row.best, row.best_graded_at, lang),
                 "col_hints": f"{row.hints_shown}/{row.hints_total}" if row.hints_total else "",
+                "col_other": Text(other_tracks_text(row, track, lang), style="dim"),
                 "col_title": Text(row.title[lang]),
             })
         headers = {key: "#" if key == "#" else t(key, lang) for key in _COLUMNS}
+        columns = [key for key in _COLUMNS if key != "col_other" or any(str(cell[key]) for cell in cells)]
 
         def width(key):
             return max([cell_len(headers[key])] + [cell_len(str(cell[key])) for cell in cells])
 
-        shown = list(_COLUMNS)
+        shown = columns
         while len(shown) > 2 and sum(width(key) + 2 for key in shown) > console.width:
             shown.pop()  # the least important column goes first; # and the id always stay
         table = Table(box=None, pad_edge=False, header_style="bold")
@@ -86,7 +107,8 @@ def render_list(console: "Console", rows: List[ExerciseStatus], lang: str) -> No
         for row in rows:
             status = t(f"ex_status_{row.status}", lang)
             parts = [f"{row.position:>2}. {row.id:<{width}}", status + " " * (status_width - cell_len(status))]
-            for extra in (due_text(row, lang), best_text(row.best, row.best_graded_at, lang)):
+            for extra in (due_text(row, lang), best_text(row.best, row.best_graded_at, lang),
+                          other_tracks_text(row, track, lang)):
                 if extra:
                     parts.append(extra)
             parts.append(row.title[lang])
@@ -96,10 +118,13 @@ def render_list(console: "Console", rows: List[ExerciseStatus], lang: str) -> No
         console.print(Text(t("list_all_passed", lang), style="dim"))
     else:
         key = "grade_next_due" if upcoming.is_due else "list_next"
-        console.print(Text(t(key, lang, id=upcoming.id), style="dim"))
+        console.print(Text(t(key, lang, id=upcoming.id + flag(upcoming.track)), style="dim"))
 
 
-def render_hints(console: "Console", reveal: HintReveal, title: str, lang: str) -> None:
+def render_hints(console: "Console", reveal: HintReveal, title: str, lang: str, flag: str = "") -> None:
+    """The hints shown so far, the newest marked; `flag` is what the suggested commands need to stay in the
+    hints' track (" --torch", or "")."""
+    command_id = reveal.exercise.id + flag
     if not reveal.total:
         console.print(Text(t("hint_no_hints", lang)))
         return
@@ -110,11 +135,11 @@ def render_hints(console: "Console", reveal: HintReveal, title: str, lang: str) 
         console.print(Text(text, style="" if newest or not console.is_terminal else "dim"), soft_wrap=not console.is_terminal)
         console.print()
     if not reveal.new:
-        console.print(Text(t("hint_none_left", lang, total=reveal.total, id=reveal.exercise.id), style="yellow"))
+        console.print(Text(t("hint_none_left", lang, total=reveal.total, id=command_id), style="yellow"))
     elif not reveal.left:
-        console.print(Text(t("hint_last", lang, id=reveal.exercise.id), style="dim"))
+        console.print(Text(t("hint_last", lang, id=command_id), style="dim"))
     elif reveal.remembered:  # not remembered (a read-only store): running it again would show this one again
-        console.print(Text(t("hint_more_left", lang, left=reveal.left, id=reveal.exercise.id), style="dim"))
+        console.print(Text(t("hint_more_left", lang, left=reveal.left, id=command_id), style="dim"))
 
 
 def render_solution(console: "Console", source: str, header: str) -> None:
