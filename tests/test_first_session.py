@@ -100,6 +100,20 @@ def first_session(tmp_path, lang: str, columns: int, wrapped: list) -> list:
     return screens
 
 
+def without_quoted_code(text: str) -> str:
+    """A traceback's quoted source lines removed (the learner's own code and comments, in any language)."""
+    kept, in_traceback = [], False
+    for line in text.split("\n"):
+        if line.startswith('  File "'):
+            in_traceback = True
+        elif in_traceback and line.startswith("    "):
+            continue
+        else:
+            in_traceback = False
+        kept.append(line)
+    return "\n".join(kept)
+
+
 def content_lines(screen: str) -> list:
     """The lines of a screen as the learner reads them: box borders and edges removed."""
     lines = []
@@ -134,7 +148,8 @@ def test_a_whole_first_session_reads_right(tmp_path, isolated_home, wrapped, lan
             (command, [line for line in screen.splitlines() if cell_len(line) > columns])
         if lang == "zh":  # judged on whole paragraphs (a wrapped citation is still a citation), and on the rest
             rest = [line for line in lines if not any(line in paragraph for paragraph in paragraphs)]
-            assert english_sentences("\n".join(paragraphs + rest)) == [], (command, screen)
+            prose = without_quoted_code("\n".join(paragraphs)) + "\n" + "\n".join(rest)  # (rich wraps line by line)
+            assert english_sentences(prose) == [], (command, screen)
 
     # every wrap was tight: at each break the next piece would not have fit
     assert len(wrapped) > 100
