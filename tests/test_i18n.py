@@ -312,3 +312,16 @@ def test_every_reference_solution_explains_itself_in_chinese_first_then_english(
         above = [line.strip() for line in lines[max(0, row - 6):row]]
         assert contains_cjk(token.string) or any(line.startswith("#") and contains_cjk(line) for line in above), \
             (name, row + 1, token.string)
+
+
+def test_questions_piped_prints_one_plain_line_per_question():
+    bank = load_bank()
+    result = runner.invoke(app, ["questions"], env={**CHINESE, "COLUMNS": "60"})
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert not any(char in result.stdout for char in "┏┃│╭━")  # no table
+    assert sum(line.startswith("== ") and line.endswith(" ==") for line in lines) == len(bank.topics)
+    rows = [line for line in lines if line.count(" · ") >= 3]
+    assert len(rows) == len(bank.questions)
+    assert {row.split(" · ")[0] for row in rows} == {question.id for question in bank.questions}
+    assert "== 注意力掩码 (--topic masking) ==" in lines
