@@ -87,26 +87,27 @@ def _offset_logits(rng, T, D, E):
     return x, W_g
 
 
-# name, label, what it exposes, router builder, (T, D, E, F), top_k, capacity_factor, alpha
+# name, label, what it exposes, router builder, (T, D, E, F), top_k, capacity_factor, alpha (Switch uses 0.01;
+# larger ones here keep every mistake in the loss far above a float32-sized difference)
 SPECS = (
     ("top-2 of 4", _text("4 选 2", "top-2 of 4"),
      _text("T = 6、E = 4、k = 2，不限容量：softmax、top-k、重新归一化、按门加权合并",
            "T = 6, E = 4, k = 2, no capacity limit: softmax, top-k, renormalisation, the gated combination"),
-     _plain, (6, 5, 4, 7), 2, None, 0.01),
+     _plain, (6, 5, 4, 7), 2, None, 1.0),
     ("top-1 (Switch)", _text("top-1（Switch）", "top-1 (Switch)"),
      _text("k = 1：重新归一化后门值都是 1（不归一化时就是那个概率）",
            "k = 1: renormalised, every gate is 1 (without it, the probability itself)"),
-     _plain, (5, 4, 3, 6), 1, None, 0.02),
+     _plain, (5, 4, 3, 6), 1, None, 0.5),
     ("exact ties", _text("完全相等的概率", "exact ties"),
      _text("专家 1 和 3 的路由列相同，概率完全相等：并列卡在第 2、3 名之间时选下标小的 1；两者都入选时 1 排在前面",
            "experts 1 and 3 share a router column, so their probabilities are exactly equal: tied at ranks 2 and 3, "
            "the lower index 1 is chosen; both chosen, 1 comes first"),
-     _ties, (8, 6, 5, 4), 2, None, 0.05),
+     _ties, (8, 6, 5, 4), 2, None, 1.0),
     ("capacity drops", _text("超出容量被丢弃", "capacity drops"),
      _text("每个 token 都偏向专家 0；capacity_factor = 1.1，C = floor(1.1·8·2/4) = 4：专家 0 的第 5 个起被丢弃（按 token 顺序）",
            "every token leans towards expert 0; capacity_factor = 1.1 gives C = floor(1.1*8*2/4) = 4: expert 0's "
            "assignments from the 5th on are dropped (in token order)"),
-     _popular, (8, 5, 4, 6), 2, 1.1, 0.01),
+     _popular, (8, 5, 4, 6), 2, 1.1, 0.3),
     ("tight capacity", _text("容量很小", "tight capacity"),
      _text("capacity_factor = 0.5，C = floor(0.5·6·2/3) = 2：靠后的 token 两个专家都被丢弃，输出整行为 0",
            "capacity_factor = 0.5 gives C = floor(0.5*6*2/3) = 2: later tokens lose both experts, their output rows "
@@ -115,7 +116,7 @@ SPECS = (
      _text("每个专家的路由 logits 都在 750 左右：减去共同的偏移 softmax 不变，但不减最大值 exp 就会溢出",
            "router logits around 750 for every expert: the common offset leaves the softmax unchanged, but without "
            "subtracting the max exp overflows"),
-     _offset_logits, (5, 4, 4, 5), 2, None, 0.1),
+     _offset_logits, (5, 4, 4, 5), 2, None, 1.0),
 )
 
 
@@ -300,3 +301,63 @@ def error_map(case, name, got, expected):
     if name == "y":
         return errors, ("axis.position", "axis.feature"), _text("y 的 |误差|，按 token 和特征", "|error| of y per token and feature")
     return None
+
+
+# --- the PyTorch track --------------------------------------------------------------------------------------
+
+BANNED = {"torch": ()}  # torch has no MoE layer of its own; softmax, topk, sort, silu are building blocks here
+
+ROUTER_NAMES = ("gate", "router", "w_g", "wg", "gating", "router_proj", "gate_linear", "switch", "w_gate")
+EXPERT_LIST_NAMES = ("experts", "expert", "ffns", "experts_list", "expert_list", "mlps")
+EXPERT_NAMES = {  # the contract's matrix -> the names an expert's layers go by (Mixtral; Qwen-MoE and DeepSeek)
+    "W1": ("w1", "gate_proj", "w_gate", "fc_gate", "linear_gate", "gate"),
+    "W3": ("w3", "up_proj", "w_up", "fc_up", "linear_up", "up"),
+    "W2": ("w2", "down_proj", "w_down", "fc_down", "linear_down", "down"),
+}
+
+
+def _load_moe(module, W_g, W1, W2, W3):
+    """The router and every expert's SwiGLU loaded by name: the router an nn.Linear (weight = W_g.T) or a bare
+    (D, E) parameter; the experts an nn.ModuleList whose e-th module holds w1 / w3 / w2 (or gate_proj / up_proj
+    / down_proj), or bare (E, D, F), (E, F, D) parameters W1 / W3 / W2 on the layer."""
+    from mhaquiz.grader.torch_form import ParameterMismatch, _shapes, find_module, load_matrix
+
+    E = W_g.shape[1]
+    expected = [("gate (router)", W_g.shape), ("experts[e].w1 / w3", W1.shape[1:]), ("experts[e].w2", W2.shape[1:])]
+    if not load_matrix(module, W_g, None, ROUTER_NAMES, "gate (router)", expected):
+        raise ParameterMismatch("no router (gate / router / w_g)", expected, _shapes(module))
+    experts = find_module(module, EXPERT_LIST_NAMES)
+    if experts is not None:
+        children = list(experts.children())
+        if len(children) != E:
+            raise ParameterMismatch(f"{len(children)} experts, the case has {E}", expected, _shapes(module))
+        for e, expert in enumerate(children):
+            for name, W in (("W1", W1), ("W3", W3), ("W2", W2)):
+                if not load_matrix(expert, W[e], None, EXPERT_NAMES[name], f"experts[{e}].{EXPERT_NAMES[name][0]}",
+                                   expected):
+                    raise ParameterMismatch(f"expert {e} has no layer {' / '.join(EXPERT_NAMES[name][:2])}",
+                                            expected, _shapes(module))
+        return
+    for name, W in (("W1", W1), ("W3", W3), ("W2", W2)):  # one stacked parameter per matrix
+        if not load_matrix(module, W, None, (name, name.lower()), name, expected):
+            raise ParameterMismatch("no experts (an nn.ModuleList named experts, or stacked W1 / W2 / W3)",
+                                    expected, _shapes(module))
+
+
+def torch_call(namespace, args, case):
+    """A PyTorch submission on a case: MoE(d_model, d_ff, num_experts, top_k, capacity_factor, alpha) with the
+    router and experts loaded by name, called on x; its dict back through the NumPy track's driver."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from mhaquiz.grader.torch_form import build, tensor, to_numpy
+
+    def moe_forward(x, W_g, W1, W2, W3, top_k, capacity_factor, alpha):
+        E, D, F = W1.shape
+        module = build(namespace, "MoE", D, F, E, top_k, capacity_factor=capacity_factor, alpha=alpha)
+        _load_moe(module, W_g, W1, W2, W3)
+        with torch.no_grad():
+            return to_numpy(module(tensor(x)))
+
+    return call_moe(SimpleNamespace(moe_forward=moe_forward), args)
