@@ -180,7 +180,7 @@ def test_a_whole_first_session_reads_right(tmp_path, isolated_home, wrapped, lan
     assert totals and int(totals.group(1)) == len(passed), stats_screen
 
 
-def test_enter_for_dont_know_and_the_rating_buttons_at_60_columns(tmp_path):
+def test_the_rating_buttons_and_the_choices_at_narrow_widths(tmp_path):
     """The rating buttons never break inside a button; choices hang-indent their continuation lines."""
     from rich.console import Console
 
@@ -198,3 +198,61 @@ def test_enter_for_dont_know_and_the_rating_buttons_at_60_columns(tmp_path):
     lines = console.export_text().splitlines()
     assert len(lines) >= 2 and lines[0].startswith("  a) softmax")
     assert all(line.startswith(" " * 5) and line.strip() for line in lines[1:])  # under the text, not the letter
+
+
+BANK = """topic: my-cards
+questions:
+  - id: mask-when
+    type: mcq
+    prompt: {zh: "注意力 mask 在哪一步生效？", en: "Where does an attention mask act?"}
+    choices:
+      a: {zh: "softmax 之后", en: "After the softmax"}
+      b: {zh: "softmax 之前", en: "Before the softmax"}
+      c: {zh: "在 V 上", en: "On V"}
+    answer: [b]
+"""
+
+
+def test_enter_for_dont_know_in_a_real_terminal_ends_the_prompt_line(tmp_path):
+    """In a terminal (readline editing), Enter on an empty answer must leave the prompt's line: the next box
+    starts on a line of its own. (Printing the prompt before input() let readline redraw over it.)"""
+    import os
+    import pty
+    import select
+    import sys
+    import time
+
+    bank = tmp_path / "cards.yaml"
+    bank.write_text(BANK, encoding="utf-8")
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: mhaquiz in a terminal of 60 columns
+        os.environ.update(COLUMNS="60", LINES="40", LANG="zh_CN.UTF-8", LC_ALL="", NO_COLOR="1",
+                          MHAQUIZ_HOME=str(tmp_path / "home"))
+        os.execv(sys.executable, [sys.executable, "-m", "mhaquiz", "ask", "--bank", str(bank), "--count", "1"])
+    screen = b""
+
+    def read_for(seconds):
+        nonlocal screen
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            ready, _, _ = select.select([fd], [], [], 0.05)
+            if ready:
+                try:
+                    screen += os.read(fd, 65536)
+                except OSError:
+                    return
+
+    try:
+        deadline = time.monotonic() + 20
+        while "你的答案".encode() not in screen and time.monotonic() < deadline:
+            read_for(0.2)
+        os.write(fd, b"\r")  # Enter: "don't know"
+        read_for(3)
+    finally:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        os.close(fd)
+    text = ANSI.sub("", screen.decode("utf-8", errors="replace")).replace("\r", "")
+    prompt_line = next(line for line in text.split("\n") if "你的答案 ›" in line)
+    assert prompt_line.strip() == "你的答案 ›", repr(prompt_line)  # nothing drawn after the prompt
+    assert "你的回答：不会" in text or "错误" in text  # and the answer was marked on the next lines
