@@ -48,6 +48,19 @@ def test_each_exercise_has_its_torch_form():
         assert "torch" in get_exercise(exercise_id).tracks, exercise_id
 
 
+@pytest.mark.parametrize("exercise_id", MINE)
+def test_no_chinese_torch_prompt_renders_with_a_stray_space(exercise_id):
+    import re
+
+    from tests.test_i18n import CJK, CJK_PUNCTUATION, bad_spaces
+
+    prose = re.sub(r"```.*?```", "", get_exercise(exercise_id).prompt_for("zh", "torch"), flags=re.S)
+    lines = [line.strip() for line in prose.splitlines() if not line.strip().startswith("|")]
+    soft = re.findall(f"[{CJK}]\\n[ \\t]*[{CJK}]|[{CJK_PUNCTUATION}]\\n[ \\t]*[^\\s\\-*+>|#\\d]", prose)
+    assert [bad_spaces(line) for line in lines if bad_spaces(line)] == [] and soft == []
+    assert "（" in prose and "：" in prose  # written with full-width punctuation
+
+
 # --- written differently: other names, layers in another order, random init, fused layers, loops ------------
 
 LAYER_NORM_ANNOTATED = '''
