@@ -334,3 +334,74 @@ def error_map(case, name, got, expected):
     from mhaquiz.grader.heatmap import error_array
 
     return error_array(got, expected), ("axis.batch", "axis.position", "axis.feature"), OUTPUT_VIEW
+
+
+# --- the PyTorch track --------------------------------------------------------------------------------------
+
+BANNED = {"torch": ("scaled_dot_product_attention", "MultiheadAttention", "multi_head_attention_forward",
+                    "TransformerEncoderLayer", "TransformerDecoderLayer", "TransformerEncoder", "TransformerDecoder",
+                    "Transformer")}  # nn.LayerNorm and F.gelu are building blocks here (layer_norm is its own exercise)
+
+ATTENTION_SCOPES = ("attn", "attention", "self_attn", "self_attention", "mha", "sa", "multi_head_attention",
+                    "attn_layer", "self_attention_layer")
+FFN_SCOPES = ("mlp", "ffn", "feed_forward", "feedforward", "ff", "ffn_layer", "mlp_block", "fc")
+FFN_NAMES = {"1": ("c_fc", "fc1", "w1", "w_1", "linear1", "fc_in", "up_proj", "dense_h_to_4h", "up", "lin1", "ff1"),
+             "2": ("c_proj", "fc2", "w2", "w_2", "linear2", "fc_out", "down_proj", "dense_4h_to_h", "down", "lin2",
+                   "ff2")}
+NORM_SCOPES = {"ln1": ("ln1", "ln_1", "norm1", "norm_1", "attn_norm", "attention_norm", "input_layernorm", "ln_attn",
+                       "layernorm1", "layer_norm1", "pre_attn_norm", "norm_attn"),
+               "ln2": ("ln2", "ln_2", "norm2", "norm_2", "ffn_norm", "mlp_norm", "post_attention_layernorm", "ln_mlp",
+                       "layernorm2", "layer_norm2", "pre_ffn_norm", "norm_ffn")}
+
+
+def _load_ffn(module, params, attention):
+    """W_1 (D, F), b_1 and W_2 (F, D), b_2 into the FFN's two layers: by name inside the mlp / ffn submodule
+    (or the block), else the one nn.Linear of weight shape (F, D) and the one of (D, F) outside the attention
+    (nn.Sequential(nn.Linear, nn.GELU, nn.Linear) included)."""
+    from torch import nn
+
+    from mhaquiz.grader.torch_form import ParameterMismatch, _load_linear, _shapes, find_module, load_matrix
+
+    D, F = params["W_1"].shape
+    expected = [("mlp.fc1 (W_1)", (D, F)), ("mlp.fc2 (W_2)", (F, D))]
+    scope = find_module(module, FFN_SCOPES) or module
+    found = [load_matrix(scope, params[f"W_{n}"], params[f"b_{n}"], FFN_NAMES[n], f"W_{n}", expected,
+                         bias_candidates=(f"b_{n}", f"b{n}")) for n in "12"]
+    if all(found):
+        return
+    taken = {id(m) for m in attention.modules()} if attention is not None else set()
+    for n, shape in (("1", (F, D)), ("2", (D, F))):
+        layers = [m for m in scope.modules() if isinstance(m, nn.Linear) and id(m) not in taken
+                  and tuple(m.weight.shape) == shape]
+        if len(layers) != 1:
+            raise ParameterMismatch(f"no layer for W_{n} (named {' / '.join(FFN_NAMES[n][:3])} ...)", expected,
+                                    _shapes(module))
+        _load_linear(layers[0], params[f"W_{n}"], params[f"b_{n}"], f"W_{n}", module, expected)
+
+
+def load_block(module, params):
+    """The case's parameters into the learner's TransformerBlock by name: the two LayerNorms (ln_1 / norm1 ...:
+    weight / gamma, bias / beta), the attention's q, k, v, o projections (inside attn / self_attn when there is
+    one, as mha_forward's names or a fused c_attn / qkv) and the FFN's two layers."""
+    from mhaquiz.grader.torch_form import find_module, load_linears, load_norm
+
+    for which in ("ln1", "ln2"):
+        load_norm(module, NORM_SCOPES[which], params[f"{which}_gamma"], params[f"{which}_beta"], which)
+    attention = find_module(module, ATTENTION_SCOPES)
+    load_linears(attention if attention is not None else module, params)
+    _load_ffn(module, params, attention)
+
+
+def torch_call(namespace, args, case):
+    """A PyTorch submission on a case: TransformerBlock(D, H, F, eps=params["eps"]) with the case's parameters
+    loaded by name, called as block(x, mask=mask) (True = may attend)."""
+    import torch
+
+    from mhaquiz.grader.torch_form import build, tensor
+
+    params = args["params"]
+    D, F = params["W_1"].shape
+    module = build(namespace, "TransformerBlock", D, args["num_heads"], F, eps=params["eps"])
+    load_block(module, params)
+    with torch.no_grad():
+        return module(tensor(args["x"]), mask=tensor(args["mask"]))
