@@ -151,6 +151,17 @@ def test_a_whole_first_session_reads_right(tmp_path, isolated_home, wrapped, lan
             prose = without_quoted_code("\n".join(paragraphs)) + "\n" + "\n".join(rest)  # (rich wraps line by line)
             assert english_sentences(prose) == [], (command, screen)
 
+    # a key point, a choice or a missed question that wraps continues under its own text, not under its marker
+    ask_lines = screens[0][1].splitlines()
+    bullets = re.compile(r"^│   (?:\d [✓·]|[a-e]\)|·) ")
+    followers = re.compile(r"^│ {5,}\S|^│ (?:解析|出处|Explanation|Source|答错的|\d+ question|Comes back|下次)|^╰")
+    wrapped_points = 0
+    for line, following in zip(ask_lines, ask_lines[1:]):
+        if bullets.match(line) and not bullets.match(following):
+            assert followers.match(following), (line, following)
+            wrapped_points += following.startswith("│     ")
+    assert wrapped_points >= (2 if columns == 60 else 0)
+
     # every wrap was tight: at each break the next piece would not have fit
     assert len(wrapped) > 100
     loose = []

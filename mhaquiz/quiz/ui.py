@@ -41,14 +41,15 @@ def parse_rating(text: str) -> int | None:
 
 
 def hanging(rows: list) -> "Table":
-    """(marker, text) rows with the text's continuation lines indented under its first line, not under the marker."""
+    """(marker, text) or (marker, text, style) rows, each text's continuation lines indented under its first
+    line, not under the marker."""
     from rich.table import Table
 
     grid = Table.grid(padding=(0, 1))
     grid.add_column(no_wrap=True)
     grid.add_column()
-    for marker, text in rows:
-        grid.add_row(RichText(marker), RichText(text))
+    for marker, text, *style in rows:
+        grid.add_row(RichText(marker, style=style[0] if style else ""), RichText(text, style=style[0] if style else ""))
     return grid
 
 
@@ -186,10 +187,15 @@ class Terminal:
             RichText(t("reference", self.lang, text=question.answer_text(lang))),
         ]
         if question.key_points:
-            points = RichText(t("key_points", self.lang))
-            for number, (point, hit) in enumerate(zip(question.key_points, found), start=1):
-                points.append(f"\n  {number} {'✓' if hit else '·'} {point(lang)}", style="bold green" if hit else "")
-            lines.append(points)
+            marks = [(f"  {number} {'✓' if hit else '·'}", point(lang), "bold green" if hit else "")
+                     for number, (point, hit) in enumerate(zip(question.key_points, found), start=1)]
+            if self.fancy:  # each point's continuation lines under its text
+                lines.append(Group(RichText(t("key_points", self.lang)), hanging(marks)))
+            else:
+                points = RichText(t("key_points", self.lang))
+                for marker, text, style in marks:
+                    points.append(f"\n{marker} {text}", style=style)
+                lines.append(points)
         self._explain(asked, lines)
 
     def show_ticks(self, ticked: list[bool], suggested: int) -> None:
@@ -245,9 +251,10 @@ class Terminal:
                 lines.append(t("summary_saved", self.lang, path=saved_to))
         else:
             lines = [t("summary_none", self.lang)]
-        if self.fancy:
+        if self.fancy:  # the missed questions' titles hang under their own first line
+            body = [hanging([("  ·", line[4:])]) if line.startswith("  · ") else RichText(line) for line in lines]
             self._print()
-            self._print(Panel(RichText("\n".join(lines)), title=title, title_align="left", border_style="green"))
+            self._print(Panel(Group(*body), title=title, title_align="left", border_style="green"))
         else:
             self._print()
             self._print(RichText(f"== {title} =="))
