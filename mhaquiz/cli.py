@@ -215,6 +215,7 @@ SEED_OPTION = typer.Option(0, help=H("opt.seed"))
 TIMEOUT_OPTION = typer.Option(5.0, help=H("opt.timeout"))
 MEMORY_OPTION = typer.Option(2048, help=H("opt.memory"))
 SANDBOX_OPTION = typer.Option("auto", envvar="MHAQUIZ_SANDBOX", help=H("opt.sandbox"))
+FRAMEWORK_OPTION = typer.Option(None, "--torch/--numpy", help=H("opt.framework"), show_default=False)
 RECORD_TIMEOUT = 2.0  # seconds to wait for a locked store when recording a grade (then warn)
 
 
@@ -347,18 +348,23 @@ def _suggest_next(report, console, lang: str) -> None:
 
     from mhaquiz.practice.loop import next_exercise, statuses
 
+    from mhaquiz.practice.framework import flag_for
+
     if not report.exercises:
         return
-    if not report.passed:
-        console.print(Text(t("grade_stuck", lang, id=report.exercises[0].id), style="dim"))
-        return
+    track = getattr(report, "track", "numpy")
     try:
         with _open_store(lang, timeout=RECORD_TIMEOUT, write=False) as store:
-            upcoming = next_exercise(statuses(store), after=report.exercises[-1].id)
+            if not report.passed:  # the commands shown stay in the file's track
+                command_id = report.exercises[0].id + flag_for(track, store)
+                console.print(Text(t("grade_stuck", lang, id=command_id), style="dim"))
+                return
+            upcoming = next_exercise(statuses(store, track=track), after=report.exercises[-1].id)
+            flag = flag_for(upcoming.track, store) if upcoming else ""
     except MhaquizError:
         return
     key = "grade_next_due" if upcoming and upcoming.is_due else "grade_next"
-    console.print(Text(t(key, lang, id=upcoming.id) if upcoming else t("list_all_passed", lang), style="bold"))
+    console.print(Text(t(key, lang, id=upcoming.id + flag) if upcoming else t("list_all_passed", lang), style="bold"))
 
 
 @_command()
@@ -490,13 +496,37 @@ def export_anki(
 # --- the practice loop (core: mhaquiz/practice/loop.py, mhaquiz/practice/interview.py) -------------
 
 
+def _track_flag(torch: Optional[bool]) -> Optional[str]:
+    """--torch / --numpy as a framework name (None: neither given)."""
+    return None if torch is None else "torch" if torch else "numpy"
+
+
+def _framework(torch: Optional[bool], store=None):
+    """The framework this command uses: --torch/--numpy > MHAQUIZ_FRAMEWORK > the saved setting > numpy."""
+    from mhaquiz.practice.framework import resolve
+
+    return resolve(_track_flag(torch), store)
+
+
+def _warn_without_torch(track: str, lang: str) -> None:
+    """One line on stderr when a PyTorch stub is written where torch is not installed (grading it needs it)."""
+    from mhaquiz.practice.framework import torch_installed
+
+    if track == "torch" and not torch_installed():
+        typer.echo(t("warning.no_torch", lang), err=True)
+
+
 @_command("list")
-def list_exercises(json_output: bool = JSON_OPTION, lang: Optional[str] = LANG_OPTION) -> None:
+def list_exercises(json_output: bool = JSON_OPTION, lang: Optional[str] = LANG_OPTION,
+                   torch: Optional[bool] = FRAMEWORK_OPTION) -> None:
+    from mhaquiz.practice.framework import flag_for
     from mhaquiz.practice.loop import statuses
 
     language = _language(lang)
     with _open_store(language, write=False) as store:
-        rows = statuses(store)
+        track = _framework(torch, store).name
+        rows = statuses(store, track=track)
+        flags = {name: flag_for(name, store) for name in ("numpy", "torch")}
     if json_output:
         import json
 
@@ -505,10 +535,10 @@ def list_exercises(json_output: bool = JSON_OPTION, lang: Optional[str] = LANG_O
     from mhaquiz.console import make_console
     from mhaquiz.practice.view import render_list
 
-    render_list(make_console(), rows, language)
+    render_list(make_console(), rows, language, track, flag=flags.get)
 
 
-def _show_task(exercise, lang: str) -> None:
+def _show_task(exercise, lang: str, track: str = "numpy") -> None:
     """The exercise's task: Markdown in a terminal, the text as written when piped."""
     from rich.markdown import Markdown
     from rich.text import Text
@@ -516,7 +546,7 @@ def _show_task(exercise, lang: str) -> None:
     from mhaquiz.console import make_console
 
     console = make_console()
-    prompt = exercise.prompt(lang)
+    prompt = exercise.prompt_for(lang, track)
     console.print(Markdown(prompt) if console.is_terminal else Text(prompt.rstrip()), soft_wrap=not console.is_terminal)
     console.print()
 
@@ -527,20 +557,31 @@ def start(
     directory: Path = DIR_OPTION,
     force: bool = typer.Option(False, "--force", help=H("opt.force")),
     lang: Optional[str] = LANG_OPTION,
+    torch: Optional[bool] = FRAMEWORK_OPTION,
 ) -> None:
+    from mhaquiz.practice.framework import flag_for
     from mhaquiz.practice.loop import start as start_exercise
+    from mhaquiz.practice.view import track_name
 
     language = _language(lang)
     with _open_store(language, write=False) as store:
-        started = start_exercise(exercise_id, directory, force=force, store=store)
-    _show_task(started.exercise, language)
+        track = _framework(torch, store).name
+        started = start_exercise(exercise_id, directory, force=force, store=store, track=track)
+        flag = flag_for(track, store)
+    _show_task(started.exercise, language, track)
     path, exercise_id = _quote(started.path), started.exercise.id
     if started.action == "kept":  # the command that starts afresh, ready to paste
         where = "" if Path(directory) == Path(".") else f" --dir {_quote(directory)}"
-        _say(t("start_kept", language, path=path, command=f"mhaquiz start {exercise_id}{where} --force"))
+        command = f"mhaquiz start {exercise_id}{where}{flag} --force"
+        if started.file_track not in (None, track):  # the file there is the other track's: say so
+            _say(t("start_kept_other_track", language, path=path, command=command,
+                   file_track=track_name(started.file_track, language), track=track_name(track, language)))
+        else:
+            _say(t("start_kept", language, path=path, command=command))
     elif started.kept_as is not None:
         _say(t("start_renewed", language, path=path, kept=_quote(started.kept_as)))
-    _say(t("start_next", language, path=path, id=exercise_id))
+    _say(t("start_next", language, path=path, id=exercise_id + flag))
+    _warn_without_torch(track, language)
 
 
 def _current(store, exercise_id: Optional[str], lang: str):
@@ -555,30 +596,41 @@ def _current(store, exercise_id: Optional[str], lang: str):
 
 @_command()
 def task(exercise_id: Optional[str] = typer.Argument(None, metavar="[ID]", help=H("arg.id_current")),
-         lang: Optional[str] = LANG_OPTION) -> None:
-    from mhaquiz.practice.loop import find_exercise
+         lang: Optional[str] = LANG_OPTION, torch: Optional[bool] = FRAMEWORK_OPTION) -> None:
+    from mhaquiz.practice.framework import flag_for
+    from mhaquiz.practice.loop import check_track, find_exercise
 
     language = _language(lang)
-    if exercise_id is not None:  # named: nothing else is read
+    if exercise_id is not None:  # named: no store is created (a saved framework is read if there is one)
         exercise = find_exercise(exercise_id)
+        track = check_track(exercise, _framework(torch).name)
+        flag = flag_for(track)
     else:
         with _open_store(language, write=False) as store:
             exercise = _current(store, None, language)
-    _show_task(exercise, language)
-    _say(t("task_start", language, id=exercise.id))
+            track = check_track(exercise, _framework(torch, store).name)
+            flag = flag_for(track, store)
+    _show_task(exercise, language, track)
+    _say(t("task_start", language, id=exercise.id + flag))
 
 
 @_command()
 def hint(exercise_id: Optional[str] = typer.Argument(None, metavar="[ID]", help=H("arg.id_current")),
-         lang: Optional[str] = LANG_OPTION) -> None:
+         lang: Optional[str] = LANG_OPTION, torch: Optional[bool] = FRAMEWORK_OPTION) -> None:
     from mhaquiz.console import make_console
+    from mhaquiz.practice.framework import flag_for
     from mhaquiz.practice.loop import reveal_hint, title
-    from mhaquiz.practice.view import render_hints
+    from mhaquiz.practice.view import render_hints, track_name
 
     language = _language(lang)
     with _open_store(language, write=False, warn_readonly=True) as store:
-        reveal = reveal_hint(store, _current(store, exercise_id, language).id, language)
-    render_hints(make_console(), reveal, title(reveal.exercise, language), language)
+        track = _framework(torch, store).name
+        reveal = reveal_hint(store, _current(store, exercise_id, language).id, language, track)
+        flag = flag_for(track, store)
+    heading = title(reveal.exercise, language)
+    if track != "numpy":
+        heading = t("track_tagged", language, name=heading, track=track_name(track, language))
+    render_hints(make_console(), reveal, heading, language, flag)
 
 
 @_command()
@@ -586,21 +638,23 @@ def solution(
     exercise_id: str = typer.Argument(..., metavar="ID", help=H("arg.id")),
     yes: bool = typer.Option(False, "--yes", "-y", help=H("opt.yes_solution")),
     lang: Optional[str] = LANG_OPTION,
+    torch: Optional[bool] = FRAMEWORK_OPTION,
 ) -> None:
     from mhaquiz.console import make_console
-    from mhaquiz.practice.loop import find_exercise, has_passed, solution_source, title
+    from mhaquiz.practice.loop import check_track, find_exercise, has_passed, solution_name, solution_source, title
     from mhaquiz.practice.view import render_solution
 
     language = _language(lang)
     exercise = find_exercise(exercise_id)
     with _open_store(language, write=False) as store:
-        passed = has_passed(store, exercise.id)
+        track = check_track(exercise, _framework(torch, store).name)
+        passed = has_passed(store, exercise.id, track)
     if not passed and not _confirm(t("solution_confirm", language, id=exercise.id),
                                    t("reason_not_passed", language, id=exercise.id), yes, language):
         typer.echo(t("cancelled", language), err=True)
         raise typer.Exit(int(ExitCode.FAILED))
-    header = t("solution_header", language, title=title(exercise, language), path=f"solutions/{exercise.id}.py")
-    render_solution(make_console(), solution_source(exercise), header)
+    header = t("solution_header", language, title=title(exercise, language), path=solution_name(exercise, track))
+    render_solution(make_console(), solution_source(exercise, track), header)
 
 
 @_command()
@@ -609,21 +663,26 @@ def reset(
     directory: Path = DIR_OPTION,
     yes: bool = typer.Option(False, "--yes", "-y", help=H("opt.yes_reset")),
     lang: Optional[str] = LANG_OPTION,
+    torch: Optional[bool] = FRAMEWORK_OPTION,
 ) -> None:
-    from mhaquiz.practice.loop import exercise_file, find_exercise
+    from mhaquiz.practice.loop import check_track, exercise_file, find_exercise
     from mhaquiz.practice.loop import reset as reset_exercise
 
     language = _language(lang)
-    path = exercise_file(find_exercise(exercise_id), directory)
+    exercise = find_exercise(exercise_id)
+    with _open_store(language, write=False) as store:
+        track = check_track(exercise, _framework(torch, store).name)  # before asking anything
+    path = exercise_file(exercise, directory)
     if path.exists() and not _confirm(t("reset_confirm", language, path=_quote(path)),
                                       t("reason_exists", language, path=_quote(path)), yes, language):
         typer.echo(t("cancelled", language), err=True)
         raise typer.Exit(int(ExitCode.FAILED))
     with _open_store(language, write=False, warn_readonly=True) as store:
-        started = reset_exercise(store, exercise_id, directory)
+        started = reset_exercise(store, exercise_id, directory, track)
     _say(t("reset_done", language, path=_quote(started.path)))
     if started.kept_as is not None:
         _say(t("reset_kept", language, kept=_quote(started.kept_as)))
+    _warn_without_torch(track, language)
 
 
 @_command()
@@ -691,6 +750,7 @@ def interview(
     lang: Optional[str] = LANG_OPTION,
     seed: Optional[int] = typer.Option(None, help=H("opt.interview_seed")),
     bank: Optional[Path] = BANK_OPTION,
+    torch: Optional[bool] = FRAMEWORK_OPTION,
 ) -> None:
     from mhaquiz.console import make_console
     from mhaquiz.practice.interview import TimedTerminal, run_interview
@@ -701,8 +761,44 @@ def interview(
     titles = {slug: loaded.topic_title(slug, language) for slug in loaded.topics}
     terminal = TimedTerminal(make_console(), language, topic_titles=titles)
     with _open_store(language, write=False, warn_readonly=True) as store:
+        track = _framework(torch, store).name
+        _warn_without_torch(track, language)
         run_interview(store, terminal, loaded.select(), minutes=minutes, question_count=questions,
-                      directory=directory, exercise_id=exercise, seed=seed)
+                      directory=directory, exercise_id=exercise, seed=seed, track=track)
+
+
+@_command()
+def config(
+    key: Optional[str] = typer.Argument(None, metavar="[KEY]", help=H("arg.config_key")),
+    value: Optional[str] = typer.Argument(None, metavar="[VALUE]", help=H("arg.config_value")),
+    json_output: bool = JSON_OPTION,
+    lang: Optional[str] = LANG_OPTION,
+) -> None:
+    from mhaquiz.practice import framework
+
+    language = _language(lang)
+    if key is not None and key not in framework.SETTINGS:
+        raise MhaquizError("error.unknown_setting", name=key, valid=", ".join(framework.SETTINGS))
+    if value is not None:
+        name = framework.check(value)  # a bad value is refused before the store is opened
+        with _open_store(language) as store:
+            framework.save(store, name)
+            shown = framework.settings(store)
+        _say(t("config_saved", language, track=name))
+        env = shown[framework.SETTING]["env"]
+        if env and env.strip().lower() != name:
+            _say(t("config_env_overrides", language, value=env))
+        _warn_without_torch(name, language)
+        return
+    with _open_store(language, write=False) as store:
+        shown = framework.settings(store)
+    if json_output:
+        import json
+
+        sys.stdout.write(json.dumps(shown if key is None else {key: shown[key]}, ensure_ascii=False, indent=2) + "\n")
+        return
+    setting = shown[framework.SETTING]
+    _say(t(f"config_framework_{setting['source']}", language, value=setting["value"], saved=setting["saved"] or "numpy"))
 
 
 def main() -> None:

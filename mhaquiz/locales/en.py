@@ -299,7 +299,7 @@ MESSAGES: dict[str, str] = {
     'error.unknown_framework': 'unknown framework {value!r}: the frameworks are {valid}',
     'error.unknown_framework_env': 'MHAQUIZ_FRAMEWORK={value} is not a framework: set it to one of {valid}, or unset it',
     'error.unknown_framework_saved': 'the saved framework {value!r} is not one this mhaquiz knows: save one of {valid} again (mhaquiz config framework numpy)',
-    'error.unknown_setting': 'unknown setting {key!r}: the settings are {valid} (mhaquiz config shows them)',
+    'error.unknown_setting': 'unknown setting {name!r}: the settings are {valid} (mhaquiz config shows them)',
     'warning.no_torch': 'Note: PyTorch is not installed here, so this file cannot be graded yet: pip install "mhaquiz[torch]" (the CPU-only build: see the README)',
     'track.numpy': 'NumPy',
     'track.torch': 'PyTorch',
