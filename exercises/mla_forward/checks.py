@@ -245,3 +245,81 @@ MLA = (
 )
 
 MUTANTS = MLA + mistakes.pick("no_scale", "mask_fill_too_small")
+
+
+# --- the PyTorch track --------------------------------------------------------------------------------------
+
+BANNED = {"torch": ("scaled_dot_product_attention", "MultiheadAttention", "multi_head_attention_forward")}
+
+# The names of Hugging Face's DeepseekV2Attention first, then DeepSeek-V3's inference code (model.py), then the
+# paper's matrices. Fused layers hold, per head, [content ; rope] (queries) and [k_C ; v] (kv_b), and
+# kv_a holds [c_kv ; k_R], as both codebases split them.
+MLA_FUSED = {
+    "q": ("q_proj", "wq"),  # no query compression: h -> H * (d_h + d_R)
+    "q_b": ("q_b_proj", "wq_b"),  # c_q -> H * (d_h + d_R)
+    "kv_a": ("kv_a_proj_with_mqa", "wkv_a", "kv_a_proj"),  # h -> [c_kv ; k_R]
+    "kv_b": ("kv_b_proj", "wkv_b"),  # c_kv -> H * (d_h + d_h)
+}
+MLA_NAMES = {
+    "W_DQ": ("q_a_proj", "wq_a", "w_dq", "q_down", "q_down_proj", "w_down_q"),
+    "W_UQ": ("w_uq", "q_up", "q_up_proj", "w_up_q", "q_nope_proj"),
+    "W_QR": ("w_qr", "q_rope", "q_rope_proj", "w_q_rope", "q_pe_proj"),
+    "W_DKV": ("w_dkv", "kv_down", "kv_down_proj", "w_down_kv"),
+    "W_UK": ("w_uk", "k_up", "k_up_proj", "w_up_k", "k_nope_proj"),
+    "W_UV": ("w_uv", "v_up", "v_up_proj", "w_up_v"),
+    "W_KR": ("w_kr", "k_rope", "k_rope_proj", "w_k_rope", "k_pe_proj"),
+    "W_O": ("o_proj", "wo", "w_o", "out_proj", "w_out"),
+}
+
+
+def _per_head(a, b, H):
+    """(in, H*da) and (in, H*db) -> (in, H*(da + db)): head by head, a's columns then b's (a fused layer)."""
+    return np.concatenate([a.reshape(a.shape[0], H, -1), b.reshape(b.shape[0], H, -1)], axis=-1).reshape(a.shape[0], -1)
+
+
+def load_mla(module, params, H):
+    """The case's MLA matrices into the learner's layers by name: each group fused as Hugging Face and DeepSeek
+    write it (q_proj or q_a_proj + q_b_proj, kv_a_proj_with_mqa, kv_b_proj, o_proj; wq, wq_a + wq_b, wkv_a,
+    wkv_b, wo) or as the paper's separate matrices (W_DQ, W_UQ, W_QR, W_DKV, W_KR, W_UK, W_UV, W_O)."""
+    from mhaquiz.grader.torch_form import ParameterMismatch, _shapes, load_matrix
+
+    compressed = params["W_DQ"] is not None
+    fused = {"q_b" if compressed else "q": _per_head(params["W_UQ"], params["W_QR"], H),
+             "kv_a": np.concatenate([params["W_DKV"], params["W_KR"]], axis=1),
+             "kv_b": _per_head(params["W_UK"], params["W_UV"], H)}
+    expected = ([("q_a_proj", params["W_DQ"].shape)] if compressed else []) + \
+        [(MLA_FUSED[name][0], W.shape) for name, W in fused.items()] + [("o_proj", params["W_O"].shape)]
+
+    def load(W, names, label):
+        if not load_matrix(module, W, None, names, label, expected):
+            raise ParameterMismatch(f"no layer for {label} (named {' / '.join(names[:3])} ...)", expected,
+                                    _shapes(module))
+
+    groups = [("q_b" if compressed else "q", ("W_UQ", "W_QR")), ("kv_a", ("W_DKV", "W_KR")), ("kv_b", ("W_UK", "W_UV"))]
+    for name, parts in groups:
+        if not load_matrix(module, fused[name], None, MLA_FUSED[name], MLA_FUSED[name][0], expected):
+            for part in parts:
+                load(params[part], MLA_NAMES[part], part)
+    for part in (("W_DQ", "W_O") if compressed else ("W_O",)):
+        load(params[part], MLA_NAMES[part], part)
+
+
+def torch_call(namespace, args, case):
+    """A PyTorch submission on a case: MLA(d_model, num_heads, d_head, d_rope, d_c, d_cq, rope_base) with the
+    case's matrices loaded by name, called as mla(h, positions); (u, cache) through the NumPy track's driver."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from mhaquiz.grader.torch_form import build, tensor, to_numpy
+
+    def mla_forward(h, params, num_heads, positions, rope_base=10000.0):
+        d_head, d_rope = params["W_UK"].shape[1] // num_heads, params["W_KR"].shape[1]
+        d_cq = None if params["W_DQ"] is None else params["W_DQ"].shape[1]
+        module = build(namespace, "MLA", h.shape[-1], num_heads, d_head, d_rope, params["W_DKV"].shape[1], d_cq=d_cq,
+                       rope_base=rope_base)
+        load_mla(module, params, num_heads)
+        with torch.no_grad():
+            return to_numpy(module(tensor(h), tensor(positions)))
+
+    return run_mla(SimpleNamespace(mla_forward=mla_forward), args)
