@@ -6,6 +6,8 @@ and the language the locale asks for.
   and/or en, kept beside what it describes.
 - `fold_cjk`: YAML folds line breaks into spaces; between two CJK characters, or after CJK punctuation,
   that space is wrong in Chinese. `join_cjk_lines` does the same for soft line breaks in Markdown prompts.
+- `divide_line`: where a line breaks, Chinese between characters by the kinsoku rules (no line starts with
+  ，。）, none ends with （“), Latin words, paths and shapes whole; console.py makes rich use it everywhere.
 """
 
 from __future__ import annotations
@@ -145,8 +147,9 @@ _UNIT = re.compile(
 
 
 def break_units(text: str) -> list:
-    """The unbreakable pieces of a line, each with the spaces after it: a Latin word, one CJK character,
-    with the opening punctuation before it and the closing punctuation after it."""
+    """The unbreakable pieces of a line, each with the spaces after it: a Latin word, one CJK character, a
+    path or a shape such as (2, 1, 5, 5), each with the opening punctuation before it and the closing
+    punctuation after it (Chinese closing punctuation even after a space)."""
     units, position = [], 0
     while position < len(text):
         match = _UNIT.match(text, position)
