@@ -89,7 +89,8 @@ class _translated_errors:
         return self
 
     def __exit__(self, kind, error, traceback) -> bool:
-        if error is not None and isinstance(error, typer._click.exceptions.ClickException) \
+        # typer's usage errors (click's ClickException, vendored or not): they have a message and an exit code
+        if hasattr(error, "format_message") and hasattr(error, "exit_code") \
                 and not getattr(error, "_mhaquiz_translated", False):
             from mhaquiz.locales.typer_messages import translate
 
