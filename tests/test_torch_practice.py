@@ -370,6 +370,39 @@ def test_an_untouched_torch_stub_graded_is_not_an_attempt(work):
     assert "mhaquiz hint softmax --torch" in invoke("grade", work / "softmax.py").stdout
 
 
+def test_watch_records_a_torch_file_in_the_torch_track(work):
+    pytest.importorskip("torch")
+    mine = work / "mha_forward.py"
+    mine.write_text(MHA.solution_source_for("torch"), encoding="utf-8")
+    result = invoke("watch", mine, "--stop-after", "0")
+    assert result.exit_code == 0, result.output
+    assert grades_by_track() == {("mha_forward", "torch"): (1, True)}
+
+
+def test_interview_core_in_torch_grades_and_records_in_the_torch_track(work):
+    pytest.importorskip("torch")
+    import io
+
+    from rich.console import Console
+
+    from mhaquiz.practice.interview import TimedTerminal, run_interview
+
+    term = TimedTerminal(Console(file=io.StringIO(), width=100), "en", interactive=False)
+    target = work / "interview_mha_forward.py"
+
+    def learner_solves_it() -> str:
+        assert target.read_text(encoding="utf-8") == TORCH_STUB
+        target.write_text(MHA.solution_source_for("torch"), encoding="utf-8")
+        return "done\n"
+
+    with Store.open() as store:
+        result = run_interview(store, term, [], minutes=1, question_count=0, directory=work,
+                               exercise_id="mha_forward", read_line=learner_solves_it, grade_timeout=30, track="torch")
+    assert result.passed and (result.cases_passed, result.cases_total) == (MHA_CASES, MHA_CASES)
+    assert result.to_dict()["exercise"]["track"] == "torch"
+    assert grades_by_track() == {("mha_forward", "torch"): (1, True)}
+
+
 def test_the_practice_schedule_is_per_exercise_and_track(work):
     """A pass in NumPy, due later, does not make the PyTorch form due, and the other way round."""
     from datetime import timedelta
