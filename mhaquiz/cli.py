@@ -703,6 +703,7 @@ def watch(
 
     from mhaquiz.console import make_console
     from mhaquiz.grader.grade import check_limits, grade_file
+    from mhaquiz.grader.sandbox import WarmPool
     from mhaquiz.practice.loop import find_exercise, watch_file
 
     language = _language(lang)
@@ -716,6 +717,7 @@ def watch(
         raise MhaquizError("error.watch_missing", path=_quote(file))
     console = make_console()
     last = {"passed": False}
+    pool = WarmPool()  # a warm warden between saves: fresh runner and folder each time, replaced after a bad run
 
     def regrade() -> None:
         if console.is_terminal:
@@ -728,7 +730,7 @@ def watch(
         else:
             try:
                 report = grade_file(file, exercise_ids=ids, seed=seed, timeout=timeout, memory_mb=memory,
-                                    sandbox=sandbox)
+                                    sandbox=sandbox, pool=pool)
             except MhaquizError as error:  # unreadable for the moment, say: keep watching
                 console.print(Text(t("error.prefix", language, message=error.text(language)), style="red"))
                 last["passed"] = False
@@ -738,7 +740,8 @@ def watch(
                 last["passed"] = report.passed
         console.print(Text(t("watch_watching", language, path=file), style="dim"))
 
-    watch_file(file, regrade, stop_after=stop_after)
+    with pool:
+        watch_file(file, regrade, stop_after=stop_after)
     raise typer.Exit(int(ExitCode.OK if last["passed"] else ExitCode.FAILED))
 
 

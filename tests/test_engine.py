@@ -35,11 +35,12 @@ def test_only_read_only_binds_and_the_private_tmp_is_writable(argv):
     assert "--tmpfs" in argv and argv[argv.index("--tmpfs") - 2] == "--size"
 
 
-def test_the_submission_is_bound_after_the_tmpfs_and_proc_dev_come_last(argv):
+def test_the_submissions_folder_is_bound_read_only_after_the_tmpfs_and_proc_dev_come_last(argv, tmp_path):
     tmpfs = max(i for i, arg in enumerate(argv) if arg == "--tmpfs" and argv[i + 1] == engine.SANDBOX_TMP)
-    work_binds = [i for i, arg in enumerate(argv) if arg == "--ro-bind" and argv[i + 2].startswith(engine.SANDBOX_WORKDIR)]
-    assert sorted(argv[i + 2] for i in work_binds) == [f"{engine.SANDBOX_WORKDIR}/helper.py", f"{engine.SANDBOX_WORKDIR}/mha.py"]
-    assert all(i > tmpfs for i in work_binds)  # a later mount hides an earlier one
+    inbox = [i for i, arg in enumerate(argv) if arg == "--ro-bind" and argv[i + 2] == engine.SANDBOX_INBOX]
+    assert [argv[i + 1] for i in inbox] == [str(tmp_path / "work")]  # the grader's copies; the warden copies a job out
+    assert all(i > tmpfs for i in inbox)  # a later mount hides an earlier one
+    assert "--bind" not in argv  # read-only: a runner writes only to its own folder on the tmpfs
     binds = [i for i, arg in enumerate(argv) if arg in ("--ro-bind", "--ro-bind-try", "--symlink", "--tmpfs")]
     assert argv.index("--proc") > max(binds) and argv.index("--dev") > max(binds)
     assert argv[argv.index("--chdir") + 1] == engine.SANDBOX_WORKDIR

@@ -124,7 +124,6 @@ def perf_case(seed):
 
 # --- the PyTorch track --------------------------------------------------------------------------------------
 
-BANNED = {"torch": ("softmax", "log_softmax", "softmin")}  # torch.softmax, F.softmax, x.softmax ...
 
 
 def torch_call(namespace, args, case):

@@ -116,7 +116,6 @@ def perf_case(seed):
 
 # --- the PyTorch track --------------------------------------------------------------------------------------
 
-BANNED = {"torch": ("softmax", "log_softmax", "softmin")}
 
 
 def torch_call(namespace, args, case):

@@ -29,7 +29,8 @@ from typing import Dict, List, Optional, Tuple
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # .../mhaquiz
 PACKAGE_ROOT = PACKAGE_DIR.parent  # the folder `import mhaquiz` needs on sys.path
 SANDBOX_TMP = "/tmp"
-SANDBOX_WORKDIR = "/tmp/work"
+SANDBOX_WORKDIR = "/tmp/work"  # the warden's; each job's runner works in job-<n> below it (on the tmpfs)
+SANDBOX_INBOX = "/tmp/inbox"  # the grader's folder of job copies, read-only: the warden copies a job out of it
 TMPFS_BYTES = 64 * 1024 * 1024  # the strong sandbox's whole writable space
 MODES = ("auto", "bwrap", "process")
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")  # timings that do not
@@ -140,8 +141,7 @@ def bwrap_arguments(host_workdir: Path) -> List[str]:
     content = PACKAGE_DIR / "_content"
     if content.is_dir():  # an installed wheel ships the exercises' checks and the references here: hide them
         args += ["--tmpfs", str(content)]
-    for file in sorted(host_workdir.iterdir()):  # after the tmpfs, or it would hide them
-        args += ["--ro-bind", str(file), f"{SANDBOX_WORKDIR}/{file.name}"]
+    args += ["--ro-bind", str(host_workdir), SANDBOX_INBOX]  # after the tmpfs, or it would hide it
     args += ["--proc", "/proc", "--dev", "/dev", "--chdir", SANDBOX_WORKDIR, "--clearenv"]
     for name, value in base_environment(SANDBOX_TMP).items():
         args += ["--setenv", name, value]

@@ -88,7 +88,8 @@ class Exercise:
         """exercise.yaml: order, title {zh, en}, hints [{zh, en}], building_block, auto_detect."""
         import yaml
 
-        return yaml.safe_load((self.folder / "exercise.yaml").read_text(encoding="utf-8")) or {}
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser: a safe loader, ~10x faster
+        return yaml.load((self.folder / "exercise.yaml").read_text(encoding="utf-8"), Loader=loader) or {}
 
     @property
     def aliases(self) -> tuple:

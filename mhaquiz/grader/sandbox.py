@@ -17,6 +17,9 @@ Kept free of numpy, so the worker starts before the grader's own heavy imports (
 - Processes: the worker starts in its own session. At the end its process group is killed; under bwrap the
   PID namespace dies with it; in the fallback the grader is the children's subreaper, so every descendant
   that escaped the group (setsid, double fork) is found in /proc, killed and reaped.
+- Warm (`keep=True`, `WarmPool`): after a grade that ended cleanly (every pipe read, no limit hit, nothing
+  refused, the runner exited 0) the warden is kept for the next grade, which gets a fresh folder (job-<n>)
+  and a fresh runner; anything else stops it and the next grade starts a new one. `watch` keeps one.
 """
 
 from __future__ import annotations
@@ -72,19 +75,52 @@ class RunFacts:
 
 
 class Sandbox:
-    """A started worker; `collect()` waits for it (up to `timeout` seconds) and leaves nothing running."""
+    """A started worker; `collect()` waits for it (up to `timeout` seconds) and leaves nothing running, or,
+    with `keep=True`, leaves its warden ready for `next()` when the grade ended cleanly."""
 
-    def __init__(self, submission: Path, job: dict, timeout: float, mode: str = "auto"):
+    def __init__(self, submission: Path, job: dict, timeout: float, mode: str = "auto", keep: bool = False,
+                 track: str = "numpy"):
         self.submission = Path(submission)
         self.job = job
         self.timeout = timeout
         self.mode = mode
+        self.keep, self.track, self.alive, self.jobs = keep, track, False, 0
         self.engine, self.reason = engines.choose(mode)
         if mode == "bwrap" and self.engine.name != "bwrap":
             raise MhaquizError("error.no_bwrap", reason=self.reason)
         self.hostdir = Path(tempfile.mkdtemp(prefix="mhaquiz-run-"))
-        _copy_submission(self.submission, self.hostdir)
         self._start()
+
+    def next(self, submission: Path, job: dict, timeout: float) -> "Sandbox":
+        """The next grade in this warm warden: a fresh folder and runner; `collect()` as for the first."""
+        self.submission, self.job, self.timeout = Path(submission), job, timeout
+        self.started = time.monotonic()
+        self._send_job()
+        return self
+
+    def close(self) -> None:
+        """Stop the warden (if still running) and remove its folders."""
+        if self.alive:
+            self.alive = False
+            self._stop()
+        self._cleanup()
+
+    def _send_job(self) -> None:
+        """Copy the submission into a fresh job folder and send the job line (the first also sets up)."""
+        if self.jobs:
+            shutil.rmtree(self.hostdir / f"job-{self.jobs}", ignore_errors=True)
+        self.jobs += 1
+        folder = self.hostdir / f"job-{self.jobs}"
+        folder.mkdir()
+        _copy_submission(self.submission, folder)
+        if self.engine.name == "bwrap":  # the warden copies it from the read-only inbox into its tmpfs
+            workdir, inbox = f"{engines.SANDBOX_WORKDIR}/job-{self.jobs}", f"{engines.SANDBOX_INBOX}/job-{self.jobs}"
+        else:
+            workdir, inbox = str(folder), None
+        self.workdir = workdir
+        job = dict(self.job, workdir=workdir, inbox=inbox, submission=f"{workdir}/{self.submission.name}",
+                   keep=self.keep)
+        self._send(json.dumps(job).encode() + b"\n")
 
     # --- starting ------------------------------------------------------------------------------
 
@@ -100,11 +136,9 @@ class Sandbox:
         else:
             _become_subreaper()
         launch = self.engine.launch(self.hostdir, status_write)
-        self.workdir = launch.workdir
-        job = dict(self.job, result_fd=result_write, control_fd=control_write, workdir=launch.workdir,
-                   submission=f"{launch.workdir}/{self.submission.name}", engine=self.engine.name,
-                   write_roots=[engines.SANDBOX_TMP] if self.engine.name == "bwrap" else [],
-                   read_only=engines.python_paths())
+        setup = {"result_fd": result_write, "control_fd": control_write, "engine": self.engine.name,
+                 "track": self.track, "write_roots": [engines.SANDBOX_TMP] if self.engine.name == "bwrap" else [],
+                 "read_only": engines.python_paths()}
         self.started = time.monotonic()
         try:
             self.process = subprocess.Popen(
@@ -119,11 +153,11 @@ class Sandbox:
         self.result_pipe = os.fdopen(result_read, "rb", buffering=0)
         self.control_pipe = os.fdopen(control_read, "rb", buffering=0)
         self.status_pipe = os.fdopen(status_read, "rb", buffering=0) if status_read is not None else None
-        self.job_fd = job_write
-        payload = json.dumps(job).encode() + b"\n"
-        self.job_writer = threading.Thread(target=_write_all, args=(job_write, payload, False), daemon=True,
-                                           name="mhaquiz-job")
-        self.job_writer.start()
+        self.status_text = b""
+        self.job_fd, self.writer = job_write, None
+        self.alive = True
+        self._send(json.dumps(setup).encode() + b"\n")
+        self._send_job()
 
     # --- collecting ----------------------------------------------------------------------------
 
@@ -140,9 +174,11 @@ class Sandbox:
                 self._cleanup()
                 raise MhaquizError("error.bwrap_failed", reason=reason)
             self.engine, self.reason = engines.ProcessEngine(), f"bubblewrap could not start the sandbox: {reason}"
+            self.jobs = 0
             self._start()
             facts = self._collect_once()
-        self._cleanup()
+        if not self.alive:
+            self._cleanup()
         return facts
 
     def _collect_once(self) -> RunFacts:
@@ -151,9 +187,10 @@ class Sandbox:
         facts.sandbox.update(_kernel_layers())  # what the runner's own confinement reaches here (confine.py)
         decoder = Decoder(self.contract)
         control = facts.control
-        status_text = b""
+        status_text = self.status_text
         result_bytes = 0
         deadline = self.started + STARTUP_LIMIT + self.timeout  # until the warden is ready
+        warm = False  # the warden finished this job cleanly and stays for the next
         selector = selectors.DefaultSelector()
         selector.register(self.process.stdout, selectors.EVENT_READ, "output")
         selector.register(self.result_pipe, selectors.EVENT_READ, "results")
@@ -207,25 +244,35 @@ class Sandbox:
                     disk_full = _over_disk_budget(self.hostdir, decoder.messages)
                     if disk_full:
                         break
+                if self.keep and control.done:
+                    warm = self._drained(facts, decoder, result_bytes)  # its runners are gone: read what is left
+                    break
                 if not events and self.process.poll() is not None:
                     break  # the worker is gone and its pipes are quiet (a leftover may still hold them)
         finally:
             selector.close()
             facts.elapsed = time.monotonic() - self.started
-            if not (facts.timed_out or facts.output_limited or facts.corrupt is not None or disk_full):
+            warm = warm and self._clean(facts, control, decoder)
+            if warm:  # the warden stays: its runner's fate is the run's exit status
+                facts.exit = engines.Exit(code=(control.cases or {}).get("code", 0))
+                facts.sandbox["warm"] = self.jobs > 1
+                self.status_text = status_text
+            elif not (facts.timed_out or facts.output_limited or facts.corrupt is not None or disk_full):
                 try:  # its pipes are closed: it is exiting on its own (or a leftover holds nothing of ours)
                     self.process.wait(timeout=max(0.0, min(EXIT_WAIT, deadline - time.monotonic())))
                 except subprocess.TimeoutExpired:
                     pass
-            facts.killed_by_grader = self.process.poll() is None
-            facts.left_processes = self._stop()
-            if self.engine.name == "process":  # what it wrote after the last look
-                _over_disk_budget(self.hostdir, decoder.messages)
-            status = _status(status_text + self._drain(self.status_pipe))
-            facts.exit = self.engine.decode(self.process.returncode, status)
-            if self.engine.name == "bwrap" and "child-pid" not in status and not facts.timed_out:
-                first = facts.output.decode("utf-8", "replace").strip().splitlines()
-                facts.sandbox["setup_failed"] = (first[0] if first else f"exit status {self.process.returncode}")[:300]
+            if not warm:
+                self.alive = False
+                facts.killed_by_grader = self.process.poll() is None
+                facts.left_processes = self._stop()
+                if self.engine.name == "process":  # what it wrote after the last look
+                    _over_disk_budget(self.hostdir, decoder.messages)
+                status = _status(status_text + self._drain(self.status_pipe))
+                facts.exit = self.engine.decode(self.process.returncode, status)
+                if self.engine.name == "bwrap" and "child-pid" not in status and not facts.timed_out:
+                    first = facts.output.decode("utf-8", "replace").strip().splitlines()
+                    facts.sandbox["setup_failed"] = (first[0] if first else f"exit status {self.process.returncode}")[:300]
         if facts.corrupt is None:
             try:
                 facts.messages = decoder.finish()
@@ -261,17 +308,65 @@ class Sandbox:
         return others if finished else 0
 
     def _request(self, messages: Messages, trusted: bool) -> None:
-        """Answer the warden once its cases runner is done: the measurements to make (or none)."""
+        """Answer the warden once its cases runner is done: the measurements to make (or none); a one-shot
+        warden's stdin then closes (it has nothing more to read)."""
         wanted = []
         if trusted and self.plan_measurements is not None:
             wanted = self.plan_measurements(messages)
-        self.job_writer.join()
-        _write_all(self.job_fd, json.dumps({"measure": wanted}).encode() + b"\n", True)
-        self.job_fd = None
+        self._send(json.dumps({"measure": wanted}).encode() + b"\n", close=not self.keep)
+        if not self.keep:
+            self.job_fd = None
+
+    def _send(self, payload: bytes, close: bool = False) -> None:
+        """Write to the warden's stdin from a thread of its own (a job is larger than a pipe holds and the
+        warden reads it only once Python has started), in order."""
+        if self.writer is not None:
+            self.writer.join()
+        self.writer = threading.Thread(target=_write_all, args=(self.job_fd, payload, close), daemon=True,
+                                       name="mhaquiz-job")
+        self.writer.start()
+
+    def _drained(self, facts: RunFacts, decoder: Decoder, result_bytes: int) -> bool:
+        """After the warden's done line: what is left in the output and result pipes (its runners are gone,
+        so all they wrote is there). False when that breaks a budget or the channel."""
+        for pipe, kind in ((self.process.stdout, "output"), (self.result_pipe, "results")):
+            os.set_blocking(pipe.fileno(), False)
+            try:
+                while True:
+                    chunk = os.read(pipe.fileno(), 65536)
+                    if not chunk:
+                        return False  # closed: the warden is going away
+                    if kind == "output":
+                        facts.output_bytes += len(chunk)
+                        if len(facts.output) < OUTPUT_KEPT:
+                            facts.output += chunk[: OUTPUT_KEPT - len(facts.output)]
+                    else:
+                        result_bytes += len(chunk)
+                        try:
+                            if result_bytes > RESULT_BUDGET:
+                                raise ChannelError(f"more than {RESULT_BUDGET // (1024 * 1024)} MiB of results")
+                            decoder.feed(chunk)
+                        except ChannelError as error:
+                            facts.corrupt = str(error)
+                            return False
+            except BlockingIOError:
+                pass
+            finally:
+                os.set_blocking(pipe.fileno(), True)
+        return facts.output_bytes <= OUTPUT_LIMIT
+
+    def _clean(self, facts: RunFacts, control: ControlDecoder, decoder: Decoder) -> bool:
+        """A grade after which the warden may be kept: nothing hit a limit, nothing was refused or corrupt,
+        its runner exited 0, and the kernel layers that keep runners from one another are in place."""
+        return (not facts.timed_out and not facts.output_limited and facts.corrupt is None
+                and not decoder.messages.blocked_count and (control.cases or {}).get("code") == 0
+                and "signal" not in (control.cases or {}) and facts.sandbox.get("seccomp") is not False
+                and self.process.poll() is None)
 
     def _close_job(self) -> None:
+        if self.writer is not None:
+            self.writer.join(timeout=KILL_WAIT)
         if self.job_fd is not None:
-            self.job_writer.join(timeout=KILL_WAIT)
             try:
                 os.close(self.job_fd)
             except OSError:
@@ -461,3 +556,31 @@ def _kill_descendants(worker: int, worker_start: int) -> int:
         except ChildProcessError:
             pass
     return len(killed)
+
+
+class WarmPool:
+    """One warm warden kept between grades (for `watch`): reused when the next grade asks for the same
+    sandbox, track and limits and the last grade left it running; otherwise a new one is started."""
+
+    def __init__(self):
+        self.current: Optional[Sandbox] = None
+        self.key = None
+
+    def sandbox(self, submission: Path, job: dict, timeout: float, mode: str, track: str) -> Sandbox:
+        key = (mode, track, job.get("memory_mb"))
+        if self.current is not None and self.current.alive and self.key == key:
+            return self.current.next(submission, job, timeout)
+        self.close()
+        self.current, self.key = Sandbox(submission, job, timeout, mode, keep=True, track=track), key
+        return self.current
+
+    def close(self) -> None:
+        if self.current is not None:
+            self.current.close()
+        self.current = None
+
+    def __enter__(self) -> "WarmPool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

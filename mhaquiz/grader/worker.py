@@ -317,6 +317,7 @@ def fork_runner(job: dict, control_fd: int, body, gate=None) -> int:
             gate.hold(pid)
         return pid
     try:
+        os.chdir(job["workdir"])  # relative paths are the runner's own folder
         if gate is not None:
             gate.wait()
         os.close(control_fd)
@@ -509,13 +510,11 @@ class _Discard:
 
 
 def run(job: dict, control: Channel) -> None:
-    """The warden: build the cases, fork the cases runner, then measure what the grader asks for."""
-    import numpy as np  # noqa: F401  (imported before any fork: numpy's start-up is not the submission's)
-
+    """The warden's job: build the cases, fork the cases runner, then measure what the grader asks for."""
     from mhaquiz.grader import exercises as registry
 
-    if any(exercise.get("track") == "torch" for exercise in job["exercises"]):
-        job["extra_mb"] = import_torch()
+    if "extra_mb" not in job and any(exercise.get("track") == "torch" for exercise in job["exercises"]):
+        job["extra_mb"] = import_torch()  # a warden set up for NumPy given a PyTorch job
     registry.provide_checks({exercise_id: (item["path"], item["source"]) for exercise_id, item in job["checks"].items()})
     plans = []  # (exercise, its checks module, its cases with read-only inputs)
     for exercise in job["exercises"]:
@@ -567,12 +566,40 @@ def _read_request() -> dict:
     return request if isinstance(request, dict) else {}
 
 
+def prepare_workdir(job: dict) -> None:
+    """Under bubblewrap: a fresh tmpfs folder for this job, the submission copied from the read-only inbox;
+    whatever an earlier job's runner left in /tmp is removed first (a warm warden runs many jobs)."""
+    import shutil
+
+    if not job.get("inbox"):
+        return
+    tmp = os.path.dirname(os.path.dirname(job["workdir"]))  # /tmp
+    for name in os.listdir(tmp):
+        path = os.path.join(tmp, name)
+        if path != os.path.dirname(job["inbox"]):
+            shutil.rmtree(path, ignore_errors=True) if os.path.isdir(path) and not os.path.islink(path) else os.unlink(path)
+    shutil.copytree(job["inbox"], job["workdir"], symlinks=True)
+
+
 def main() -> None:
-    job = json.loads(sys.stdin.buffer.readline())
-    control = Channel(job["control_fd"])
-    for fd in (job["result_fd"], control.fd):
+    """Read the setup line, import what every job needs, then run jobs (one, or many when kept warm)."""
+    setup = json.loads(sys.stdin.buffer.readline())
+    control = Channel(setup["control_fd"])
+    for fd in (setup["result_fd"], control.fd):
         os.set_inheritable(fd, False)
-    if job.get("engine") != "bwrap":
+    if setup.get("engine") != "bwrap":
         die_with_parent()
-    run(job, control)
+    import numpy as np  # noqa: F401  (imported before any fork: numpy's start-up is not the submission's)
+
+    if setup.get("track") == "torch":
+        setup["extra_mb"] = import_torch()
+    while True:
+        line = sys.stdin.buffer.readline()
+        if not line.strip():
+            break
+        job = {**json.loads(line), **setup}
+        prepare_workdir(job)
+        run(job, control)
+        if not job.get("keep"):
+            break
     os._exit(0)
