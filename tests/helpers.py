@@ -67,9 +67,11 @@ def planted_frames(plan, mutant=None, raised: list = None) -> bytes:
 
         import numpy as np
 
+        from mhaquiz.grader.diagnose import call
+
         memory_case = checks.memory_case(plan.seed)
         with np.errstate(all="ignore"):  # a planted bug may compute NaN, as the submission it stands for would
-            peak, outputs = kernel_peak(memory_case, module)
+            peak, outputs = kernel_peak(plan, mutant), call(module, memory_case)
         meta = {"exercise": plan.exercise.id, "case": memory_case.name, "bad_outputs": {}, "returned": None,
                 "error": None}
         stream += channel.json_frame(b"S", {"exercise": plan.exercise.id, "case": memory_case.name})
@@ -88,11 +90,12 @@ class PlantedRun(bytes):
         return run
 
 
-def kernel_peak(case, module):
-    """(peak resident bytes over the start, outputs) of one call, as the warden measures it (grader/measure.py)."""
-    from mhaquiz.grader.measure import call_in_child
+def kernel_peak(plan, mutant=None, source: str = "", track: str = "numpy") -> int:
+    """The peak resident bytes of one call on the memory case, as the warden measures it (grader/measure.py):
+    of the reference, of `mutant` planted in it, or of a submission's `source` in `track`."""
+    from mhaquiz.grader.measure import reference_peak
 
-    return call_in_child(module, case)
+    return reference_peak(plan.exercise.id, plan.seed, mutant.id if mutant is not None else "", source, track)
 
 
 def judge_frames(plans, stream: bytes, source: str = "x = 1\n", **facts_seen):
@@ -170,15 +173,14 @@ def inprocess_frames(plan, source: str, track: str = "numpy") -> bytes:
     checks = plan.exercise.checks()
     if not hasattr(checks, "memory_case") or failed:
         return stream
-    frames, control = memory_frames(plan, checks.memory_case(plan.seed), invoke)
+    frames, control = memory_frames(plan, checks.memory_case(plan.seed), invoke, source, track)
     return PlantedRun(stream + frames, b'{"kind": "cases", "code": 0}\n' + control)
 
 
-def memory_frames(plan, case, invoke):
-    """The memory case run through `invoke` (either track) in a forked child, as the warden measures it:
-    (its outputs' frames, the warden's control line with the peak)."""
+def memory_frames(plan, case, invoke, source: str, track: str):
+    """The memory case run through `invoke` (either track), and its peak measured as the warden measures it
+    (in a process of its own): (its outputs' frames, the warden's control line with the peak)."""
     import json
-    from types import SimpleNamespace
 
     import numpy as np
 
@@ -186,10 +188,12 @@ def memory_frames(plan, case, invoke):
 
     from mhaquiz.grader.worker import freeze
 
+    from mhaquiz.grader.spec import named_outputs
+
     case.args = freeze(case.args, {})  # read-only, as the warden makes them
-    shim = SimpleNamespace(**{case.function: lambda *values: invoke(case, dict(zip(case.args, values)))})
     with np.errstate(all="ignore"):
-        peak, outputs = kernel_peak(case, shim)
+        outputs = named_outputs(invoke(case, dict(case.args)), case.output_names)
+    peak = kernel_peak(plan, source=source, track=track)
     meta = {"exercise": plan.exercise.id, "case": case.name, "bad_outputs": {}, "returned": None, "error": None}
     frames = (channel.json_frame(b"S", {"exercise": plan.exercise.id, "case": case.name})
               + channel.result_frame(meta, sorted(outputs.items())))

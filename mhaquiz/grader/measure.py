@@ -32,36 +32,63 @@ def cpu_seconds_per_call(module, case, rounds: int) -> float:
         return (time.process_time() - started) / rounds
 
 
-def call_in_child(module, case):
-    """(peak resident bytes over the start, outputs) of one call of `module` on `case` in a forked child,
-    held at a MemoryGate as the warden holds a runner."""
+def reference_peak(exercise_id: str, seed: int, mutant_id: str = "", source: str = "", track: str = "numpy",
+                   timeout: float = 120.0) -> int:
+    """Peak resident bytes of one call on the exercise's memory case, over the resident size at its start,
+    in a fresh Python of its own, measured as the warden measures a runner (the peak reset through /proc,
+    large arrays on fresh pages); never forked from the grader (a process that has had threads cannot fork
+    safely). Of the reference, of a mutant of it (`mutant_id`), or of a submission's `source` in `track`
+    (our tests' own code only: this process is not a sandbox)."""
     import os
-    import pickle
+    import subprocess
+    import sys
 
+    from mhaquiz.grader.engine import THREAD_VARIABLES
+
+    command = [sys.executable, "-c", "from mhaquiz.grader.measure import _peak_main; _peak_main()",
+               exercise_id, str(seed), mutant_id, track]
+    env = {**os.environ, **{name: "1" for name in THREAD_VARIABLES}}
+    done = subprocess.run(command, input=source, capture_output=True, text=True, timeout=timeout, env=env, check=True)
+    return int(done.stdout.split()[-1])
+
+
+def _peak_main() -> None:
+    """`reference_peak`'s process: argv = exercise id, seed, mutant id, track; a submission's source on stdin."""
+    import sys
+    from types import ModuleType
+
+    import numpy as np
+
+    from mhaquiz.grader import exercises as registry
+    from mhaquiz.grader.diagnose import mutated_reference
     from mhaquiz.grader.spec import named_outputs
-    from mhaquiz.grader.worker import MemoryGate, fresh
+    from mhaquiz.grader.worker import (fixed_mmap_threshold, fresh, import_torch, invoker, populate_file_mappings,
+                                       resident_bytes, trim_heap)
 
-    read, write = os.pipe()
-    gate = MemoryGate()
-    pid = os.fork()
-    if pid == 0:  # the child: one call, its outputs back through the pipe
-        try:
-            os.close(read)
-            gate.wait()
-            outputs = named_outputs(case.run(module, fresh(case.args, {})), case.output_names)  # as a runner calls
-            data = pickle.dumps({name: value for name, value in outputs.items()})
-            os.write(write, len(data).to_bytes(8, "big"))
-            view = memoryview(data)
-            while view:
-                view = view[os.write(write, view):]
-        finally:
-            os._exit(0)
-    gate.hold(pid)
-    os.close(write)
-    with os.fdopen(read, "rb") as pipe:
-        size = int.from_bytes(pipe.read(8), "big")
-        outputs = pickle.loads(pipe.read(size)) if size else {}
-    _, _, usage = os.wait4(pid, 0)
-    if gate.base is None:
-        raise OSError("the peak memory could not be reset")
-    return max(0, usage.ru_maxrss * 1024 - gate.base), outputs
+    exercise_id, seed, mutant_id, track = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+    exercise = registry.get_exercise(exercise_id)
+    checks = exercise.checks()
+    source = sys.stdin.read()
+    if source:
+        if track == "torch":
+            import_torch()
+        module = ModuleType("submission")
+        exec(compile(source, "submission.py", "exec"), module.__dict__)
+    elif mutant_id:
+        module = mutated_reference(exercise, next(m for m in checks.MUTANTS if m.id == mutant_id))
+    else:
+        module = exercise.reference()
+    invoke = invoker({"id": exercise_id, "track": track if source else "numpy"}, checks, module)
+    case = checks.memory_case(seed)
+    fixed_mmap_threshold()
+    trim_heap()
+    populate_file_mappings()
+    args = fresh(case.args, {})
+    with open("/proc/self/clear_refs", "w") as clear:
+        clear.write("5")  # the high-water mark starts again from here
+    base = resident_bytes()
+    with np.errstate(all="ignore"):  # a planted mistake may compute NaN
+        named_outputs(invoke(case, args), case.output_names)
+    with open("/proc/self/status") as status:
+        peak = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
+    print(max(0, peak - base))
