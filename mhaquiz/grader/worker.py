@@ -31,7 +31,8 @@ from mhaquiz.grader import channel
 
 PERF_ROUNDS_MAX = 200  # extra timed calls at most (fewer when one call is slow)
 PERF_BUDGET = 0.04  # seconds of CPU the extra timed calls may take in all
-PERF_SLOW = 2.0  # seconds: a call slower than this is not timed
+PERF_SLOW = 2.0  # seconds: a call slower than this (CPU or wall clock) is not timed
+PERF_WALL_BUDGET = 0.5  # seconds of wall clock the extra timed calls may take in all (a call may wait, not compute)
 FILE_SIZE_LIMIT = 16 * 1024 * 1024  # bytes: the largest file the submission may write
 ARRAY_BUDGET = 32 * 1024 * 1024  # bytes of returned arrays sent in a whole run (the grader reads at most 64 MiB);
 # arrays beyond it are described ("array of N elements"), not sent: a wrong answer, not a broken channel
@@ -339,10 +340,13 @@ def fork_runner(job: dict, control_fd: int, body, gate=None) -> int:
 
 
 def wait_runner(pid: int) -> dict:
-    """The kernel's account of a finished runner: exit code or signal, CPU seconds, peak resident bytes."""
+    """The kernel's account of a finished runner: exit code or signal, CPU seconds, peak resident bytes; and
+    the wall clock from now until it ended."""
+    started = time.monotonic()
     _, status, usage = os.wait4(pid, 0)
     fate = {"code": os.WEXITSTATUS(status)} if os.WIFEXITED(status) else {"signal": os.WTERMSIG(status)}
-    return {**fate, "cpu": usage.ru_utime + usage.ru_stime, "maxrss": usage.ru_maxrss * 1024}
+    return {**fate, "cpu": usage.ru_utime + usage.ru_stime, "maxrss": usage.ru_maxrss * 1024,
+            "wall": time.monotonic() - started}
 
 
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
@@ -485,10 +489,11 @@ def measure(job: dict, checks, exercise: dict, request: dict, control: Channel) 
         report = {"kind": "perf", "exercise": exercise_id}
         if once.get("code") != 0:
             report["skipped"] = "failed"
-        elif once["cpu"] > PERF_SLOW:
-            report.update(skipped="slow", seconds=once["cpu"])
+        elif max(once["cpu"], once["wall"]) > PERF_SLOW:
+            report.update(skipped="slow", seconds=max(once["cpu"], once["wall"]))
         else:
-            rounds = max(1, min(PERF_ROUNDS_MAX, int(PERF_BUDGET / max(once["cpu"], 1e-4))))
+            rounds = max(1, min(PERF_ROUNDS_MAX, int(PERF_BUDGET / max(once["cpu"], 1e-4)),
+                                int(PERF_WALL_BUDGET / max(once["wall"], 1e-3))))
             more = timed(1 + rounds, send=True)
             if more.get("code") != 0:
                 report["skipped"] = "failed"
