@@ -1,0 +1,125 @@
+"""Mutation run: plant each one-line bug of mutants.py in a scratch copy, run its narrowest tests, restore.
+
+Never run in the work tree itself: make a scratch copy first (`git worktree add /tmp/mut-base HEAD`), then
+    python tests/mutation/run_mutants.py --tree /tmp/mut-base [--shard 0/2] [--only AREA] [--out results.json]
+(with the project's venv active). A mutant is caught when its tests fail (or hang past --timeout); missed
+when they pass. Not collected by pytest (no test_ prefix).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from mutants import MUTANTS  # noqa: E402
+
+
+def check(tree: Path) -> list:
+    """Each mutant's fragment is found exactly once in its file, and the replacement differs."""
+    problems = []
+    for index, (area, file, original, replacement, _tests) in enumerate(MUTANTS):
+        text = (tree / file).read_text(encoding="utf-8")
+        count = text.count(original)
+        if count != 1 or original == replacement:
+            problems.append(f"#{index} {area} {file}: fragment found {count} times: {original[:60]!r}")
+    return problems
+
+
+def baseline(tree: Path, timeout: float) -> list:
+    """Tests that already fail without any mutant (someone else's work in progress): deselected, so that
+    they cannot count as catching anything. Cached in <tree>/.mutation-baseline.json."""
+    cache = tree / ".mutation-baseline.json"
+    if cache.exists():
+        return json.loads(cache.read_text())
+    files = sorted({f for *_, tests in MUTANTS for f in tests} | {str(p.relative_to(tree)) for p in tree.glob("tests/test_bites_*.py")})
+    env = {**os.environ, "PYTHONPATH": str(tree), "PYTHONDONTWRITEBYTECODE": "1"}
+    failing = []
+    for file in files:
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rfE", "-p", "no:cacheprovider", file],
+                              cwd=tree, env=env, capture_output=True, text=True, timeout=timeout * 3)
+        found = re.findall(r"^(?:FAILED|ERROR) (\S+)", proc.stdout, re.M)
+        print(f"baseline {file}: {len(found)} failing", flush=True)
+        failing += found
+    cache.write_text(json.dumps(failing))
+    return failing
+
+
+def run_one(tree: Path, index: int, timeout: float, failing: list = ()) -> dict:
+    area, file, original, replacement, tests = MUTANTS[index]
+    path = tree / file
+    text = path.read_text(encoding="utf-8")
+    bites = f"tests/test_bites_{area}.py"
+    files = list(dict.fromkeys(tests + ([bites] if (tree / bites).exists() else [])))
+    env = {**os.environ, "PYTHONPATH": str(tree), "PYTHONDONTWRITEBYTECODE": "1"}
+    started = time.monotonic()
+    try:
+        path.write_text(text.replace(original, replacement, 1), encoding="utf-8")
+        for cache in tree.rglob("__pycache__"):
+            shutil.rmtree(cache, ignore_errors=True)
+        try:
+            proc = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *files,
+                                   *[f"--deselect={node}" for node in failing]],
+                                  cwd=tree, env=env, capture_output=True, text=True, timeout=timeout)
+            outcome = "missed" if proc.returncode == 0 else "caught"
+            tail = (proc.stdout.strip().splitlines() or [""])[-1]
+            failed = [line for line in proc.stdout.splitlines() if line.startswith("FAILED") or line.startswith("ERROR")]
+        except subprocess.TimeoutExpired:
+            outcome, tail, failed = "caught", f"timeout after {timeout:.0f}s", []
+    finally:
+        path.write_text(text, encoding="utf-8")
+    return {"index": index, "area": area, "file": file, "original": original, "replacement": replacement,
+            "outcome": outcome, "seconds": round(time.monotonic() - started, 1), "tail": tail,
+            "failed": failed[:3]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tree", required=True, type=Path)
+    parser.add_argument("--shard", default="0/1")
+    parser.add_argument("--only", default=None, help="an area, or comma-separated mutant indexes")
+    parser.add_argument("--timeout", type=float, default=420.0)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    tree = args.tree.resolve()
+    dirty = subprocess.run(["git", "-C", str(tree), "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True).stdout.strip()
+    if dirty:  # a shared work tree holds others' edits: bugs are planted only in a clean scratch copy
+        sys.exit(f"refusing: {tree} has uncommitted changes; make a clean scratch copy (git worktree add)")
+    problems = check(tree)
+    if problems:
+        sys.exit("\n".join(problems))
+    shard, shards = (int(part) for part in args.shard.split("/"))
+    chosen = range(len(MUTANTS))
+    if args.only:
+        if args.only.replace(",", "").isdigit():
+            chosen = [int(part) for part in args.only.split(",")]
+        else:
+            chosen = [i for i in chosen if MUTANTS[i][0] == args.only]
+    chosen = [i for n, i in enumerate(chosen) if n % shards == shard]
+    failing = baseline(tree, args.timeout)
+    results = []
+    for index in chosen:
+        result = run_one(tree, index, args.timeout, failing)
+        results.append(result)
+        print(f"#{index:3d} {result['area']:9s} {result['outcome']:6s} {result['seconds']:6.1f}s "
+              f"{result['file']}: {result['original'].strip()[:50]!r} -> {result['replacement'].strip()[:40]!r}",
+              flush=True)
+        if args.out:
+            args.out.write_text(json.dumps(results, indent=1, ensure_ascii=False))
+    score = Counter((r["area"], r["outcome"]) for r in results)
+    for area in dict.fromkeys(r["area"] for r in results):
+        caught, missed = score[(area, "caught")], score[(area, "missed")]
+        print(f"{area:9s} {caught}/{caught + missed} caught")
+
+
+if __name__ == "__main__":
+    main()
