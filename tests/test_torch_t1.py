@@ -47,6 +47,32 @@ def failed_problems(report) -> set:
     return {check.problem for case in report.exercises[0].cases for check in case.outputs if not check.passed}
 
 
+# --- the forms themselves ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("exercise_id", T1_EXERCISES)
+def test_the_reference_file_is_found_as_its_exercise_in_the_torch_track(exercise_id):
+    import ast
+
+    from mhaquiz.grader.exercises import defined_names, detect, imports_torch
+
+    tree = ast.parse(torch_reference(exercise_id))
+    assert imports_torch(tree)
+    assert [exercise.id for exercise in detect(defined_names(tree), "submission", "torch")] == [exercise_id]
+
+
+@pytest.mark.parametrize("exercise_id", T1_EXERCISES)
+def test_no_chinese_torch_prompt_renders_with_a_stray_space(exercise_id):
+    import re
+
+    from tests.test_i18n import CJK, CJK_PUNCTUATION, bad_spaces
+
+    prose = re.sub(r"```.*?```", "", get_exercise(exercise_id).prompt_for("zh", "torch"), flags=re.S)
+    lines = [line.strip() for line in prose.splitlines() if not line.strip().startswith("|")]
+    soft = re.findall(f"[{CJK}]\\n[ \\t]*[{CJK}]|[{CJK_PUNCTUATION}]\\n[ \\t]*[^\\s\\-*+>|#\\d]", prose)
+    assert [bad_spaces(line) for line in lines if bad_spaces(line)] == [] and soft == []
+    assert "（" in prose and "：" in prose  # written with full-width punctuation
+
+
 # --- written differently: other names, another layer order, fused layers, loops where harmless -----------
 
 ATTENTION_EINSUM = '''

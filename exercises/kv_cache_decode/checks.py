@@ -177,6 +177,6 @@ def torch_call(namespace, args, case):
                 raise ValueError(f"CachedAttention.forward returned {shape}, expected a tensor of shape (B, 1, D) = "
                                  f"{(B, 1, D)} (at step t={t})")
             ys.append(y_t)
-    if not (isinstance(getattr(cache, "k", None), torch.Tensor) and isinstance(getattr(cache, "v", None), torch.Tensor)):
+    if not all(isinstance(getattr(cache, name, None), torch.Tensor) for name in ("k", "v")):
         raise TypeError("after decoding, cache.k and cache.v must be the cached keys and values, (B, H, t, dh) tensors")
     return {"out": torch.cat(ys, dim=1), "cache_k": cache.k, "cache_v": cache.v}  # (B, T, D), (B, H, P+T, dh)

@@ -58,7 +58,8 @@ def torch_call(namespace, args, case):
     params = args["params"]
     leaves = {name: tensor(args[name]) for name in "qkv"}
     for x in "qkvo":
-        leaves[f"w_{x}"], leaves[f"b_{x}"] = tensor(params[f"W_{x}"].T), tensor(params[f"b_{x}"])  # (D_out, D_in), (D_out,)
+        # nn.Linear's layout: w_x (D_out, D_in) = W_x.T; b_x (D_out,)
+        leaves[f"w_{x}"], leaves[f"b_{x}"] = tensor(params[f"W_{x}"].T), tensor(params[f"b_{x}"])
     for leaf in leaves.values():
         leaf.requires_grad_(True)
     out = namespace.MultiHeadAttentionFunction.apply(*(leaves[name] for name in TORCH_INPUTS), args["num_heads"],

@@ -3,8 +3,8 @@
 【中文】约定：
 - GroupedQueryAttention(d_model, num_heads, num_kv_heads, bias=True)；forward(q, k, v, mask=None) 返回 (B, Tq, D)。
 - q：(B, Tq, D)；k、v：(B, Tk, D)。dh = d_model // num_heads；num_kv_heads 整除 num_heads。
-- 四个投影层：q_proj = nn.Linear(D, D)，k_proj、v_proj = nn.Linear(D, num_kv_heads*dh)，o_proj = nn.Linear(D, D)
-  （也认 W_q/wq/query/q_linear、out_proj/fc_out，或一个融合的 qkv：按 q、k、v 的顺序）。评测按名字装载权重。
+- 四个投影层：q_proj = nn.Linear(D, D)，k_proj、v_proj = nn.Linear(D, num_kv_heads*dh)，
+  o_proj = nn.Linear(D, D)（也认 W_q/wq/query/q_linear、out_proj/fc_out，或一个融合的 qkv：按 q、k、v 的顺序）。评测按名字装载权重。
 - 第 h 个 query 头用第 h // G 个 KV 头，G = num_heads // num_kv_heads（相邻的 query 头共享一个 KV 头：
   repeat_interleave，与 Llama 的 repeat_kv 一致；不是 .repeat）。
 - 分数乘以 1/sqrt(dh)；softmax 沿 key 维度。mask：None，或可广播到 (B, Tq, Tk) 的布尔张量，True 表示“可以看”。

@@ -3,8 +3,8 @@ time against a KV cache, in PyTorch.
 
 【中文】写两个类：
 - KVCache(k=None, v=None)：属性 k、v 是缓存的 key 和 value，形状 (B, H, t, dh)，按时间从旧到新排列；空缓存为 None。
-  update(k_t, v_t)：把这一步的 k_t、v_t（(B, H, 1, dh)）追加到时间维（dim=2）的末尾，返回追加后的 (k, v)
-  （与 Hugging Face 的 Cache.update 相同）。不要原地写入传进来的张量。
+  update(k_t, v_t)：把这一步的 k_t、v_t（(B, H, 1, dh)）追加到时间维（dim=2）的末尾，返回追加后的
+  (k, v)（与 Hugging Face 的 Cache.update 相同）。不要原地写入传进来的张量。
 - CachedAttention(d_model, num_heads, bias=True)：forward(x_t, cache) 返回 y_t (B, 1, D)。x_t：(B, 1, D)，每个序列
   最新的 token。投影层 q_proj、k_proj、v_proj、o_proj = nn.Linear(d_model, d_model)（也认 W_q/wq/query、out_proj、
   融合的 qkv），评测按名字装载权重。先把当前 token 的 key/value 追加进缓存，再做注意力（它要看得到自己）；

@@ -8,8 +8,8 @@ hand-written backward, as a torch.autograd.Function.
   第 h 个头用第 h*dh:(h+1)*dh 列，分数乘以 1/sqrt(dh)，softmax 沿 key，各头拼接后过 (w_o, b_o)；
   mask：None 或可广播到 (B, Tq, Tk) 的布尔张量，True 表示“可以看”。用 ctx.save_for_backward 存下反向要用的张量。
 - backward(ctx, d_out)：手写全部梯度，按 forward 输入的顺序返回
-  (d_q, d_k, d_v, d_w_q, d_b_q, d_w_k, d_b_k, d_w_v, d_b_v, d_w_o, d_b_o, None, None)，每个梯度与对应输入同形状
-  （num_heads、mask 不需要梯度）。backward 里不许用 autograd（.backward()、torch.autograd.grad、enable_grad）。
+  (d_q, d_k, d_v, d_w_q, d_b_q, d_w_k, d_b_k, d_w_v, d_b_v, d_w_o, d_b_o, None, None)，
+  每个梯度与对应输入同形状（num_heads、mask 不需要梯度）。backward 里不许用 autograd（.backward()、torch.autograd.grad、enable_grad）。
 - 不许用 F.scaled_dot_product_attention、nn.MultiheadAttention。评测用 float64，并与有限差分比较。
 
 [English] Write class MultiHeadAttentionFunction(torch.autograd.Function):
