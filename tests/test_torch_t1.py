@@ -23,6 +23,7 @@ from mhaquiz.grader.torch_form import load_linears  # noqa: E402
 from mhaquiz.grader.verdict import Verdict  # noqa: E402
 from mhaquiz.paths import content_dir  # noqa: E402
 from tests.helpers import judge_source, with_edits, write  # noqa: E402
+from tests.test_grade_hostile import MODES  # noqa: E402
 
 T1_EXERCISES = ("attention", "heads", "attention_dropout", "mha_backward", "kv_cache_decode", "gqa_forward",
                 "mha_rope_forward")
@@ -730,3 +731,32 @@ def test_the_rope_reference_agrees_with_complex_rotation_then_sdpa(base):
     theirs = heads.transpose(1, 2).reshape(B, Tq, D) @ torch.tensor(params["W_o"]) + torch.tensor(params["b_o"])
     assert torch.allclose(mine, theirs, rtol=1e-12, atol=1e-12)
     assert torch.allclose(shifted, mine, rtol=1e-9, atol=1e-9)  # only relative positions count
+
+
+# --- through the CLI and the sandbox --------------------------------------------------------------------
+
+ENGLISH = {"LC_ALL": "", "LC_MESSAGES": "", "LANGUAGE": "", "LANG": "en_US.UTF-8", "MHAQUIZ_FRAMEWORK": ""}
+
+
+def test_a_prepended_kv_cache_is_named_through_the_cli_in_json(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from mhaquiz.cli import app
+
+    source = with_edits(torch_reference("kv_cache_decode"), *TORCH_BUGS["kv_cache_decode"]["cache_prepended"])
+    path = write(tmp_path, "decode.py", source)
+    result = CliRunner().invoke(app, ["grade", str(path), "--json", "--timeout", "20"], env=ENGLISH)
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert report["verdict"] == "wrong_answer" and report["where"]["exercise"] == "kv_cache_decode"
+    assert [item["mistake"] for item in report["exercises"][0]["diagnosis"]] == ["cache_prepended"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_hand_written_backward_runs_in_the_sandbox(tmp_path, mode):
+    """autograd's backward pass, calling the learner's Function.backward, under the worker's guard and limits."""
+    report = grade_file(write(tmp_path, "mha_backward.py", torch_reference("mha_backward")), sandbox=mode, timeout=20)
+    assert report.verdict == Verdict.PASSED and report.track == "torch"
+    assert [exercise.id for exercise in report.exercises] == ["mha_backward"]
