@@ -16,8 +16,8 @@ result (`R`), which is a u32 JSON length, the JSON meta and then the raw bytes o
                        outside its sandbox; the worker's guard refused (see worker.py)
     D  done            {}: the cases runner called every case
 
-After D, a measuring runner may send S and R once for its exercise's "memory" or "speed" case (what its last
-call returned, checked by the grader like any case).
+After D, each measuring runner may send S and R for its exercise's "memory" or "speed" case (what its last
+call returned, checked by the grader like any case; at most MAX_MEASURED per case).
 
 `Decoder.feed()` checks each frame's schema against the contract (the exercises, their functions and cases
 the grader asked for; output names are plain identifiers), the order (S then R of the same case, each case
@@ -48,6 +48,7 @@ MAX_BLOCKED = 20  # blocked-call reports kept (more are counted, not kept)
 MAX_ELEMENTS = 4_000_000  # per returned array (32 MB of float64); larger ones are described, not sent
 MAX_NDIM = 8
 MAX_TEXT = 4000  # characters kept of any text field (exception messages, tracebacks)
+MAX_MEASURED = 8  # measuring runners' results per measured case (the timing grows its calls 8x at a time)
 MEASURED_CASES = ("memory", "speed")  # the cases measuring runners report after D (memory_case, perf_case)
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,63}")  # an output name as the contracts write them
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
@@ -142,7 +143,7 @@ class Messages:
     results: Dict[Tuple[str, str], CaseResultFrame] = field(default_factory=dict)
     running: Optional[Tuple[str, str]] = None  # a case started and not finished
     missing: Dict[str, List[str]] = field(default_factory=dict)
-    measured: Dict[Tuple[str, str], CaseResultFrame] = field(default_factory=dict)  # (exercise, "memory" | "speed")
+    measured: Dict[Tuple[str, str], List[CaseResultFrame]] = field(default_factory=dict)  # (exercise, "memory" | "speed")
     fatal: Optional[dict] = None
     blocked: List[dict] = field(default_factory=list)
     blocked_count: int = 0
@@ -198,7 +199,8 @@ class Decoder:
             key = (_text(obj, "exercise"), _text(obj, "case"))
             if not self._known(key):
                 raise ChannelError("a case the grader did not ask for")
-            if m.running is not None or key in m.results or key in m.measured or m.fatal is not None:
+            if (m.running is not None or key in m.results or len(m.measured.get(key, ())) >= MAX_MEASURED
+                    or m.fatal is not None):
                 raise ChannelError("case start out of order")
             m.running, self._started_cases, self._started_at = key, True, self.clock()
         elif kind == b"M":
@@ -280,7 +282,10 @@ class Decoder:
             exercise=key[0], case=key[1], elapsed=elapsed, error=None if error is None else error_info(error),
             outputs=outputs, bad_outputs={k: safe_text(v[:200]) for k, v in list(bad.items())[:64]},
             returned=None if returned is None else returned[:64], replaced=replaced[:64])
-        (m.measured if m.done else m.results)[key] = frame
+        if m.done:  # one frame per measuring runner (the timing may take several)
+            m.measured.setdefault(key, []).append(frame)
+        else:
+            m.results[key] = frame
         m.running = None
 
     def _known(self, key: Tuple[str, str]) -> bool:

@@ -161,12 +161,13 @@ class Sandbox:
 
     # --- collecting ----------------------------------------------------------------------------
 
-    def collect(self, contract: Optional[Contract] = None, plan_measurements=None) -> RunFacts:
+    def collect(self, contract: Optional[Contract] = None, plan_measurements=None, while_measuring=None) -> RunFacts:
         """Read until the worker is done, the deadline passes or a budget is spent; then kill and reap.
 
         `plan_measurements(messages)`, called once the cases runner is done, returns what to measure:
-        [{"exercise", "memory": bool, "perf": bool}] (nothing when None)."""
-        self.contract, self.plan_measurements = contract, plan_measurements
+        [{"exercise", "memory": bool, "perf": bool}] (nothing when None); `while_measuring()` is called right
+        after the warden is asked (the grader's own measurements, on the other core)."""
+        self.contract, self.plan_measurements, self.while_measuring = contract, plan_measurements, while_measuring
         facts = self._collect_once()
         if self.engine.name == "bwrap" and facts.sandbox.get("setup_failed"):
             reason = facts.sandbox["setup_failed"]
@@ -316,6 +317,8 @@ class Sandbox:
         self._send(json.dumps({"measure": wanted}).encode() + b"\n", close=not self.keep)
         if not self.keep:
             self.job_fd = None
+        if wanted and self.while_measuring is not None:
+            self.while_measuring()
 
     def _send(self, payload: bytes, close: bool = False) -> None:
         """Write to the warden's stdin from a thread of its own (a job is larger than a pipe holds and the
