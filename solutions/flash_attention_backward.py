@@ -55,18 +55,22 @@ def score_block(q, k_block, mask_block):
     """与前向相同的分数块：(..., Tq, d) x (..., Bc, d) -> (..., Tq, Bc)，被遮住处为 -inf。
 
     The forward's tile of scores: (..., Tq, d) x (..., Bc, d) -> (..., Tq, Bc), -inf where masked."""
-    s = (q @ k_block.swapaxes(-1, -2)) * softmax_scale(q.shape[-1])  # (..., Tq, Bc)
+    s = q @ k_block.swapaxes(-1, -2)  # (..., Tq, Bc)
+    s *= softmax_scale(q.shape[-1])  # 就地缩放，不多占一块 / scaled in place: no second tile
     if mask_block is not None:
-        # (..., Tq, Bc)：True 表示可以看
-        s = np.where(mask_block, s, -np.inf)  # (..., Tq, Bc): True = may attend
+        # True 表示可以看；被遮住处就地设为 -inf
+        np.copyto(s, -np.inf, where=~mask_block)  # True = may attend; -inf written in place where masked
     return s
 
 
 def probabilities(s, lse):
     """重算这一块的 softmax：P = exp(S - L)，L (..., Tq) 是整行的 log-sum-exp；被遮住处 exp(-inf) = 0。
+    就地把分数块变成概率块（分数之后不再用到）。
 
-    This tile's softmax, recomputed: P = exp(S - L), L (..., Tq) the whole row's log-sum-exp; 0 where masked."""
-    return np.exp(s - lse[..., None])  # (..., Tq, Bc)
+    This tile's softmax, recomputed: P = exp(S - L), L (..., Tq) the whole row's log-sum-exp; 0 where masked.
+    Turns the tile of scores into probabilities in place (the scores are not needed afterwards)."""
+    s -= lse[..., None]  # (..., Tq, Bc)
+    return np.exp(s, out=s)
 
 
 def row_dot(d_out, out):
@@ -77,10 +81,12 @@ def row_dot(d_out, out):
 
 
 def softmax_grad(p, dp, D):
-    """softmax 的反向，逐块：dS = P ∘ (dP - D)，(..., Tq, Bc)。
+    """softmax 的反向，逐块：dS = P ∘ (dP - D)，(..., Tq, Bc)；就地写在 dP 上。
 
-    The softmax's backward, per tile: dS = P ∘ (dP - D), (..., Tq, Bc)."""
-    return p * (dp - D[..., None])
+    The softmax's backward, per tile: dS = P ∘ (dP - D), (..., Tq, Bc); written over dP in place."""
+    dp -= D[..., None]  # (..., Tq, Bc)
+    dp *= p
+    return dp
 
 
 def block_grads(q, k_block, v_block, p, d_out, D):
