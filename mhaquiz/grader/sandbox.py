@@ -63,6 +63,7 @@ class RunFacts:
     control: ControlDecoder = field(default_factory=ControlDecoder)
     output: bytes = b""
     output_bytes: int = 0
+    result_bytes: int = 0
     timed_out: bool = False
     output_limited: bool = False
     corrupt: Optional[str] = None  # why the channel is not to be trusted
@@ -189,7 +190,6 @@ class Sandbox:
         decoder = Decoder(self.contract)
         control = facts.control
         status_text = self.status_text
-        result_bytes = 0
         deadline = self.started + STARTUP_LIMIT + self.timeout  # until the warden is ready
         warm = False  # the warden finished this job cleanly and stays for the next
         selector = selectors.DefaultSelector()
@@ -212,9 +212,7 @@ class Sandbox:
                     if not chunk:
                         selector.unregister(key.fileobj)
                     elif key.data == "output":
-                        facts.output_bytes += len(chunk)
-                        if len(facts.output) < OUTPUT_KEPT:
-                            facts.output += chunk[: OUTPUT_KEPT - len(facts.output)]
+                        _take_output(facts, chunk)
                     elif key.data == "status":
                         status_text = (status_text + chunk)[-65536:]
                     elif key.data == "control":
@@ -228,13 +226,7 @@ class Sandbox:
                         except ChannelError as error:
                             facts.corrupt = facts.corrupt or f"control: {error}"
                     elif facts.corrupt is None:
-                        result_bytes += len(chunk)
-                        try:
-                            if result_bytes > RESULT_BUDGET:
-                                raise ChannelError(f"more than {RESULT_BUDGET // (1024 * 1024)} MiB of results")
-                            decoder.feed(chunk)
-                        except ChannelError as error:
-                            facts.corrupt = str(error)
+                        _take_results(facts, decoder, chunk)
                 if facts.output_bytes > OUTPUT_LIMIT:
                     facts.output_limited = True
                     break
@@ -246,7 +238,7 @@ class Sandbox:
                     if disk_full:
                         break
                 if self.keep and control.done:
-                    warm = self._drained(facts, decoder, result_bytes)  # its runners are gone: read what is left
+                    warm = self._drained(facts, decoder)  # its runners are gone: read what is left
                     break
                 if not events and self.process.poll() is not None:
                     break  # the worker is gone and its pipes are quiet (a leftover may still hold them)
@@ -329,7 +321,7 @@ class Sandbox:
                                        name="mhaquiz-job")
         self.writer.start()
 
-    def _drained(self, facts: RunFacts, decoder: Decoder, result_bytes: int) -> bool:
+    def _drained(self, facts: RunFacts, decoder: Decoder) -> bool:
         """After the warden's done line: what is left in the output and result pipes (its runners are gone,
         so all they wrote is there). False when that breaks a budget or the channel."""
         for pipe, kind in ((self.process.stdout, "output"), (self.result_pipe, "results")):
@@ -340,18 +332,9 @@ class Sandbox:
                     if not chunk:
                         return False  # closed: the warden is going away
                     if kind == "output":
-                        facts.output_bytes += len(chunk)
-                        if len(facts.output) < OUTPUT_KEPT:
-                            facts.output += chunk[: OUTPUT_KEPT - len(facts.output)]
-                    else:
-                        result_bytes += len(chunk)
-                        try:
-                            if result_bytes > RESULT_BUDGET:
-                                raise ChannelError(f"more than {RESULT_BUDGET // (1024 * 1024)} MiB of results")
-                            decoder.feed(chunk)
-                        except ChannelError as error:
-                            facts.corrupt = str(error)
-                            return False
+                        _take_output(facts, chunk)
+                    elif _take_results(facts, decoder, chunk) is not None:
+                        return False
             except BlockingIOError:
                 pass
             finally:
@@ -395,6 +378,26 @@ class Sandbox:
 
     def _cleanup(self) -> None:
         shutil.rmtree(self.hostdir, ignore_errors=True)
+
+
+def _take_output(facts: RunFacts, chunk: bytes) -> None:
+    """Count what was printed; keep the first OUTPUT_KEPT bytes."""
+    facts.output_bytes += len(chunk)
+    if len(facts.output) < OUTPUT_KEPT:
+        facts.output += chunk[: OUTPUT_KEPT - len(facts.output)]
+
+
+def _take_results(facts: RunFacts, decoder: Decoder, chunk: bytes) -> Optional[str]:
+    """Feed the result channel's bytes to the decoder under the run's budget; why the channel is now
+    corrupt (also in `facts.corrupt`), or None."""
+    facts.result_bytes += len(chunk)
+    try:
+        if facts.result_bytes > RESULT_BUDGET:
+            raise ChannelError(f"more than {RESULT_BUDGET // (1024 * 1024)} MiB of results")
+        decoder.feed(chunk)
+    except ChannelError as error:
+        facts.corrupt = str(error)
+    return facts.corrupt
 
 
 def _copy_submission(submission: Path, hostdir: Path) -> None:
