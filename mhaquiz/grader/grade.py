@@ -19,6 +19,7 @@ from typing import Dict, List, Optional
 
 from mhaquiz.errors import MhaquizError
 from mhaquiz.grader import exercises as registry
+from mhaquiz.grader.channel import safe_text
 from mhaquiz.grader.report import CaseResult, ExerciseResult, GradeReport, Message
 from mhaquiz.grader.sandbox import RunFacts, Sandbox
 from mhaquiz.grader.spec import Tolerance
@@ -304,7 +305,7 @@ def judge(report: GradeReport, plans: List[Plan], facts: RunFacts, tree: ast.Mod
     """Turn what the sandbox saw into verdicts: the run's, each case's, each exercise's, then overall."""
     messages = facts.messages
     _learner_paths(messages, facts.workdir, Path(report.file).resolve().parent)
-    report.output = facts.output.decode("utf-8", errors="replace")
+    report.output = safe_text(facts.output.decode("utf-8", errors="replace"))  # like every text from the worker
     report.output_bytes = facts.output_bytes
     report.seconds = facts.elapsed
     report.sandbox = {key: value for key, value in facts.sandbox.items() if key != "setup_failed"}
