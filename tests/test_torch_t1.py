@@ -74,6 +74,18 @@ def test_no_chinese_torch_prompt_renders_with_a_stray_space(exercise_id):
     assert "（" in prose and "：" in prose  # written with full-width punctuation
 
 
+@pytest.mark.parametrize("exercise_id", T1_EXERCISES)
+def test_the_torch_hints_speak_pytorch_in_both_languages(exercise_id):
+    from mhaquiz.practice import loop
+    from tests.test_i18n import bad_spaces
+
+    exercise = get_exercise(exercise_id)
+    zh, en = loop.hints(exercise, "zh", "torch"), loop.hints(exercise, "en", "torch")
+    assert 3 <= len(zh) == len(en) and zh != loop.hints(exercise, "zh", "numpy")
+    assert not any("np." in hint for hint in zh + en)  # the NumPy track's hints say np.where, np.repeat ...
+    assert [bad_spaces(hint) for hint in zh if bad_spaces(hint)] == []
+
+
 # --- written differently: other names, another layer order, fused layers, loops where harmless -----------
 
 ATTENTION_EINSUM = '''
