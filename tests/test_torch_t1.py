@@ -484,6 +484,33 @@ def test_a_kv_cache_module_returning_a_tuple_gets_the_contract_in_one_line():
     assert "CachedAttention.forward returned tuple" in message and "(B, 1, D)" in message
 
 
+def test_gqa_with_full_width_key_and_value_layers_gets_its_parameters_listed():
+    # a classic slip: k_proj and v_proj made nn.Linear(D, D), as in MHA, where GQA's are (D, num_kv_heads * dh)
+    source = with_edits(torch_reference("gqa_forward"),
+                        ("self.k_proj = nn.Linear(d_model, kv_width, bias=bias)", "self.k_proj = nn.Linear(d_model, d_model)"),
+                        ("self.v_proj = nn.Linear(d_model, kv_width, bias=bias)", "self.v_proj = nn.Linear(d_model, d_model)"))
+    report = judge_source("gqa_forward", source, "torch")
+    assert report.verdict == Verdict.RUNTIME_ERROR
+    error = report.exercises[0].cases[0].error  # grouped cross-attention: D = 20, H = 4, Hkv = 2, dh = 5
+    assert error["type"] == "ParameterMismatch"
+    assert "k_proj.weight has shape (20, 20), the case needs (10, 20)" in error["message"]
+    assert "W_k / k_proj (20, 10)" in error["message"]  # what was expected, in the NumPy track's layout
+
+
+def test_a_kv_cache_with_hugging_faces_attribute_names_is_told_what_cache_k_must_be():
+    # the cache works, but keeps its tensors as key_cache / value_cache (DynamicCache's names), not k / v
+    renames = [("self.k, self.v = k, v", "self.key_cache, self.value_cache = k, v"),
+               ("if self.k is None:", "if self.key_cache is None:"),
+               ("self.k, self.v = k_t, v_t", "self.key_cache, self.value_cache = k_t, v_t"),
+               ("self.k = torch.cat((self.k, k_t), dim=2)", "self.key_cache = torch.cat((self.key_cache, k_t), dim=2)"),
+               ("self.v = torch.cat((self.v, v_t), dim=2)", "self.value_cache = torch.cat((self.value_cache, v_t), dim=2)"),
+               ("return self.k, self.v", "return self.key_cache, self.value_cache")]
+    report = judge_source("kv_cache_decode", with_edits(torch_reference("kv_cache_decode"), *renames), "torch")
+    assert report.verdict == Verdict.RUNTIME_ERROR
+    error = report.exercises[0].cases[0].error
+    assert error["type"] == "TypeError" and "cache.k and cache.v must be the cached keys and values" in error["message"]
+
+
 # --- what the interview forbids --------------------------------------------------------------------------
 
 BANNED_SOURCES = {
