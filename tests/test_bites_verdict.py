@@ -137,3 +137,21 @@ def test_replacing_an_input_with_right_values_is_input_modified(tmp_path):
     report = grade_source(tmp_path, "mha_forward", source, sandbox="process")
     assert report.verdict == Verdict.INPUT_MODIFIED
     assert all(any("W_q" in name for name in case.replaced_inputs) for case in report.exercises[0].cases)
+
+
+# --- the documented precedence ------------------------------------------------------------------------------------------
+
+# The order README.md's "Verdicts" section gives, most severe first (banned_call, decided before anything runs,
+# after no_exercise; not_run, a case's own, just above passed).
+DOCUMENTED = ["internal_error", "syntax_error", "no_exercise", "banned_call", "channel_corrupted", "forbidden_operation",
+              "time_limit_exceeded", "memory_limit_exceeded", "output_limit_exceeded", "crashed", "exited_early",
+              "left_processes", "import_error", "missing_function", "not_implemented", "input_modified",
+              "runtime_error", "wrong_answer", "not_run", "passed"]
+
+
+@pytest.mark.parametrize("higher, lower", list(zip(DOCUMENTED, DOCUMENTED[1:])))
+def test_each_verdict_outranks_the_next_as_documented(higher, lower):
+    from mhaquiz.grader.verdict import main
+
+    assert main({Verdict(lower), Verdict(higher)}) == Verdict(higher)
+    assert main([Verdict(higher), Verdict(lower)]) == Verdict(higher)
