@@ -15,7 +15,7 @@ FlashAttention-2's backward pass: from the O and L the forward saved, P recomput
       dV_块 = P^T d_out；dP = d_out V_块^T；dS = P ∘ (dP - D)
       dQ += dS K_块 / sqrt(d)；dK_块 = dS^T Q / sqrt(d)
 - 评测用例不会把某个 query 的所有 key 都遮住（L 总是有限的）。
-- 内存有上限：在 Tq = Tk = 2048、block_size = 32 时，一次调用的内存峰值不能超过 8 MiB
+- 内存有上限：在 Tq = Tk = 2048、block_size = 32 时，一次调用的内存峰值不能超过 16 MiB
   （一个完整的 float64 (Tq, Tk) 矩阵要 32 MiB）。全程 float64。不要修改输入。本题就是要写按块的循环。
 
 [English] Conventions:
@@ -34,7 +34,7 @@ FlashAttention-2's backward pass: from the O and L the forward saved, P recomput
       dV_block = P^T d_out; dP = d_out V_block^T; dS = P ∘ (dP - D)
       dQ += dS K_block / sqrt(d); dK_block = dS^T Q / sqrt(d)
 - No graded query has ALL its keys masked (L is always finite).
-- Memory is bounded: at Tq = Tk = 2048, block_size = 32, one call may peak at 8 MiB at most (one full
+- Memory is bounded: at Tq = Tk = 2048, block_size = 32, one call may peak at 16 MiB at most (one full
   float64 (Tq, Tk) matrix takes 32 MiB). float64 throughout. Do not modify the inputs. The loop over key
   blocks is the exercise.
 """
