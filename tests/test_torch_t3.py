@@ -747,3 +747,49 @@ def test_the_mla_reference_agrees_with_the_absorbed_form_on_sdpa():
         absorbed = layer.o_proj(o)
     assert torch.allclose(u, absorbed, rtol=1e-11, atol=1e-12)
     assert cache["c_kv"].shape == (B, T, d_c) and cache["k_rope"].shape == (B, T, d_R)
+
+
+# === the statements and hints in both languages ===============================================================
+
+T3_EXERCISES = ("sampling", "flash_attention_forward", "chunked_prefill", "moe_forward", "transformer_block", "mla_forward")
+
+
+@pytest.mark.parametrize("exercise_id", T3_EXERCISES)
+def test_the_chinese_torch_prompt_has_no_stray_space_and_full_width_punctuation(exercise_id):
+    import re
+
+    from mhaquiz.grader.exercises import get_exercise
+    from tests.test_i18n import CJK, CJK_PUNCTUATION, bad_spaces
+
+    prose = re.sub(r"```.*?```", "", get_exercise(exercise_id).prompt_for("zh", "torch"), flags=re.S)
+    lines = [line.strip() for line in prose.splitlines() if not line.strip().startswith("|")]
+    soft = re.findall(f"[{CJK}]\\n[ \\t]*[{CJK}]|[{CJK_PUNCTUATION}]\\n[ \\t]*[^\\s\\-*+>|#\\d]", prose)
+    assert [bad_spaces(line) for line in lines if bad_spaces(line)] == [] and soft == []
+    assert "（" in prose and "：" in prose and "PyTorch" in prose
+
+
+@pytest.mark.parametrize("exercise_id", T3_EXERCISES)
+def test_the_torch_hints_speak_pytorch_in_both_languages(exercise_id):
+    from mhaquiz.grader.exercises import get_exercise
+    from mhaquiz.practice import loop
+    from tests.test_i18n import bad_spaces
+
+    exercise = get_exercise(exercise_id)
+    zh, en = loop.hints(exercise, "zh", "torch"), loop.hints(exercise, "en", "torch")
+    assert 3 <= len(zh) == len(en) and zh != loop.hints(exercise, "zh", "numpy")
+    assert not any("np." in hint for hint in zh + en)  # the NumPy track's hints say np.argsort, np.tril ...
+    assert any("torch." in hint or "nn." in hint or "F." in hint for hint in en)
+    assert [bad_spaces(hint) for hint in zh if bad_spaces(hint)] == []
+
+
+@pytest.mark.parametrize("exercise_id", T3_EXERCISES)
+def test_the_torch_stub_states_the_contract_in_both_languages_and_names_what_is_banned(exercise_id):
+    from mhaquiz.grader.exercises import get_exercise
+
+    exercise = get_exercise(exercise_id)
+    stub = exercise.stub_path_for("torch").read_text(encoding="utf-8")
+    assert "【中文】" in stub and "[English]" in stub
+    banned = exercise.checks().BANNED["torch"]
+    prompt_en = exercise.prompt_for("en", "torch")
+    for name in banned[:2]:  # the library's own ops the statement forbids, by name, in the English prompt
+        assert name in prompt_en or name.replace("_", " ") in prompt_en, name

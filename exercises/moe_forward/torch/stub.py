@@ -7,8 +7,8 @@ layer with capacity and the load-balancing loss, as a PyTorch nn.Module.
 - 路由 self.gate = nn.Linear(d_model, num_experts, bias=False)（也认 router、w_g）。专家 self.experts =
   nn.ModuleList，第 e 个专家有 w1、w3（nn.Linear(d_model, d_ff)）和 w2（nn.Linear(d_ff, d_model)），都没有偏置，
   算 w2(silu(w1(x)) * w3(x))（Mixtral 的命名；也认 gate_proj / up_proj / down_proj）。评测按名字装载权重。
-- probs = softmax(gate(x)) 沿专家维；每个 token 取概率最大的 top_k 个专家，从大到小，概率相等时下标小的在前
-  （torch.topk 不保证这一点，torch.sort(..., stable=True) 保证）；gates = 选中的概率重新归一化。
+- probs = softmax(gate(x)) 沿专家维；每个 token 取概率最大的 top_k 个专家，从大到小，概率相等时下标小的在前：
+  torch.topk 不保证这一点，torch.sort(..., stable=True) 保证。gates = 选中的概率重新归一化。
 - 容量 C = floor(capacity_factor * T * top_k / E)（None 为不限），按 token 顺序占位，满了就丢弃（贡献为 0，不重新归一化）。
 - aux_loss = alpha * E * Σ f_i * P_i，f_i = 分到专家 i 的分配数 / (T * top_k)（丢弃前计数），P_i = 专家 i 的平均路由概率。
 
