@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import re
+import signal
 import shutil
 import subprocess
 import sys
@@ -40,25 +41,39 @@ def baseline(tree: Path, timeout: float) -> list:
     cache = tree / ".mutation-baseline.json"
     if cache.exists():
         return json.loads(cache.read_text())
-    files = sorted({f for *_, tests in MUTANTS for f in tests} | {str(p.relative_to(tree)) for p in tree.glob("tests/test_bites_*.py")})
+    files = sorted({f for *_, tests in MUTANTS for f in tests if not f.startswith("-")} | {str(p.relative_to(tree)) for p in tree.glob("tests/test_bites_*.py")})
     env = {**os.environ, "PYTHONPATH": str(tree), "PYTHONDONTWRITEBYTECODE": "1"}
     failing = []
     for file in files:
         proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rfE", "-p", "no:cacheprovider", file],
                               cwd=tree, env=env, capture_output=True, text=True, timeout=timeout * 3)
-        found = re.findall(r"^(?:FAILED|ERROR) (\S+)", proc.stdout, re.M)
+        found = re.findall(r"^(?:FAILED|ERROR) (.+?)(?: - .*)?$", proc.stdout, re.M)
         print(f"baseline {file}: {len(found)} failing", flush=True)
         failing += found
     cache.write_text(json.dumps(failing))
     return failing
 
 
-def run_one(tree: Path, index: int, timeout: float, failing: list = ()) -> dict:
+def bites_files(tree: Path, index: int) -> list:
+    """The new tests (tests/test_bites_*.py) a mutant's run includes: its area's and any it names."""
+    area, *_, tests = MUTANTS[index]
+    named = [item for item in [f"tests/test_bites_{area}.py"] + tests if item.startswith("tests/test_bites_")]
+    return [item for item in dict.fromkeys(named) if (tree / item).exists()]
+
+
+def run_one(tree: Path, index: int, timeout: float, failing: list = (), only_bites: bool = False) -> dict:
     area, file, original, replacement, tests = MUTANTS[index]
+    if only_bites:  # the rest of the mutant's tests already passed with it planted (the "before" run)
+        tests = bites_files(tree, index) or ["tests/test_bites_none.py"]
     path = tree / file
     text = path.read_text(encoding="utf-8")
     bites = f"tests/test_bites_{area}.py"
-    files = list(dict.fromkeys(tests + ([bites] if (tree / bites).exists() else [])))
+    files = list(dict.fromkeys([bites] + tests if (tree / bites).exists() else tests))  # the new tests first
+    files = [item for item in files if item.startswith("-") or (tree / item).exists()]
+    if not any(not item.startswith("-") for item in files):
+        return {"index": index, "area": area, "file": file, "original": original, "replacement": replacement,
+                "outcome": "missed", "seconds": 0.0, "tail": "no test file to run", "failed": []}
+    files = [part for item in files for part in (item.split("=", 1) if item.startswith("-k=") else [item])]
     env = {**os.environ, "PYTHONPATH": str(tree), "PYTHONDONTWRITEBYTECODE": "1"}
     started = time.monotonic()
     try:
@@ -69,7 +84,7 @@ def run_one(tree: Path, index: int, timeout: float, failing: list = ()) -> dict:
             proc = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *files,
                                    *[f"--deselect={node}" for node in failing]],
                                   cwd=tree, env=env, capture_output=True, text=True, timeout=timeout)
-            outcome = "missed" if proc.returncode == 0 else "caught"
+            outcome = {0: "missed", 1: "caught"}.get(proc.returncode, f"error{proc.returncode}")  # 2-5: no real run
             tail = (proc.stdout.strip().splitlines() or [""])[-1]
             failed = [line for line in proc.stdout.splitlines() if line.startswith("FAILED") or line.startswith("ERROR")]
         except subprocess.TimeoutExpired:
@@ -88,10 +103,19 @@ def main() -> None:
     parser.add_argument("--only", default=None, help="an area, or comma-separated mutant indexes")
     parser.add_argument("--timeout", type=float, default=420.0)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--after", type=Path, nargs="*", default=None,
+                        help="results of a run without tests/test_bites_*.py: re-run its missed mutants on those only")
+    parser.add_argument("--summary", nargs="*", default=None, help="before-run JSON files: print the table")
+    parser.add_argument("--summary-after", nargs="*", default=[], help="after-run JSON files")
     args = parser.parse_args()
+    if args.summary is not None:
+        print(summary(args.summary, args.summary_after))
+        return
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped"))  # a kill still restores the planted file
     tree = args.tree.resolve()
-    dirty = subprocess.run(["git", "-C", str(tree), "status", "--porcelain", "--untracked-files=no"],
-                           capture_output=True, text=True).stdout.strip()
+    dirty = [line for line in subprocess.run(["git", "-C", str(tree), "status", "--porcelain", "--untracked-files=no"],
+                                             capture_output=True, text=True).stdout.splitlines()
+             if not line[3:].startswith(("tests/mutation/", "tests/test_bites_"))]  # the harness and its tests
     if dirty:  # a shared work tree holds others' edits: bugs are planted only in a clean scratch copy
         sys.exit(f"refusing: {tree} has uncommitted changes; make a clean scratch copy (git worktree add)")
     problems = check(tree)
@@ -104,11 +128,15 @@ def main() -> None:
             chosen = [int(part) for part in args.only.split(",")]
         else:
             chosen = [i for i in chosen if MUTANTS[i][0] == args.only]
+    if args.after is not None:
+        before = [r for path in args.after for r in json.loads(path.read_text())]
+        missed = {r["index"] for r in before if r["outcome"] == "missed"}
+        chosen = [i for i in chosen if i in missed]
     chosen = [i for n, i in enumerate(chosen) if n % shards == shard]
     failing = baseline(tree, args.timeout)
     results = []
     for index in chosen:
-        result = run_one(tree, index, args.timeout, failing)
+        result = run_one(tree, index, args.timeout, failing, only_bites=args.after is not None)
         results.append(result)
         print(f"#{index:3d} {result['area']:9s} {result['outcome']:6s} {result['seconds']:6.1f}s "
               f"{result['file']}: {result['original'].strip()[:50]!r} -> {result['replacement'].strip()[:40]!r}",
@@ -119,6 +147,29 @@ def main() -> None:
     for area in dict.fromkeys(r["area"] for r in results):
         caught, missed = score[(area, "caught")], score[(area, "missed")]
         print(f"{area:9s} {caught}/{caught + missed} caught")
+
+
+def summary(before_files, after_files) -> str:
+    """Per area: caught before (without tests/test_bites_*.py) and after (a mutant missed before and caught by
+    the new tests), as a Markdown table."""
+    before = {r["index"]: r for path in before_files for r in json.loads(Path(path).read_text())}
+    after = {r["index"]: r for path in after_files for r in json.loads(Path(path).read_text())}
+    rows = ["| area | mutants | caught before | caught after |", "|---|---|---|---|"]
+    totals = [0, 0, 0]
+    for area in dict.fromkeys(m[0] for m in MUTANTS):
+        indexes = [i for i in before if MUTANTS[i][0] == area]
+        caught = sum(before[i]["outcome"] == "caught" for i in indexes)
+        later = caught + sum(before[i]["outcome"] == "missed" and after.get(i, {}).get("outcome") == "caught"
+                             for i in indexes)
+        if indexes:
+            rows.append(f"| {area} | {len(indexes)} | {caught} ({100 * caught / len(indexes):.0f}%) | "
+                        f"{later} ({100 * later / len(indexes):.0f}%) |")
+        totals = [totals[0] + len(indexes), totals[1] + caught, totals[2] + later]
+    n = max(totals[0], 1)
+    rows.append(f"| all | {totals[0]} | {totals[1]} ({100 * totals[1] / n:.0f}%) | {totals[2]} ({100 * totals[2] / n:.0f}%) |")
+    still = [f"#{i} {MUTANTS[i][0]} {MUTANTS[i][1]}: {MUTANTS[i][2].strip()[:70]!r} -> {MUTANTS[i][3].strip()[:50]!r}"
+             for i in sorted(before) if before[i]["outcome"] != "caught" and after.get(i, {}).get("outcome") != "caught"]
+    return "\n".join(rows + ["", "still missed:"] + still)
 
 
 if __name__ == "__main__":
