@@ -793,3 +793,17 @@ def test_the_torch_stub_states_the_contract_in_both_languages_and_names_what_is_
     prompt_en = exercise.prompt_for("en", "torch")
     for name in banned[:2]:  # the library's own ops the statement forbids, by name, in the English prompt
         assert name in prompt_en or name.replace("_", " ") in prompt_en, name
+
+
+@pytest.mark.parametrize("exercise_id", T3_EXERCISES)
+def test_each_torch_reference_is_detected_as_its_exercise_alone(exercise_id):
+    """grade finds the exercise from the classes a file defines: the block's own attention class is not named
+    MultiHeadAttention, which would make the file an mha_forward submission too (with forward(q, k, v, mask))."""
+    import ast
+
+    from mhaquiz.grader import exercises as registry
+
+    tree = ast.parse(torch_reference(exercise_id))
+    assert registry.imports_torch(tree)
+    found = registry.detect(registry.defined_names(tree), file_stem="submission", track="torch")
+    assert [exercise.id for exercise in found] == [exercise_id]
