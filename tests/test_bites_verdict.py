@@ -155,3 +155,13 @@ def test_each_verdict_outranks_the_next_as_documented(higher, lower):
 
     assert main({Verdict(lower), Verdict(higher)}) == Verdict(higher)
     assert main([Verdict(higher), Verdict(lower)]) == Verdict(higher)
+
+
+def test_a_write_into_an_input_is_caught_where_it_happens_through_the_real_grader(tmp_path):
+    source = reference_source("softmax").replace('def softmax(x, axis=-1):\n',
+                                                 'def softmax(x, axis=-1):\n    x -= 0.0\n', 1)
+    assert "x -= 0.0" in source
+    report = grade_source(tmp_path, "softmax", source, sandbox="process")
+    assert report.verdict == Verdict.INPUT_MODIFIED
+    first = report.exercises[0].cases[0]
+    assert first.verdict == Verdict.INPUT_MODIFIED and first.error["input_modified"]

@@ -104,10 +104,10 @@ MUTANTS = [
      CHANNEL + ["tests/test_grade_hostile.py", "tests/test_bites_sandbox.py"]),
     ("channel", G + "worker.py",
      '"input_modified": isinstance(error, ValueError) and any(m in message for m in READ_ONLY_MESSAGES)}',
-     '"input_modified": False}', CHANNEL),
+     '"input_modified": False}', CHANNEL + ["tests/test_bites_verdict.py"]),
     ("channel", G + "worker.py",
      "    return outputs, error, [path for path, ident in before.items() if after.get(path) != ident]",
-     "    return outputs, error, []", CHANNEL),
+     "    return outputs, error, []", CHANNEL + ["tests/test_bites_verdict.py"]),
     # --- sandbox (sandbox.py, engine.py, confine.py, guard.py) ------------------------------------------------
     ("sandbox", G + "sandbox.py", "OUTPUT_KEPT = 8 * 1024 ", "OUTPUT_KEPT = 4 * 1024 ", SANDBOX),
     ("sandbox", G + "sandbox.py", "        facts.output += chunk[: OUTPUT_KEPT - len(facts.output)]",
