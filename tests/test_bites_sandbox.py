@@ -259,3 +259,47 @@ def test_a_worker_still_running_when_stopped_is_not_counted_as_leaving_processes
     assert worker.stdout.readline().strip() == b"ready"
     assert sandbox_module.Sandbox._stop(fake) == 0
     assert worker.poll() is not None
+
+
+# --- the audit-hook guard alone (the layer left where the kernel offers nothing) ------------------------------------------
+
+GUARD_ONLY = """
+import ctypes, json, os, sys
+sys.path.insert(0, sys.argv[2])
+from mhaquiz.grader import guard
+w = sys.argv[1]
+read_fd, write_fd = os.pipe()
+os.set_blocking(read_fd, False)
+guard.install(write_fd, w + "/sub.py", [w], [], [])
+results = {}
+def attempt(name, action):
+    try:
+        action()
+        results[name] = "allowed"
+    except PermissionError:
+        results[name] = "refused"
+    except Exception as error:
+        results[name] = type(error).__name__
+attempt("own folder", lambda: open(w + "/ok.txt", "w").close())
+attempt("sibling with a longer name", lambda: open(w + "x/f.txt", "w").close())
+attempt("libc through ctypes", lambda: ctypes.CDLL("libc.so.6"))
+attempt("the grader's /proc", lambda: open(f"/proc/{os.getppid()}/cmdline").read())
+attempt("its own /proc", lambda: open(f"/proc/{os.getpid()}/cmdline").read())
+print(json.dumps(results))
+"""
+
+
+def test_the_guard_alone_holds_its_folder_to_the_folder_itself_libc_and_other_processes(tmp_path):
+    import json
+
+    from mhaquiz.grader.engine import PACKAGE_ROOT
+
+    work = tmp_path / "work"
+    work.mkdir()
+    (tmp_path / "workx").mkdir()  # a sibling whose name starts with the folder's
+    out = subprocess.run([sys.executable, "-I", "-c", GUARD_ONLY, str(work), str(PACKAGE_ROOT)],
+                         capture_output=True, text=True, timeout=60)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {
+        "own folder": "allowed", "sibling with a longer name": "refused", "libc through ctypes": "refused",
+        "the grader's /proc": "refused", "its own /proc": "allowed"}
+    assert not (tmp_path / "workx" / "f.txt").exists()
