@@ -807,3 +807,24 @@ def test_each_torch_reference_is_detected_as_its_exercise_alone(exercise_id):
     assert registry.imports_torch(tree)
     found = registry.detect(registry.defined_names(tree), file_stem="submission", track="torch")
     assert [exercise.id for exercise in found] == [exercise_id]
+
+
+def test_mhaquiz_grade_json_on_the_torch_sampling_reference_and_on_a_banned_call(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from mhaquiz.cli import app
+
+    good = write(tmp_path, "sampling.py", torch_reference("sampling"))
+    result = CliRunner().invoke(app, ["grade", str(good), "--json", "--timeout", "30"])
+    report = json.loads(result.stdout)
+    assert result.exit_code == 0 and report["passed"] is True and report["track"] == "torch"
+    assert [exercise["id"] for exercise in report["exercises"]] == ["sampling"]
+    (tmp_path / "bad").mkdir()
+    bad = write(tmp_path / "bad", "sampling.py", "import torch\n\ndef sample(logits, u, temperature, top_k=None, top_p=None):\n"
+                "    return {'tokens': torch.multinomial(torch.softmax(logits, -1), 1)[:, 0]}\n")
+    result = CliRunner().invoke(app, ["grade", str(bad), "--json"])
+    report = json.loads(result.stdout)
+    assert result.exit_code == 1 and report["verdict"] == "banned_call"
+    assert report["detail"]["params"] == {"exercise": "sampling", "call": "multinomial", "line": 4}
