@@ -136,7 +136,7 @@ def start_grading(path: Path, exercise_ids: Optional[List[str]] = None, seed: in
         return Grading(_syntax_error(report, error, path))
     except (RecursionError, MemoryError):
         return Grading(_syntax_error(report, SyntaxError("too deeply nested for the parser"), path))
-    track = report.track = "torch" if registry.imports_torch(tree) else "numpy"
+    track = report.track = _track(tree, chosen, path.stem)
     if track == "torch":
         check_torch(chosen)
     if chosen is None:
@@ -158,6 +158,21 @@ def start_grading(path: Path, exercise_ids: Optional[List[str]] = None, seed: in
     sandbox_run = (pool.sandbox(path, job, timeout, sandbox, track) if pool is not None
                    else Sandbox(path, job, timeout=timeout, mode=sandbox, track=track))
     return Grading(report, chosen, sandbox_run, source, tree)
+
+
+def _track(tree: ast.Module, chosen: Optional[List[registry.Exercise]], stem: str) -> str:
+    """The file's track. NumPy unless it imports torch; then NumPy still when it defines the NumPy contract
+    (a function that uses torch inside, as an adapter around published code does) where that differs from
+    the PyTorch one; otherwise PyTorch."""
+    if not registry.imports_torch(tree):
+        return "numpy"
+    names = registry.defined_names(tree)
+    exercises = chosen if chosen is not None else registry.detect(names, file_stem=stem)
+
+    def numpy_contract(exercise) -> bool:
+        return set(exercise.functions) <= names and set(exercise.functions) != set(exercise.functions_for("torch"))
+
+    return "numpy" if exercises and all(numpy_contract(exercise) for exercise in exercises) else "torch"
 
 
 def check_torch(chosen: Optional[List[registry.Exercise]]) -> None:
