@@ -158,3 +158,22 @@ def test_a_float32_backward_on_large_logits_is_a_precision_finding_only_by_the_r
     assert failing and {check.problem for check in failing} == {"precision"}
     assert max(check.rel_err for check in failing) > 1e-5
     assert [d.mistake for d in report.exercises[0].diagnosis] == ["precision"]
+
+
+def test_float32_sized_errors_are_precision_and_a_real_bugs_error_is_not():
+    """README: a float32 constant leaves about 1e-8, float32 arithmetic a few 1e-7 to 1e-6 of the scale; real
+    bugs 1e-3 or more."""
+    expected = np.linspace(-2.0, 2.0, 16)
+    scale = Tolerance.scale([expected])
+    for relative in (1e-8, 3e-7, 2e-6):
+        assert compare_output("out", expected + relative * scale, expected, TOL, scale).problem == "precision"
+    assert compare_output("out", expected + 1e-3 * scale, expected, TOL, scale).problem == "values"
+
+
+def test_a_slip_a_few_times_the_references_own_float32_error_is_still_precision():
+    """A float32 submission written another way rounds differently from the reference run in float32."""
+    expected = np.linspace(-2.0, 2.0, 16)
+    scale = Tolerance.scale([expected])
+    float32_error = 1e-3 * scale  # a case where float32 loses a lot (large logits through a backward pass)
+    assert compare_output("out", expected + 3 * float32_error, expected, TOL, scale, float32_error).problem == "precision"
+    assert compare_output("out", expected + 100 * float32_error, expected, TOL, scale, float32_error).problem == "values"

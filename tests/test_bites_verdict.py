@@ -165,3 +165,26 @@ def test_a_write_into_an_input_is_caught_where_it_happens_through_the_real_grade
     assert report.verdict == Verdict.INPUT_MODIFIED
     first = report.exercises[0].cases[0]
     assert first.verdict == Verdict.INPUT_MODIFIED and first.error["input_modified"]
+
+
+# --- a small miss beside a real one --------------------------------------------------------------------------------------
+
+def test_a_float32_sized_miss_beside_a_real_mismatch_is_a_value_error_not_a_precision_finding():
+    """cross_entropy's loss off by 1e-8 of the scale while its gradient is 1e-2 off: the small miss is collateral
+    of the real bug, so neither output is reported as a float32 slip."""
+    plan = grade._plan(get_exercise("cross_entropy"), 0)
+    stream = b""
+    for case in plan.cases:
+        stream += channel.json_frame(b"S", {"exercise": plan.exercise.id, "case": case.name})
+        meta = {"exercise": plan.exercise.id, "case": case.name, "elapsed": 0.001, "bad_outputs": {},
+                "returned": None, "error": None}
+        outputs = call(plan.exercise.reference(), case)
+        scale = max(1.0, max(float(abs(value[abs(value) < float("inf")]).max()) for value in outputs.values()))
+        outputs["loss"] = outputs["loss"] + 1e-8 * scale
+        outputs["d_logits"] = outputs["d_logits"] + 1e-2
+        stream += channel.result_frame(meta, sorted(outputs.items()))
+    report = judge(plan, stream + channel.json_frame(b"D", {}), exit=Exit(code=0))
+    first = report.exercises[0].cases[0]
+    problems = {check.name: check.problem for check in first.outputs}
+    assert problems["d_logits"] == "values" and problems["loss"] == "values"
+    assert "precision" not in [d.mistake for d in report.exercises[0].diagnosis]
