@@ -363,7 +363,8 @@ def memory_limit(case):
 
 def _saved_problem(ctx, inputs_given, lead, Tq, Tk, shapes_allowed):
     """What is wrong with what forward kept for backward (None when nothing is): a kept tensor of Tq * Tk
-    elements or more (other than the inputs themselves and tensors shaped like q, k, v or O), or no L."""
+    elements or more (other than the inputs themselves and tensors shaped like q, k, v or O), or not exactly one
+    saved tensor of L's shape (..., Tq)."""
     import torch
 
     storages = {tensor.untyped_storage().data_ptr() for tensor in inputs_given if isinstance(tensor, torch.Tensor)}
@@ -379,10 +380,11 @@ def _saved_problem(ctx, inputs_given, lead, Tq, Tk, shapes_allowed):
             return (f"forward kept a tensor of shape {tuple(tensor.shape)} ({where}): {tensor.numel()} elements, "
                     f"as many as the (Tq, Tk) = ({Tq}, {Tk}) attention matrix. Save only O and L (plus q, k, v, "
                     f"mask) and recompute P block by block in backward")
-    if not any(tuple(tensor.shape) == tuple(lead) + (Tq,) for where, tensor in kept if where == "saved tensor"):
-        found = ", ".join(str(tuple(tensor.shape)) for _, tensor in kept) or "none"
-        return (f"forward must save L, the log-sum-exp of each query's scores, shape {tuple(lead) + (Tq,)}, with "
-                f"ctx.save_for_backward (saved: {found})")
+    saved = [tensor for where, tensor in kept if where == "saved tensor"]
+    if sum(tuple(tensor.shape) == tuple(lead) + (Tq,) for tensor in saved) != 1:  # as CS336's test requires
+        found = ", ".join(str(tuple(tensor.shape)) for tensor in saved) or "none"
+        return (f"forward must save L, the log-sum-exp of each query's scores, shape {tuple(lead) + (Tq,)}: exactly "
+                f"one tensor of that shape with ctx.save_for_backward (saved: {found})")
     return None
 
 

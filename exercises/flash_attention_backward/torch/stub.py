@@ -11,7 +11,7 @@ with a hand-written forward and backward.
   dV_块 = P^T dO；dP = dO V_块^T；dS = P ∘ (dP - D)；dQ += dS K_块 / sqrt(d)；dK_块 = dS^T Q / sqrt(d)。
   返回 (dq, dk, dv, None, None)。不许在 backward 里再调用 autograd（.backward()、torch.autograd.grad）。
 - 评测：FlashAttention.apply(q, k, v, mask, block_size)，检查 forward 保存了什么（任何一个有 Tq * Tk 个元素的
-  张量都会被拒绝；必须有形状 (..., Tq) 的 L），再反传给定的 d_out，比较 q、k、v 的 .grad。
+  张量都会被拒绝；必须恰好保存一个形状为 (..., Tq) 的张量，即 L），再反传给定的 d_out，比较 q、k、v 的 .grad。
 - 内存有上限：Tq = Tk = 2048、block_size = 32 时，一次前向加反向的内存峰值不能超过 16 MiB。
   不许用 F.scaled_dot_product_attention、nn.MultiheadAttention 和 torch 自带的注意力 kernel。
 
@@ -26,7 +26,7 @@ with a hand-written forward and backward.
   dK_block = dS^T Q / sqrt(d). Return (dq, dk, dv, None, None). No autograd inside backward (.backward(),
   torch.autograd.grad).
 - Graded: FlashAttention.apply(q, k, v, mask, block_size); what forward saved is checked (a tensor of Tq * Tk
-  elements is refused; L of shape (..., Tq) must be there); the given d_out is back-propagated and q, k, v's
+  elements is refused; exactly one saved tensor of shape (..., Tq), L); the given d_out is back-propagated and q, k, v's
   .grad compared.
 - Memory is bounded: at Tq = Tk = 2048, block_size = 32, one forward plus backward may peak at 16 MiB.
   F.scaled_dot_product_attention, nn.MultiheadAttention and torch's attention kernels are not allowed.
