@@ -303,3 +303,41 @@ def test_the_guard_alone_holds_its_folder_to_the_folder_itself_libc_and_other_pr
         "own folder": "allowed", "sibling with a longer name": "refused", "libc through ctypes": "refused",
         "the grader's /proc": "refused", "its own /proc": "allowed"}
     assert not (tmp_path / "workx" / "f.txt").exists()
+
+
+SESSION_ESCAPER = """
+import os, time
+if os.fork() == 0:                   # a new session: out of the worker's process group, which killpg reaches
+    os.setsid()
+    os.close(1)
+    time.sleep(60)
+    os._exit(0)
+print("ready", flush=True)
+"""
+
+
+def test_a_descendant_that_left_the_process_group_is_still_found_killed_and_counted_by_the_fallback():
+    sandbox_module._become_subreaper()
+    worker = subprocess.Popen([sys.executable, "-c", SESSION_ESCAPER], stdout=subprocess.PIPE, start_new_session=True)
+    fake = fake_sandbox(worker, "process")
+    assert worker.stdout.readline().strip() == b"ready"
+    escaped = []
+    for _ in range(100):  # the child, once it has left the worker's group
+        escaped = [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc")))
+                   if pid != worker.pid and alive(pid) and group(pid) not in (None, worker.pid)
+                   and (stat := sandbox_module._proc_stat(pid)) and stat[0] in (worker.pid, os.getpid())
+                   and stat[1] >= fake.worker_start]
+        if escaped:
+            break
+        time.sleep(0.02)
+    worker.wait(timeout=10)
+    try:
+        assert sandbox_module.Sandbox._stop(fake) == 1
+        time.sleep(0.05)
+        assert escaped and not any(alive(pid) for pid in escaped)
+    finally:
+        for pid in escaped:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
