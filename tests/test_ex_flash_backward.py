@@ -299,7 +299,7 @@ def test_query_tiles_keys_in_reverse_and_d_as_a_first_pass_pass_values_and_memor
     assert report.exercises[0].memory["passed"] is True
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+@pytest.mark.parametrize("seed", [0, 3])  # the NumPy one above covers 0..3; each torch run is ~10 s here
 def test_a_torch_function_tiling_queries_and_keys_passes_values_and_memory(seed):
     pytest.importorskip("torch")
     report = judge_source(EXERCISE, TORCH_QUERY_AND_KEY_TILES, "torch", seed)
