@@ -789,7 +789,7 @@ def test_the_torch_stub_states_the_contract_in_both_languages_and_names_what_is_
     exercise = get_exercise(exercise_id)
     stub = exercise.stub_path_for("torch").read_text(encoding="utf-8")
     assert "【中文】" in stub and "[English]" in stub
-    banned = exercise.checks().BANNED["torch"]
+    banned = exercise.meta["banned"]["torch"]
     prompt_en = exercise.prompt_for("en", "torch")
     for name in banned[:2]:  # the library's own ops the statement forbids, by name, in the English prompt
         assert name in prompt_en or name.replace("_", " ") in prompt_en, name

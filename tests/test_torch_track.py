@@ -351,3 +351,12 @@ def test_without_torch_a_torch_file_gets_one_line_with_the_install_command(tmp_p
     result = CliRunner().invoke(app, ["grade", str(path), "--lang", "en"])
     assert result.exit_code == 2
     assert 'pip install "mhaquiz[torch]"' in result.output and "Traceback" not in result.output
+
+
+def test_what_each_exercise_bans_is_declared_in_its_exercise_yaml_not_its_checks():
+    """The banned list is read before the sandbox starts, from exercise.yaml (importing checks.py would import
+    numpy on the critical path): every PyTorch exercise declares it, and no checks.py keeps a second copy."""
+    for exercise in all_exercises():
+        if "torch" in exercise.tracks:
+            assert isinstance((exercise.meta.get("banned") or {}).get("torch"), list), exercise.id
+        assert "\nBANNED = " not in exercise.checks_source, exercise.id

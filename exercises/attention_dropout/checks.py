@@ -143,7 +143,6 @@ def perf_case(seed):
 
 # --- the PyTorch track --------------------------------------------------------------------------------------
 
-BANNED = {"torch": ("dropout", "Dropout", "native_dropout", "dropout_")}  # F.dropout, nn.Dropout, torch.dropout
 
 
 def torch_call(namespace, args, case):

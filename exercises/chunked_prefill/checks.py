@@ -204,8 +204,6 @@ MUTANTS = CHUNK + (Mutant("mask_fill_too_small", mistakes.MASK_FILL_TITLE, patch
 
 # --- the PyTorch track --------------------------------------------------------------------------------------
 
-BANNED = {"torch": ("scaled_dot_product_attention", "MultiheadAttention", "multi_head_attention_forward",
-                    "flex_attention")}
 
 
 def torch_call(namespace, args, case):

@@ -312,9 +312,6 @@ def memory_limit(case):
 
 # --- the PyTorch track --------------------------------------------------------------------------------------
 
-BANNED = {"torch": ("scaled_dot_product_attention", "MultiheadAttention", "multi_head_attention_forward",
-                    "_scaled_dot_product_flash_attention", "_scaled_dot_product_flash_attention_for_cpu",
-                    "_scaled_dot_product_attention_math", "flex_attention")}
 
 
 def torch_call(namespace, args, case):

@@ -208,7 +208,6 @@ def error_map(case, name, got, expected):
 
 # --- the PyTorch track --------------------------------------------------------------------------------------
 
-BANNED = {"torch": ("layer_norm", "LayerNorm", "native_layer_norm", "group_norm", "GroupNorm")}
 
 
 def torch_call(namespace, args, case):

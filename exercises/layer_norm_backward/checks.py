@@ -153,7 +153,6 @@ error_map = _FORWARD.error_map
 
 # --- the PyTorch track --------------------------------------------------------------------------------------
 
-BANNED = {"torch": ("layer_norm", "LayerNorm", "native_layer_norm", "group_norm", "GroupNorm")}
 
 
 def torch_call(namespace, args, case):

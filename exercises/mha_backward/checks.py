@@ -45,7 +45,6 @@ def perf_case(seed):
 
 # --- the PyTorch track --------------------------------------------------------------------------------------
 
-BANNED = {"torch": ("scaled_dot_product_attention", "MultiheadAttention", "multi_head_attention_forward")}
 TORCH_INPUTS = ("q", "k", "v", "w_q", "b_q", "w_k", "b_k", "w_v", "b_v", "w_o", "b_o")  # forward's order
 
 

@@ -194,7 +194,6 @@ def error_map(case, name, got, expected):
 
 # --- the PyTorch track --------------------------------------------------------------------------------------
 
-BANNED = {"torch": ("scaled_dot_product_attention", "MultiheadAttention", "multi_head_attention_forward")}
 
 
 def torch_call(namespace, args, case):

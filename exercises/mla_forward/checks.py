@@ -249,7 +249,6 @@ MUTANTS = MLA + mistakes.pick("no_scale", "mask_fill_too_small")
 
 # --- the PyTorch track --------------------------------------------------------------------------------------
 
-BANNED = {"torch": ("scaled_dot_product_attention", "MultiheadAttention", "multi_head_attention_forward")}
 
 # The names of Hugging Face's DeepseekV2Attention first, then DeepSeek-V3's inference code (model.py), then the
 # paper's matrices. Fused layers hold, per head, [content ; rope] (queries) and [k_C ; v] (kv_b), and

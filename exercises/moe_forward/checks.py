@@ -305,7 +305,6 @@ def error_map(case, name, got, expected):
 
 # --- the PyTorch track --------------------------------------------------------------------------------------
 
-BANNED = {"torch": ()}  # torch has no MoE layer of its own; softmax, topk, sort, silu are building blocks here
 
 ROUTER_NAMES = ("gate", "router", "w_g", "wg", "gating", "router_proj", "gate_linear", "switch", "w_gate")
 EXPERT_LIST_NAMES = ("experts", "expert", "ffns", "experts_list", "expert_list", "mlps")

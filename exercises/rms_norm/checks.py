@@ -180,7 +180,6 @@ error_map = checks_module("layer_norm").error_map  # per token and feature, as f
 
 # --- the PyTorch track --------------------------------------------------------------------------------------
 
-BANNED = {"torch": ("rms_norm", "RMSNorm")}
 
 
 def torch_call(namespace, args, case):

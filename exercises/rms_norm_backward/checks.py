@@ -139,7 +139,6 @@ error_map = _FORWARD.error_map
 
 # --- the PyTorch track --------------------------------------------------------------------------------------
 
-BANNED = {"torch": ("rms_norm", "RMSNorm")}
 
 
 def torch_call(namespace, args, case):

@@ -191,7 +191,6 @@ def error_map(case, name, got, expected):
 
 # --- the PyTorch track --------------------------------------------------------------------------------------
 
-BANNED = {"torch": ("RotaryPositionalEmbeddings", "LlamaRotaryEmbedding")}  # torchtune's, transformers'
 
 
 def torch_call(namespace, args, case):

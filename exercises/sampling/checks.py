@@ -324,7 +324,6 @@ def error_map(case, name, got, expected):
 
 # --- the PyTorch track --------------------------------------------------------------------------------------
 
-BANNED = {"torch": ("multinomial",)}  # the draws are given: torch.multinomial draws its own
 
 
 def torch_call(namespace, args, case):

@@ -181,7 +181,6 @@ def perf_case(seed):
 
 # --- the PyTorch track --------------------------------------------------------------------------------------
 
-BANNED = {"torch": ("LlamaMLP", "MistralMLP")}  # ready-made FFN modules; F.silu and torch.sigmoid are allowed
 
 # the case's weight -> the names people give its layer (Meta's Llama, Hugging Face, tutorials)
 SWIGLU_NAMES = {

@@ -184,7 +184,6 @@ def perf_case(seed):
 
 # --- the PyTorch track --------------------------------------------------------------------------------------
 
-BANNED = {"torch": ("LlamaMLP", "MistralMLP")}  # and autograd inside backward, refused for every Function
 
 
 def torch_call(namespace, args, case):

@@ -338,9 +338,6 @@ def error_map(case, name, got, expected):
 
 # --- the PyTorch track --------------------------------------------------------------------------------------
 
-BANNED = {"torch": ("scaled_dot_product_attention", "MultiheadAttention", "multi_head_attention_forward",
-                    "TransformerEncoderLayer", "TransformerDecoderLayer", "TransformerEncoder", "TransformerDecoder",
-                    "Transformer")}  # nn.LayerNorm and F.gelu are building blocks here (layer_norm is its own exercise)
 
 ATTENTION_SCOPES = ("attn", "attention", "self_attn", "self_attention", "mha", "sa", "multi_head_attention",
                     "attn_layer", "self_attention_layer")

@@ -196,7 +196,6 @@ def _banned_call(chosen: List[registry.Exercise], tree: ast.Module, track: str) 
     backward; read from the parsed file, never run (and before numpy is imported: the worker starts first)."""
     for exercise in chosen:
         banned = set((exercise.meta.get("banned") or {}).get(track, ()))
-        banned |= set(getattr(exercise.checks(), "BANNED", {}).get(track, ())) if "banned" not in exercise.meta else set()  # TODO(lead): drop once every BANNED is in exercise.yaml
         for node in ast.walk(tree):  # torch.softmax, F.softmax, x.softmax: attributes (self.<name> is the learner's own)
             if (isinstance(node, ast.Attribute) and node.attr in banned
                     and not (isinstance(node.value, ast.Name) and node.value.id == "self")):
