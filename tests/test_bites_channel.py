@@ -33,3 +33,18 @@ def test_two_different_outputs_in_one_result_are_both_kept():
     frame = decoder.finish().results[("mha_forward", "c1")]
     assert sorted(frame.outputs) == ["out", "weights"]
     assert (frame.outputs["weights"].array() == 1.0).all()
+
+
+@pytest.mark.parametrize("count, accepted", [(4_000_000, True), (4_000_001, False)])
+def test_an_array_of_more_than_four_million_elements_is_refused_even_when_its_bytes_fit_a_frame(count, accepted):
+    """Four million elements per returned array (32 MB of float64); a bool array that large is only 4 MB of
+    bytes, so the element count, not the frame size, is what refuses it."""
+    decoder = Decoder()
+    decoder.feed(start())
+    frame = result([("mask", np.zeros(count, dtype=bool))])
+    if accepted:
+        decoder.feed(frame)
+        assert decoder.messages.results[("mha_forward", "c1")].outputs["mask"].array().shape == (count,)
+    else:
+        with pytest.raises(ChannelError):
+            decoder.feed(frame)
