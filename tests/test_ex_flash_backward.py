@@ -71,6 +71,18 @@ def test_the_chinese_torch_prompt_renders_without_a_stray_space():
     assert [bad_spaces(line) for line in lines if bad_spaces(line)] == [] and soft == []
 
 
+def test_the_torch_hints_speak_pytorch_in_both_languages():
+    from mhaquiz.practice import loop
+    from tests.test_i18n import bad_spaces
+
+    exercise = get_exercise(EXERCISE)
+    zh, en = loop.hints(exercise, "zh", "torch"), loop.hints(exercise, "en", "torch")
+    assert 3 <= len(zh) == len(en) and zh != loop.hints(exercise, "zh", "numpy")
+    assert not any("np." in hint for hint in zh + en)  # the NumPy track's hints say np.broadcast_to ...
+    assert any("torch." in hint for hint in en) and any("saved_tensors" in hint for hint in zh)
+    assert [bad_spaces(hint) for hint in zh if bad_spaces(hint)] == []
+
+
 @pytest.mark.parametrize("track", ["numpy", "torch"])
 def test_the_stub_as_given_is_not_implemented(track):
     stub = get_exercise(EXERCISE).stub_path_for(track).read_text(encoding="utf-8")
