@@ -50,3 +50,50 @@ def test_exactly_half_the_key_points_suggests_hard():
     assert suggested_rating([True, False]) == 2
     assert suggested_rating([True, True, False, False]) == 2
     assert suggested_rating([True, False, False, False]) == 1
+
+
+# --- a learner's own bank: the topic's form, a formula that overflows --------------------------------------------------
+
+def bank_problems(tmp_path, content: str) -> list:
+    from mhaquiz.errors import MhaquizError
+    from mhaquiz.quiz.bank import load_bank
+
+    folder = tmp_path / "bank"
+    folder.mkdir()
+    (folder / "topic.yaml").write_text(content, encoding="utf-8")
+    with pytest.raises(MhaquizError) as caught:
+        load_bank(folder)
+    return caught.value.message.splitlines()[1:]
+
+
+NUMERIC = """\
+topic: {topic}
+questions:
+  - id: n
+    difficulty: easy
+    type: numeric
+    prompt: {{zh: "base {{base}}", en: "base {{base}}"}}
+    answer: {{formula: ntk_aware_base, params: {{base: {base}, scale: 10, d: 4}}, tolerance: 0}}
+    explanation: {{zh: 解, en: because}}
+    source: test
+"""
+
+
+@pytest.mark.parametrize("topic", ["Attention", "my topic", "-dash-first", "注意力"])
+def test_a_topic_that_is_not_lowercase_letters_digits_dashes_or_underscores_is_refused(tmp_path, topic):
+    problems = bank_problems(tmp_path, NUMERIC.format(topic=f'"{topic}"', base=10000))
+    assert any("topic" in problem for problem in problems), problems
+
+
+def test_a_formula_that_overflows_to_inf_for_its_params_is_refused_at_load(tmp_path):
+    problems = bank_problems(tmp_path, NUMERIC.format(topic="rope_own", base="1.0e+308"))
+    assert any("not a finite number" in problem and "inf" in problem for problem in problems), problems
+
+
+def test_the_same_question_with_a_finite_answer_loads(tmp_path):
+    from mhaquiz.quiz.bank import load_bank
+
+    folder = tmp_path / "bank"
+    folder.mkdir()
+    (folder / "topic.yaml").write_text(NUMERIC.format(topic="rope_own", base=10000), encoding="utf-8")
+    assert [q.id for q in load_bank(folder).questions] == ["n"]
