@@ -17,7 +17,7 @@ import time
 WARM_UP = 2  # calls before the timed ones
 
 
-def cpu_seconds_per_call(module, case, budget: float = 0.04, most: int = 200) -> float:
+def cpu_seconds_per_call(module, case, budget: float = 0.02, most: int = 200) -> float:
     """CPU seconds per call of `module` on `case`: the mean over as many calls as fit `budget` seconds of
     CPU (at least one, at most `most`), after warm-up calls."""
     from threadpoolctl import threadpool_limits

@@ -30,7 +30,7 @@ from types import ModuleType
 from mhaquiz.grader import channel
 
 PERF_ROUNDS_MAX = 200  # extra timed calls at most (fewer when one call is slow)
-PERF_BUDGET = 0.04  # seconds of CPU the extra timed calls may take in all
+PERF_BUDGET = 0.02  # seconds of CPU the extra timed calls may take in all
 PERF_SLOW = 2.0  # seconds: a call slower than this (CPU or wall clock) is not timed
 PERF_WALL_BUDGET = 0.5  # seconds of wall clock the extra timed calls may take in all (a call may wait, not compute)
 FILE_SIZE_LIMIT = 16 * 1024 * 1024  # bytes: the largest file the submission may write
@@ -497,11 +497,11 @@ def measure(job: dict, checks, exercise: dict, request: dict, control: Channel) 
 
 
 def timed_extra_calls(once: dict, timed) -> dict:
-    """{"rounds": R, "seconds"} from runners making 1 + R calls, R growing 8x at a time until the extra calls
+    """{"rounds": R, "seconds"} from runners making 1 + R calls, R growing 8x from 32 until the extra calls
     take a quarter of PERF_BUDGET of CPU (a runner's start, its fork and import, is noise next to small calls:
     it cancels out in the difference, but only many calls make the difference larger than that noise);
     {"skipped": "failed"} when a runner did not finish cleanly."""
-    rounds = max(1, min(8, int(PERF_WALL_BUDGET / max(once["wall"], 1e-3))))
+    rounds = max(1, min(32, int(PERF_WALL_BUDGET / max(once["wall"], 1e-3))))
     while True:
         more = timed(1 + rounds, True)
         if more.get("code") != 0:
@@ -511,7 +511,7 @@ def timed_extra_calls(once: dict, timed) -> dict:
         most = min(PERF_ROUNDS_MAX, int(PERF_WALL_BUDGET / max(per_call_wall, 1e-5)))
         if extra >= PERF_BUDGET / 4 or rounds >= most:
             return {"rounds": rounds, "seconds": extra / rounds}
-        rounds = min(rounds * 8, most)  # at most 3 runners: 8, 64, PERF_ROUNDS_MAX
+        rounds = min(rounds * 8, most)  # at most 2 runners besides the first: 32, then PERF_ROUNDS_MAX
 
 
 class _Discard:
