@@ -284,12 +284,27 @@ import tokenize as _tokenize  # noqa: E402
 
 from mhaquiz.paths import content_dir  # noqa: E402
 
-# Written while this test was: their author gives them Chinese next (then this set goes).
-NOT_YET_BILINGUAL = {"swiglu_ffn", "swiglu_ffn_backward", "moe_forward", "sampling"}
 SOLUTIONS = sorted(path.stem for path in content_dir("solutions").glob("*.py"))
+TORCH_SOLUTIONS = sorted(path.stem for path in (content_dir("solutions") / "torch").glob("*.py"))
+WIDE = f"[{CJK}{CJK_PUNCTUATION}]"
+SLASH = re.compile(r"\s?/\s")  # between the Chinese and the English of one line: "拆头 / split", "（PyTorch）/ Reference"
 
 
-@pytest.mark.parametrize("name", [name for name in SOLUTIONS if name not in NOT_YET_BILINGUAL])
+def untranslated_comments(source: str) -> list:
+    """Comments with English prose that have no Chinese line just above them and no Chinese of their own."""
+    lines = source.splitlines()
+    found = []
+    for token in _tokenize.generate_tokens(_io.StringIO(source).readline):
+        if token.type != _tokenize.COMMENT or len(re.findall(r"\b[a-z]{3,}\b", token.string)) < 2:
+            continue
+        row = token.start[0] - 1
+        above = [line.strip() for line in lines[max(0, row - 6):row]]
+        if not (contains_cjk(token.string) or any(line.startswith("#") and contains_cjk(line) for line in above)):
+            found.append((row + 1, token.string))
+    return found
+
+
+@pytest.mark.parametrize("name", SOLUTIONS)
 def test_every_reference_solution_explains_itself_in_chinese_first_then_english(name):
     """What `mhaquiz solution` shows: every docstring opens in Chinese and keeps its English; every comment
     with English prose has a Chinese line just above it (or opens in Chinese itself)."""
@@ -300,18 +315,49 @@ def test_every_reference_solution_explains_itself_in_chinese_first_then_english(
             doc = _ast.get_docstring(node)
             assert doc, (name, getattr(node, "name", "module"))
             paragraphs = doc.split("\n\n")
-            wide = f"[{CJK}{CJK_PUNCTUATION}]"
-            assert re.search(wide, paragraphs[0]), (name, doc[:80])  # Chinese first
-            assert any(re.search("[A-Za-z]", part) and not re.search(wide, part) for part in paragraphs[1:]), \
+            assert re.search(WIDE, paragraphs[0]), (name, doc[:80])  # Chinese first
+            assert any(re.search("[A-Za-z]", part) and not re.search(WIDE, part) for part in paragraphs[1:]), \
                 (name, doc[:80])  # then the English, whole
-    lines = source.splitlines()
-    for token in _tokenize.generate_tokens(_io.StringIO(source).readline):
-        if token.type != _tokenize.COMMENT or len(re.findall(r"\b[a-z]{3,}\b", token.string)) < 2:
-            continue
-        row = token.start[0] - 1
-        above = [line.strip() for line in lines[max(0, row - 6):row]]
-        assert contains_cjk(token.string) or any(line.startswith("#") and contains_cjk(line) for line in above), \
-            (name, row + 1, token.string)
+    assert untranslated_comments(source) == [], name
+
+
+def english_part(doc: str) -> bool:
+    """An English paragraph, line, or the part after " / " of a "中文 / English" line: two English words or
+    more, no Chinese."""
+    pieces = doc.split("\n\n") + doc.splitlines() + [SLASH.split(line, 1)[-1] for line in doc.splitlines()]
+    return any(len(re.findall(r"\b[A-Za-z]{2,}\b", piece)) >= 2 and not re.search(WIDE, piece) for piece in pieces)
+
+
+def chinese_first(doc: str) -> bool:
+    """The first line is Chinese, or opens in Chinese before a " / English" part."""
+    return bool(re.search(WIDE, SLASH.split(doc.splitlines()[0], 1)[0]))
+
+
+@pytest.mark.parametrize("name", TORCH_SOLUTIONS)
+def test_every_torch_reference_explains_itself_in_chinese_first_then_english(name):
+    """What `mhaquiz solution --torch` shows, in the PyTorch references' compact form: the module, every class
+    and every function or method (a class's docstring speaks for its __init__) has a docstring whose first line
+    is Chinese and that says it in English too (a paragraph, or "中文 / English" on one line); comments as in
+    the NumPy references."""
+    source = (content_dir("solutions") / "torch" / f"{name}.py").read_text(encoding="utf-8")
+    for node in _ast.walk(_ast.parse(source)):
+        if isinstance(node, (_ast.Module, _ast.ClassDef, _ast.FunctionDef)) and getattr(node, "name", "") != "__init__":
+            doc = _ast.get_docstring(node)
+            where = (name, getattr(node, "name", "module"))
+            assert doc, where
+            assert chinese_first(doc), (where, doc[:80])
+            assert english_part(doc), (where, doc[:80])
+    assert untranslated_comments(source) == [], name
+
+
+def test_the_bilingual_checks_refuse_english_only_text():
+    """The checks above bite: an English-only docstring, an English-first one, and an English comment fail."""
+    assert not english_part("只有中文，没有英文。")
+    assert english_part("拆头 / split the heads") and english_part("拆头。\n\nSplit the heads.")
+    assert not english_part("拆头 / (B, T, D)")  # shapes are not English
+    assert chinese_first("拆头 / split the heads") and not chinese_first("split the heads / 拆头")
+    assert untranslated_comments("x = 1  # keeps the row max\n") == [(1, "# keeps the row max")]
+    assert untranslated_comments("# 每行的最大值\nx = 1  # keeps the row max\n") == []
 
 
 def test_questions_piped_prints_one_plain_line_per_question():

@@ -10,7 +10,9 @@ import torch
 
 
 def attention(q, k, v, mask=None):
-    """Scaled dot-product attention: (output (..., Tq, dv), weights (..., Tq, Tk))."""
+    """缩放点积注意力：返回（输出 (..., Tq, dv)，权重 (..., Tq, Tk)）。
+
+    Scaled dot-product attention: (output (..., Tq, dv), weights (..., Tq, Tk))."""
     d = q.shape[-1]
     scores = q @ k.transpose(-2, -1) / math.sqrt(d)  # (..., Tq, Tk)：q·k 的方差是 d / q.k has variance d
     if mask is not None:

@@ -13,7 +13,7 @@ import torch
 
 
 def chunk_mask(T_new, P, window=None):
-    """(T_new, P + T_new) bool, True where new token i may see key j / 第 i 个新 token 能否看第 j 个 key。"""
+    """(T_new, P + T_new) 布尔矩阵：第 i 个新 token 能否看第 j 个 key / True where new token i may see key j."""
     q_pos = P + torch.arange(T_new)[:, None]  # (T_new, 1): query 的绝对位置 / the queries' absolute positions
     k_pos = torch.arange(P + T_new)[None, :]  # (1, T_total): 第 j 个 key 在位置 j / key j sits at position j
     allowed = k_pos <= q_pos  # 过去和自己 / the past and itself
@@ -23,7 +23,11 @@ def chunk_mask(T_new, P, window=None):
 
 
 def chunked_prefill(q, k_cache, v_cache, k_new, v_new, window=None):
-    """q (B, H, T_new, d); caches (B, H, P, d|dv); new (B, H, T_new, d|dv). Returns (out, k, v)."""
+    """新 token 的注意力和追加后的缓存。q 为 (B, H, T_new, d)；缓存为 (B, H, P, d|dv)；新的 k、v 为
+    (B, H, T_new, d|dv)。返回 (out, k, v)。
+
+    Attention of the new tokens and the grown caches. q (B, H, T_new, d); caches (B, H, P, d|dv); new
+    (B, H, T_new, d|dv). Returns (out, k, v)."""
     P, T_new = k_cache.shape[-2], q.shape[-2]
     k = torch.cat([k_cache, k_new], dim=-2)  # (B, H, P + T_new, d): 缓存在前 / the cache first
     v = torch.cat([v_cache, v_new], dim=-2)  # (B, H, P + T_new, dv)

@@ -10,6 +10,9 @@ import torch
 
 
 def lm_loss(logits: torch.Tensor, tokens: torch.Tensor, ignore_index: int = -100) -> dict:
+    """logits (B, T, V)，tokens (B, T)：返回 {"loss": (), "perplexity": (), "d_logits": (B, T, V)}。
+
+    logits (B, T, V), tokens (B, T): {"loss": (), "perplexity": (), "d_logits": (B, T, V)}."""
     B, T, V = logits.shape
     pred = logits[:, :-1]  # (B, T-1, V)：位置 t 预测 t+1 / position t predicts token t+1
     targets = tokens[:, 1:]  # (B, T-1)

@@ -23,16 +23,22 @@ def _scores(q, k_block, mask, start, stop, scale):
 
 
 class FlashAttention(torch.autograd.Function):
+    """FlashAttention.apply(q, k, v, mask, block_size)：按 key 分块的前向和反向 / tiled forward and backward."""
+
     @staticmethod
     def forward(ctx, q, k, v, mask, block_size):
-        """q (..., Tq, d), k (..., Tk, d), v (..., Tk, dv); mask True = may attend. Returns O (..., Tq, dv)."""
+        """q 为 (..., Tq, d)，k 为 (..., Tk, d)，v 为 (..., Tk, dv)；mask 为 True 表示可以看。返回 O (..., Tq, dv)。
+
+        q (..., Tq, d), k (..., Tk, d), v (..., Tk, dv); mask True = may attend. Returns O (..., Tq, dv)."""
         Tq, Tk, dv = q.shape[-2], k.shape[-2], v.shape[-1]
         lead = tuple(q.shape[:-2])  # 三者的前置维度相同 / the same leading axes for all three
         scale = 1.0 / math.sqrt(q.shape[-1])
         if mask is not None:
             mask = mask.expand(*lead, Tq, Tk)  # 只是视图，不复制 / a view, no copy
         m = torch.full(lead + (Tq,), float("-inf"), dtype=q.dtype)  # (..., Tq): 运行最大值 / running max
+        # (..., Tq)：exp(score - m) 之和
         l = torch.zeros(lead + (Tq,), dtype=q.dtype)  # (..., Tq): sum of exp(score - m)
+        # (..., Tq, dv)：exp(score - m) * v 之和
         acc = torch.zeros(lead + (Tq, dv), dtype=q.dtype)  # (..., Tq, dv): sum of exp(score - m) * v
         for start in range(0, Tk, block_size):  # 最后一块可以更短 / the last block may be shorter
             stop = min(start + block_size, Tk)
@@ -53,9 +59,11 @@ class FlashAttention(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, d_out):
+        """由 O 和 L 逐块重算 P，返回 dq、dk、dv / P recomputed block by block from O and L: dq, dk, dv."""
         q, k, v, mask, out, lse = ctx.saved_tensors
         Tk = k.shape[-2]
         scale = 1.0 / math.sqrt(q.shape[-1])
+        # (..., Tq)：每行的 dO ∘ O 之和，等于 dP ∘ P 之和
         D = (d_out * out).sum(dim=-1)  # (..., Tq): rowsum(dO ∘ O) = rowsum(dP ∘ P)
         dq, dk, dv = torch.zeros_like(q), torch.zeros_like(k), torch.zeros_like(v)
         for start in range(0, Tk, ctx.block_size):

@@ -14,7 +14,9 @@ import torch
 
 
 def flash_attention_forward(q, k, v, mask, block_size):
-    """q (..., Tq, d), k (..., Tk, d), v (..., Tk, dv); mask True = may attend. Returns (out, lse)."""
+    """q 为 (..., Tq, d)，k 为 (..., Tk, d)，v 为 (..., Tk, dv)；mask 为 True 表示可以看。返回 (out, lse)。
+
+    q (..., Tq, d), k (..., Tk, d), v (..., Tk, dv); mask True = may attend. Returns (out, lse)."""
     Tq, Tk, dv = q.shape[-2], k.shape[-2], v.shape[-1]
     lead = tuple(q.shape[:-2])  # 三者的前置维度相同 / the same leading axes for all three
     scale = 1.0 / math.sqrt(q.shape[-1])
@@ -22,7 +24,9 @@ def flash_attention_forward(q, k, v, mask, block_size):
         mask = mask.expand(*lead, Tq, Tk)  # 只是视图，不复制 / a view, no copy
     q = q * scale  # 先缩放 q：每块少一个 (Tq, Bc) 的临时张量 / scale q once: one (Tq, Bc) temporary less per block
     m = torch.full(lead + (Tq,), float("-inf"), dtype=q.dtype)  # (..., Tq): 运行最大值 / running max
+    # (..., Tq)：exp(score - m) 之和
     l = torch.zeros(lead + (Tq,), dtype=q.dtype)  # (..., Tq): sum of exp(score - m)
+    # (..., Tq, dv)：exp(score - m) * v 之和
     acc = torch.zeros(lead + (Tq, dv), dtype=q.dtype)  # (..., Tq, dv): sum of exp(score - m) * v
     for start in range(0, Tk, block_size):  # 最后一块可以更短 / the last block may be shorter
         stop = min(start + block_size, Tk)
@@ -37,4 +41,5 @@ def flash_attention_forward(q, k, v, mask, block_size):
         l = alpha * l + p.sum(dim=-1)
         acc = alpha[..., None] * acc + p @ v[..., start:stop, :]  # l 和 O 乘同一个 alpha / the same alpha for both
         m = m_new
+    # 输出除以 l；每行的 log-sum-exp 为 m + log(l)
     return acc / l[..., None], m + torch.log(l)  # (..., Tq, dv), (..., Tq): lse = m + log(l)

@@ -11,6 +11,8 @@ from torch import nn
 
 
 class GroupedQueryAttention(nn.Module):
+    """分组查询注意力，GroupedQueryAttention(d_model, num_heads, num_kv_heads, bias=True) / grouped-query attention: H query heads share Hkv KV heads."""
+
     def __init__(self, d_model: int, num_heads: int, num_kv_heads: int, bias: bool = True):
         super().__init__()
         assert d_model % num_heads == 0 and num_heads % num_kv_heads == 0, "need dh = D / H and Hkv dividing H"
@@ -22,11 +24,12 @@ class GroupedQueryAttention(nn.Module):
         self.o_proj = nn.Linear(d_model, d_model, bias=bias)
 
     def split_heads(self, x, num_heads):
-        """(B, T, num_heads*dh) -> (B, num_heads, T, dh) / 拆头。"""
+        """拆头：(B, T, num_heads*dh) -> (B, num_heads, T, dh) / split the heads."""
         B, T, _ = x.shape
         return x.view(B, T, num_heads, self.d_head).transpose(1, 2)
 
     def forward(self, q, k, v, mask=None):
+        """q (B, Tq, D)，k、v (B, Tk, D) -> (B, Tq, D)；KV 头先按组复制再做注意力 / KV heads repeated per group, then attention."""
         group_size = self.num_heads // self.num_kv_heads  # 每个 KV 头服务 G 个 query 头 / G query heads per KV head
         Q = self.split_heads(self.q_proj(q), self.num_heads)  # (B, H, Tq, dh)
         K = self.split_heads(self.k_proj(k), self.num_kv_heads)  # (B, Hkv, Tk, dh)

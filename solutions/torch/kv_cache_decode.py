@@ -12,11 +12,13 @@ from torch import nn
 
 
 class KVCache:
+    """一层的 KV 缓存：k、v 为 (B, H, t, dh)，空的时候为 None / one layer's key and value cache, None while empty."""
+
     def __init__(self, k=None, v=None):
         self.k, self.v = k, v  # (B, H, t, dh) 或 None / or None while empty
 
     def update(self, k_t, v_t):
-        """Append (B, H, 1, dh) on the time axis; return the whole cache / 追加到时间维末尾，返回整个缓存。"""
+        """把 (B, H, 1, dh) 追加到时间维末尾，返回整个缓存 / append on the time axis, return the whole cache."""
         if self.k is None:  # 第一步：缓存还是空的 / the first step: nothing cached yet
             self.k, self.v = k_t, v_t
         else:
@@ -26,6 +28,8 @@ class KVCache:
 
 
 class CachedAttention(nn.Module):
+    """逐 token 解码的多头注意力，CachedAttention(d_model, num_heads, bias=True) / multi-head attention decoding one token at a time."""
+
     def __init__(self, d_model: int, num_heads: int, bias: bool = True):
         super().__init__()
         assert d_model % num_heads == 0, "d_model must be divisible by num_heads"
@@ -36,11 +40,12 @@ class CachedAttention(nn.Module):
         self.o_proj = nn.Linear(d_model, d_model, bias=bias)
 
     def split_heads(self, x):
-        """(B, T, D) -> (B, H, T, dh) / 拆头。"""
+        """拆头：(B, T, D) -> (B, H, T, dh) / split the heads: (B, T, D) -> (B, H, T, dh)."""
         B, T, _ = x.shape
         return x.view(B, T, self.num_heads, self.d_head).transpose(1, 2)
 
     def forward(self, x_t, cache):
+        """一步解码：x_t (B, 1, D) 先追加进缓存，再看缓存里的全部 key，返回 (B, 1, D) / one step: append, then attend to the whole cache."""
         Q = self.split_heads(self.q_proj(x_t))  # (B, H, 1, dh)
         K, V = cache.update(self.split_heads(self.k_proj(x_t)), self.split_heads(self.v_proj(x_t)))  # (B, H, t+1, dh)
         scores = Q @ K.transpose(-2, -1) / math.sqrt(self.d_head)  # (B, H, 1, t+1)：全是过去的 key，不要 mask / no mask

@@ -10,6 +10,8 @@ from torch import nn
 
 
 class LayerNorm(nn.Module):
+    """LayerNorm(d_model, eps=1e-5)：weight 是 gamma，bias 是 beta / LayerNorm over the last axis; weight is gamma, bias is beta."""
+
     def __init__(self, d_model: int, eps: float = 1e-5):
         super().__init__()
         self.eps = eps
@@ -17,6 +19,7 @@ class LayerNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(d_model))  # beta：平移 / the shift
 
     def forward(self, x):
+        """(..., D) -> (..., D)：减均值、除以 sqrt(var + eps)，再缩放和平移 / normalised, then scaled and shifted."""
         mean = x.mean(dim=-1, keepdim=True)  # (..., 1)：每个 token 一份 / one per token
         var = ((x - mean) ** 2).mean(dim=-1, keepdim=True)  # (..., 1)：有偏，两遍法 / biased, two passes
         x_hat = (x - mean) / torch.sqrt(var + self.eps)  # (..., D)：eps 在根号里 / eps inside the root

@@ -9,8 +9,11 @@ import torch
 
 
 class LayerNormFunction(torch.autograd.Function):
+    """LayerNormFunction.apply(x, weight, bias, eps)：手写反向的 LayerNorm / LayerNorm with a hand-written backward."""
+
     @staticmethod
     def forward(ctx, x, weight, bias, eps):
+        """前向，保存 x_hat、r 和 weight 给反向用 / the forward, saving x_hat, r and weight for the backward."""
         mean = x.mean(dim=-1, keepdim=True)  # (..., 1)
         var = ((x - mean) ** 2).mean(dim=-1, keepdim=True)  # (..., 1)：有偏 / biased
         r = 1.0 / torch.sqrt(var + eps)  # (..., 1)
@@ -20,6 +23,7 @@ class LayerNormFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, d_y):
+        """返回 (d_x, d_weight, d_bias, None)，公式见文件开头 / the gradients, as the module docstring derives them."""
         x_hat, r, weight = ctx.saved_tensors
         g = d_y * weight  # (..., D)：dL/dx_hat
         mean_g = g.mean(dim=-1, keepdim=True)  # (..., 1)：经过 mean 的一项 / the path through the mean

@@ -11,6 +11,8 @@ from torch import nn
 
 
 class MultiHeadAttention(nn.Module):
+    """多头注意力，MultiHeadAttention(d_model, num_heads, bias=True) / multi-head attention with q_proj, k_proj, v_proj and o_proj."""
+
     def __init__(self, d_model: int, num_heads: int, bias: bool = True):
         super().__init__()
         assert d_model % num_heads == 0, "d_model must be divisible by num_heads"
@@ -21,11 +23,12 @@ class MultiHeadAttention(nn.Module):
         self.o_proj = nn.Linear(d_model, d_model, bias=bias)
 
     def split_heads(self, x):
-        """(B, T, D) -> (B, H, T, dh) / 拆头。"""
+        """拆头：(B, T, D) -> (B, H, T, dh) / split the heads: (B, T, D) -> (B, H, T, dh)."""
         B, T, _ = x.shape
         return x.view(B, T, self.num_heads, self.d_head).transpose(1, 2)
 
     def forward(self, q, k, v, mask=None):
+        """q (B, Tq, D)，k、v (B, Tk, D) -> (B, Tq, D) / projections, attention per head, heads merged."""
         Q, K, V = self.split_heads(self.q_proj(q)), self.split_heads(self.k_proj(k)), self.split_heads(self.v_proj(v))
         scores = Q @ K.transpose(-2, -1) / math.sqrt(self.d_head)  # (B, H, Tq, Tk)
         if mask is not None:

@@ -11,12 +11,14 @@ from torch import nn
 
 
 def rotate_half(x):
-    """(x1, x2) -> (-x2, x1) on the two halves of the last axis / 前后两半：(x1, x2) -> (-x2, x1)。"""
+    """最后一维的前后两半：(x1, x2) -> (-x2, x1) / the two halves of the last axis: (x1, x2) -> (-x2, x1)."""
     x1, x2 = x.chunk(2, dim=-1)
     return torch.cat((-x2, x1), dim=-1)
 
 
 class RoPEMultiHeadAttention(nn.Module):
+    """带 RoPE 的多头注意力，RoPEMultiHeadAttention(d_model, num_heads, base=10000.0, bias=True) / multi-head attention with RoPE on Q and K."""
+
     def __init__(self, d_model: int, num_heads: int, base: float = 10000.0, bias: bool = True):
         super().__init__()
         assert d_model % num_heads == 0 and (d_model // num_heads) % 2 == 0, "need dh = D / H, and dh even"
@@ -27,12 +29,12 @@ class RoPEMultiHeadAttention(nn.Module):
         self.o_proj = nn.Linear(d_model, d_model, bias=bias)
 
     def split_heads(self, x):
-        """(B, T, D) -> (B, H, T, dh) / 拆头。"""
+        """拆头：(B, T, D) -> (B, H, T, dh) / split the heads: (B, T, D) -> (B, H, T, dh)."""
         B, T, _ = x.shape
         return x.view(B, T, self.num_heads, self.d_head).transpose(1, 2)
 
     def rope(self, x, positions):
-        """Rotate x (B, H, T, dh) at positions (T,): pair (j, j + dh/2) turns by m * theta_j / 第 j 对转 m·θ_j。"""
+        """在位置 (T,) 上旋转 x (B, H, T, dh)：第 (j, j + dh/2) 对转 m·θ_j / pair (j, j + dh/2) turns by m * theta_j."""
         dh = x.shape[-1]
         inv_freq = self.base ** (-torch.arange(0, dh, 2, dtype=torch.float64) / dh)  # (dh/2,)：θ_j，float64
         angles = positions.to(torch.float64)[:, None] * inv_freq  # (T, dh/2)
@@ -40,6 +42,7 @@ class RoPEMultiHeadAttention(nn.Module):
         return x * angles.cos().to(x.dtype) + rotate_half(x) * angles.sin().to(x.dtype)  # (B, H, T, dh)
 
     def forward(self, q, k, v, q_positions, k_positions, mask=None):
+        """拆头之后旋转 Q 和 K，V 不转，返回 (B, Tq, D) / Q and K rotated after the head split, V not."""
         Q = self.rope(self.split_heads(self.q_proj(q)), q_positions)  # (B, H, Tq, dh)：拆头之后再转 / after the split
         K = self.rope(self.split_heads(self.k_proj(k)), k_positions)  # (B, H, Tk, dh)
         V = self.split_heads(self.v_proj(v))  # (B, H, Tk, dh)：V 不转 / V is not rotated

@@ -15,7 +15,7 @@ from torch import nn
 
 
 class Expert(nn.Module):
-    """一个 SwiGLU 专家 / one SwiGLU expert: (T, D) -> (T, F) -> (T, D)."""
+    """一个 SwiGLU 专家：(T, D) -> (T, F) -> (T, D) / one SwiGLU expert."""
 
     def __init__(self, d_model, d_ff):
         super().__init__()
@@ -24,10 +24,13 @@ class Expert(nn.Module):
         self.w2 = nn.Linear(d_ff, d_model, bias=False)  # down
 
     def forward(self, x):
+        """一个专家的输出：(T, D) -> (T, D) / one expert's output."""
         return self.w2(F.silu(self.w1(x)) * self.w3(x))
 
 
 class MoE(nn.Module):
+    """MoE(d_model, d_ff, num_experts, top_k, capacity_factor=None, alpha=0.01)：路由器 gate 加 E 个专家 / a router and its experts."""
+
     def __init__(self, d_model, d_ff, num_experts, top_k, capacity_factor=None, alpha=0.01):
         super().__init__()
         self.top_k, self.capacity_factor, self.alpha = top_k, capacity_factor, alpha
@@ -35,7 +38,9 @@ class MoE(nn.Module):
         self.experts = nn.ModuleList(Expert(d_model, d_ff) for _ in range(num_experts))
 
     def forward(self, x):
-        """x (T, D) -> {"y": (T, D), "aux_loss": (), "expert_ids": (T, k), "gates": (T, k)}."""
+        """路由、容量、专家和辅助损失：x (T, D) -> {"y": (T, D), "aux_loss": (), "expert_ids": (T, k), "gates": (T, k)}。
+
+        Routing, capacity, experts and the auxiliary loss: x (T, D) -> {"y", "aux_loss", "expert_ids", "gates"}."""
         T, D = x.shape
         E, k = len(self.experts), self.top_k
         probs = torch.softmax(self.gate(x), dim=-1)  # (T, E): 沿专家维 / over the experts
@@ -54,5 +59,5 @@ class MoE(nn.Module):
             if token.numel():
                 y.index_add_(0, token, gates[token, j, None] * expert(x[token]))  # (n, D) 加回各自的行 / rows back
         f = torch.bincount(flat, minlength=E).to(x.dtype) / flat.numel()  # (E,): 计数的占比 / share of assignments
-        aux_loss = self.alpha * E * (f * probs.mean(dim=0)).sum()  # Switch: alpha * E * sum f_i * P_i
+        aux_loss = self.alpha * E * (f * probs.mean(dim=0)).sum()  # Switch 的辅助损失 / Switch: alpha * E * sum f_i * P_i
         return {"y": y, "aux_loss": aux_loss, "expert_ids": expert_ids, "gates": gates}

@@ -10,8 +10,11 @@ import torch
 
 
 class RMSNormFunction(torch.autograd.Function):
+    """RMSNormFunction.apply(x, weight, eps)：手写反向的 RMSNorm / RMSNorm with a hand-written backward."""
+
     @staticmethod
     def forward(ctx, x, weight, eps):
+        """前向，保存 x_hat、r 和 weight 给反向用 / the forward, saving x_hat, r and weight for the backward."""
         r = torch.rsqrt(x.pow(2).mean(dim=-1, keepdim=True) + eps)  # (..., 1)
         x_hat = x * r  # (..., D)
         ctx.save_for_backward(x_hat, r, weight)  # 反向只需要这些 / all backward needs
@@ -19,6 +22,7 @@ class RMSNormFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, d_y):
+        """返回 (d_x, d_weight, None)，公式见文件开头 / the gradients, as the module docstring derives them."""
         x_hat, r, weight = ctx.saved_tensors
         g = d_y * weight  # (..., D)：dL/dx_hat
         mean_gx = (g * x_hat).mean(dim=-1, keepdim=True)  # (..., 1)：经过 r 的一项 / the path through r

@@ -10,6 +10,8 @@ from torch import nn
 
 
 class RoPE(nn.Module):
+    """RoPE(head_dim, base=10000.0)：按位置旋转每一对维度，没有可学习参数 / rotary embedding, no learned parameters."""
+
     def __init__(self, head_dim: int, base: float = 10000.0):
         super().__init__()
         assert head_dim % 2 == 0, "RoPE needs an even head_dim"
@@ -19,11 +21,12 @@ class RoPE(nn.Module):
 
     @staticmethod
     def rotate_half(x):
-        """(x1, x2) -> (-x2, x1)：每一对转 90 度 / every pair turned by 90 degrees."""
+        """每一对转 90 度：(x1, x2) -> (-x2, x1) / every pair turned by 90 degrees."""
         x1, x2 = x.chunk(2, dim=-1)
         return torch.cat((-x2, x1), dim=-1)  # (..., T, d)
 
     def forward(self, x, positions):
+        """x (..., T, d) 在 positions (T,) 上旋转，形状不变 / x rotated at its positions, same shape."""
         angles = positions[..., None].to(self.inv_freq.dtype) * self.inv_freq  # (..., T, 1) * (d/2,) -> (..., T, d/2)
         angles = torch.cat((angles, angles), dim=-1)  # (..., T, d)：两半用同一组角度 / both halves share the angles
         return x * angles.cos() + self.rotate_half(x) * angles.sin()  # (..., T, d)

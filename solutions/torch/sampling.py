@@ -16,7 +16,9 @@ def renormalise(sorted_probs, keep):
 
 
 def sample(logits, u, temperature, top_k=None, top_p=None):
-    """{"tokens": (N,) token ids, "probs": (N, V) the final distribution in token-id order}."""
+    """返回 {"tokens": (N,) token id, "probs": (N, V) 按 token id 排列的最终分布}。
+
+    {"tokens": (N,) token ids, "probs": (N, V) the final distribution in token-id order}."""
     N, V = logits.shape
     probs = torch.softmax(logits / temperature, dim=-1)  # 温度作用在 logits 上，softmax 之前 / before the softmax
     # 从大到小；stable=True 让相等的概率按 id 从小到大 / descending; stable keeps equal ones in id order

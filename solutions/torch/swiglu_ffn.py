@@ -10,6 +10,8 @@ from torch import nn
 
 
 class SwiGLUFFN(nn.Module):
+    """SwiGLUFFN(d_model, d_ff)：w1 门、w3 up、w2 down，都没有偏置 / the Llama feed-forward block, no biases."""
+
     def __init__(self, d_model: int, d_ff: int):
         super().__init__()
         self.w1 = nn.Linear(d_model, d_ff, bias=False)  # 门 / the gate
@@ -17,6 +19,7 @@ class SwiGLUFFN(nn.Module):
         self.w2 = nn.Linear(d_ff, d_model, bias=False)  # down 投影 / the down projection
 
     def forward(self, x):
+        """(..., D) -> (..., D)，中间宽度为 F / through a hidden width of F."""
         # (..., D) -> (..., F)：SiLU 只加在门上，再逐元素乘 up / SiLU on the gate only, times up element-wise
         hidden = F.silu(self.w1(x)) * self.w3(x)
         return self.w2(hidden)  # (..., F) -> (..., D)

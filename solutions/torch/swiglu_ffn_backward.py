@@ -10,8 +10,11 @@ import torch
 
 
 class SwiGLUFunction(torch.autograd.Function):
+    """SwiGLUFunction.apply(x, W1, W2, W3)：手写反向的 SwiGLU FFN，W 按 (输入, 输出) 布局 / with a hand-written backward, W laid out (in, out)."""
+
     @staticmethod
     def forward(ctx, x, W1, W2, W3):
+        """前向，保存 a、b 和 sigmoid(a) 给反向用 / the forward, saving a, b and sigmoid(a) for the backward."""
         a = x @ W1  # (..., F)：门的预激活 / the gate's pre-activation
         b = x @ W3  # (..., F)：up 投影 / the up projection
         s = torch.sigmoid(a)  # 不会溢出 / cannot overflow
@@ -20,6 +23,7 @@ class SwiGLUFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, d_y):
+        """返回 (d_x, d_W1, d_W2, d_W3)，公式见文件开头 / the gradients, as the module docstring derives them."""
         x, W1, W2, W3, a, b, s = ctx.saved_tensors
         D, F = W1.shape
         g = a * s  # silu(a)

@@ -31,11 +31,12 @@ class SelfAttention(nn.Module):
         self.o_proj = nn.Linear(d_model, d_model)
 
     def split_heads(self, x):
-        """(B, T, D) -> (B, H, T, dh) / 拆头。"""
+        """拆头：(B, T, D) -> (B, H, T, dh) / split the heads: (B, T, D) -> (B, H, T, dh)."""
         B, T, _ = x.shape
         return x.view(B, T, self.num_heads, self.d_head).transpose(1, 2)
 
     def forward(self, x, mask=None):
+        """x (B, T, D) -> (B, T, D)：自注意力，mask 为 True 表示可以看 / self-attention, mask True = may attend."""
         Q, K, V = self.split_heads(self.q_proj(x)), self.split_heads(self.k_proj(x)), self.split_heads(self.v_proj(x))
         scores = Q @ K.transpose(-2, -1) / math.sqrt(self.d_head)  # (B, H, T, T)
         if mask is not None:
@@ -46,17 +47,22 @@ class SelfAttention(nn.Module):
 
 
 class FeedForward(nn.Module):
+    """GPT-2 的 MLP：fc1、tanh 近似的 GELU、fc2 / GPT-2's MLP: fc1, the tanh GELU, fc2."""
+
     def __init__(self, d_model, d_ff):
         super().__init__()
         self.fc1 = nn.Linear(d_model, d_ff)
         self.fc2 = nn.Linear(d_ff, d_model)
 
     def forward(self, x):
+        """(B, T, D) -> (B, T, F) -> (B, T, D)，先升维再降维 / up to F, then back to D."""
         # GPT-2 的 GELU 是 tanh 近似；nn.GELU() 的默认是精确的 erf 形式 / GPT-2's GELU is the tanh approximation
         return self.fc2(F.gelu(self.fc1(x), approximate="tanh"))  # (B, T, D) -> (B, T, F) -> (B, T, D)
 
 
 class TransformerBlock(nn.Module):
+    """Pre-LN 解码层，TransformerBlock(d_model, num_heads, d_ff, eps=1e-5) / a pre-LN decoder layer."""
+
     def __init__(self, d_model, num_heads, d_ff, eps=1e-5):
         super().__init__()
         self.ln1 = nn.LayerNorm(d_model, eps=eps)  # 有偏方差，eps 在根号里 / biased variance, eps inside the sqrt
@@ -65,5 +71,6 @@ class TransformerBlock(nn.Module):
         self.mlp = FeedForward(d_model, d_ff)
 
     def forward(self, x, mask=None):
+        """两个残差子层：h = x + attn(ln1(x))，y = h + mlp(ln2(h)) / two residual sub-layers."""
         h = x + self.attn(self.ln1(x), mask)  # (B, T, D): 残差流里是 x 本身 / the residual stream carries x
         return h + self.mlp(self.ln2(h))  # (B, T, D): 加完不再 LN（那是 Post-LN）/ no norm after the add
