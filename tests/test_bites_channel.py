@@ -35,16 +35,16 @@ def test_two_different_outputs_in_one_result_are_both_kept():
     assert (frame.outputs["weights"].array() == 1.0).all()
 
 
-@pytest.mark.parametrize("count, accepted", [(4_000_000, True), (4_000_001, False)])
-def test_an_array_of_more_than_four_million_elements_is_refused_even_when_its_bytes_fit_a_frame(count, accepted):
-    """Four million elements per returned array (32 MB of float64); a bool array that large is only 4 MB of
-    bytes, so the element count, not the frame size, is what refuses it."""
+@pytest.mark.parametrize("shape, accepted", [((2000, 2000), True), ((2000, 2001), False), ((4_000_001,), False)])
+def test_an_array_of_more_than_four_million_elements_is_refused_even_when_its_bytes_fit_a_frame(shape, accepted):
+    """Four million elements per returned array (32 MB of float64), whatever its axes; a bool array that large
+    is only 4 MB of bytes, so the element count, not the frame size, is what refuses it."""
     decoder = Decoder()
     decoder.feed(start())
-    frame = result([("mask", np.zeros(count, dtype=bool))])
+    frame = result([("mask", np.zeros(shape, dtype=bool))])
     if accepted:
         decoder.feed(frame)
-        assert decoder.messages.results[("mha_forward", "c1")].outputs["mask"].array().shape == (count,)
+        assert decoder.messages.results[("mha_forward", "c1")].outputs["mask"].array().shape == shape
     else:
         with pytest.raises(ChannelError):
             decoder.feed(frame)
