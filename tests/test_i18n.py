@@ -360,6 +360,57 @@ def test_the_bilingual_checks_refuse_english_only_text():
     assert untranslated_comments("# 每行的最大值\nx = 1  # keeps the row max\n") == []
 
 
+# --- the PyTorch track's hints speak PyTorch ---------------------------------------------------------------
+
+NUMPY_SPEAK = re.compile(r"\bnp\.|\baxis=|\bkeepdims\b")  # torch says torch.*, dim=, keepdim
+# Their NumPy hints say np. / axis= / keepdims and no torch_hints are written yet: `hint --torch` shows the NumPy
+# ones. The test below fails as soon as one of them gets its torch_hints (then take it out of this set).
+TORCH_HINTS_NOT_YET_WRITTEN = {"cross_entropy", "layer_norm", "layer_norm_backward", "online_softmax", "rms_norm",
+                               "rms_norm_backward", "rope", "swiglu_ffn", "swiglu_ffn_backward"}
+
+
+def numpy_speaking(exercise) -> bool:
+    """Whether an exercise with a PyTorch form has NumPy hints that name NumPy's own API."""
+    return exercise.solution_path_for("torch").exists() and any(
+        NUMPY_SPEAK.search(hint["zh"] + hint["en"]) for hint in exercise.meta.get("hints") or [])
+
+
+def test_every_torch_exercise_whose_hints_speak_numpy_has_torch_hints_that_do_not():
+    from mhaquiz.practice import loop
+
+    speaking = [exercise for exercise in all_exercises() if numpy_speaking(exercise)]
+    assert {"softmax", "softmax_backward", "mha_forward"} <= {exercise.id for exercise in speaking}
+    assert {exercise.id for exercise in speaking if not exercise.meta.get("torch_hints")} == TORCH_HINTS_NOT_YET_WRITTEN
+    for exercise in speaking:
+        if exercise.id in TORCH_HINTS_NOT_YET_WRITTEN:
+            continue
+        zh, en = loop.hints(exercise, "zh", "torch"), loop.hints(exercise, "en", "torch")
+        assert len(zh) == len(en) == len(exercise.meta["torch_hints"]) >= 3, exercise.id
+        assert [hint for hint in zh + en if NUMPY_SPEAK.search(hint)] == [], exercise.id
+        assert all(contains_cjk(hint) for hint in zh) and not any(contains_cjk(hint) for hint in en), exercise.id
+        assert [bad_spaces(hint) for hint in zh if bad_spaces(hint)] == [], exercise.id
+
+
+@pytest.mark.parametrize("exercise_id", ["softmax", "softmax_backward", "mha_forward"])
+def test_hint_torch_shows_pytorch_not_numpy(exercise_id, tmp_path):
+    """Through the CLI: every `hint --torch` gives a PyTorch hint (keepdim, view and transpose, nn.Linear ...),
+    one per NumPy hint, and the NumPy track keeps its own."""
+    exercise = get_exercise(exercise_id)
+    assert len(exercise.meta["torch_hints"]) == len(exercise.meta["hints"])
+    env = {**CHINESE, "COLUMNS": "200", "MHAQUIZ_HOME": str(tmp_path)}
+    shown = [runner.invoke(app, ["hint", exercise_id, "--torch"], env=env) for _ in exercise.meta["hints"]]
+    numpy = runner.invoke(app, ["hint", exercise_id], env=env)
+    assert all(result.exit_code == 0 for result in shown + [numpy]), [result.output for result in shown]
+    text = "".join(result.stdout for result in shown)
+    assert "np." not in text and "keepdims" not in text and "axis=" not in text
+    def squash(text):  # as printed, whatever the wrapping
+        return re.sub(r"\s+", "", text)
+
+    for hint, result in zip(exercise.meta["torch_hints"], shown):
+        assert squash(hint["zh"]) in squash(result.stdout), (hint["zh"], result.stdout)
+    assert squash(exercise.meta["hints"][0]["zh"]) in squash(numpy.stdout)
+
+
 def test_questions_piped_prints_one_plain_line_per_question():
     bank = load_bank()
     result = runner.invoke(app, ["questions"], env={**CHINESE, "COLUMNS": "60"})

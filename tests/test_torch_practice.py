@@ -219,6 +219,7 @@ def test_without_torch_start_writes_the_stub_and_warns_in_one_line(work, monkeyp
 
 def test_hints_are_counted_per_track_and_torch_hints_are_used_when_given(work, monkeypatch):
     shared = practice.hints(MHA, "en")
+    monkeypatch.delitem(MHA.meta, "torch_hints")  # without torch_hints, the PyTorch track shows the shared ones
     first = invoke("hint", "mha_forward", "--torch")
     assert first.exit_code == 0 and "Multi-head attention: forward (PyTorch) · hint 1 of" in first.stdout
     assert shared[0] in first.stdout and "mhaquiz hint mha_forward --torch again" in first.stdout
