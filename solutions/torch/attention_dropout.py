@@ -14,7 +14,9 @@ class AttentionDropoutFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, p, keep_mask, rate):
-        """前向：p 乘 keep_mask 再除以 (1 - rate)，只保存 mask / p times keep_mask over (1 - rate), saving the mask only."""
+        """前向：p 乘 keep_mask 再除以 (1 - rate)，只保存 mask。
+
+        The forward: p times keep_mask over (1 - rate), saving the mask only."""
         ctx.save_for_backward(keep_mask)  # 反向只需要 mask 和 rate / backward needs the mask and the rate only
         ctx.rate = rate
         return p * keep_mask / (1.0 - rate)  # (..., Tq, Tk)：丢弃处为 0，保留处放大 / dropped 0, survivors scaled up

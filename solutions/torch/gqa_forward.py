@@ -11,7 +11,10 @@ from torch import nn
 
 
 class GroupedQueryAttention(nn.Module):
-    """分组查询注意力，GroupedQueryAttention(d_model, num_heads, num_kv_heads, bias=True) / grouped-query attention: H query heads share Hkv KV heads."""
+    """分组查询注意力，GroupedQueryAttention(d_model, num_heads, num_kv_heads, bias=True)。
+
+    Grouped-query attention, GroupedQueryAttention(d_model, num_heads, num_kv_heads, bias=True): H query heads
+    share Hkv KV heads."""
 
     def __init__(self, d_model: int, num_heads: int, num_kv_heads: int, bias: bool = True):
         super().__init__()
@@ -29,7 +32,9 @@ class GroupedQueryAttention(nn.Module):
         return x.view(B, T, num_heads, self.d_head).transpose(1, 2)
 
     def forward(self, q, k, v, mask=None):
-        """q (B, Tq, D)，k、v (B, Tk, D) -> (B, Tq, D)；KV 头先按组复制再做注意力 / KV heads repeated per group, then attention."""
+        """q (B, Tq, D)，k、v (B, Tk, D) -> (B, Tq, D)；KV 头先按组复制再做注意力。
+
+        q (B, Tq, D), k and v (B, Tk, D) -> (B, Tq, D); the KV heads repeated per group, then attention."""
         group_size = self.num_heads // self.num_kv_heads  # 每个 KV 头服务 G 个 query 头 / G query heads per KV head
         Q = self.split_heads(self.q_proj(q), self.num_heads)  # (B, H, Tq, dh)
         K = self.split_heads(self.k_proj(k), self.num_kv_heads)  # (B, Hkv, Tk, dh)

@@ -28,7 +28,9 @@ class KVCache:
 
 
 class CachedAttention(nn.Module):
-    """逐 token 解码的多头注意力，CachedAttention(d_model, num_heads, bias=True) / multi-head attention decoding one token at a time."""
+    """逐 token 解码的多头注意力，CachedAttention(d_model, num_heads, bias=True)。
+
+    Multi-head attention decoding one token at a time, CachedAttention(d_model, num_heads, bias=True)."""
 
     def __init__(self, d_model: int, num_heads: int, bias: bool = True):
         super().__init__()
@@ -45,7 +47,9 @@ class CachedAttention(nn.Module):
         return x.view(B, T, self.num_heads, self.d_head).transpose(1, 2)
 
     def forward(self, x_t, cache):
-        """一步解码：x_t (B, 1, D) 先追加进缓存，再看缓存里的全部 key，返回 (B, 1, D) / one step: append, then attend to the whole cache."""
+        """一步解码：x_t (B, 1, D) 先追加进缓存，再看缓存里的全部 key，返回 (B, 1, D)。
+
+        One step: x_t (B, 1, D) is appended to the cache, then attends to every key in it; returns (B, 1, D)."""
         Q = self.split_heads(self.q_proj(x_t))  # (B, H, 1, dh)
         K, V = cache.update(self.split_heads(self.k_proj(x_t)), self.split_heads(self.v_proj(x_t)))  # (B, H, t+1, dh)
         scores = Q @ K.transpose(-2, -1) / math.sqrt(self.d_head)  # (B, H, 1, t+1)：全是过去的 key，不要 mask / no mask

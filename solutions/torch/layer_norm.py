@@ -10,7 +10,9 @@ from torch import nn
 
 
 class LayerNorm(nn.Module):
-    """LayerNorm(d_model, eps=1e-5)：weight 是 gamma，bias 是 beta / LayerNorm over the last axis; weight is gamma, bias is beta."""
+    """LayerNorm(d_model, eps=1e-5)：weight 是 gamma，bias 是 beta。
+
+    LayerNorm(d_model, eps=1e-5) over the last axis; weight is gamma, bias is beta."""
 
     def __init__(self, d_model: int, eps: float = 1e-5):
         super().__init__()

@@ -25,18 +25,24 @@ def merge_heads(x):
 
 
 def linear_backward(x, w, dy):
-    """线性层 y = x @ w.T + b 的反向：(dx, dw, db)，在 batch 和时间上求和 / the linear layer's backward, summed over batch and time."""
+    """线性层 y = x @ w.T + b 的反向：(dx, dw, db)，在 batch 和时间上求和。
+
+    The backward of the linear layer y = x @ w.T + b: (dx, dw, db), summed over batch and time."""
     dx = dy @ w  # (B, T, D_out) @ (D_out, D_in) -> (B, T, D_in)
     dw = dy.flatten(0, 1).T @ x.flatten(0, 1)  # (D_out, B*T) @ (B*T, D_in) -> (D_out, D_in)
     return dx, dw, dy.sum(dim=(0, 1))  # db: (D_out,)
 
 
 class MultiHeadAttentionFunction(torch.autograd.Function):
-    """手写反向的多头注意力，权重按 nn.Linear 的布局 (out, in) 传入 / multi-head attention with a hand-written backward, weights laid out as nn.Linear's."""
+    """手写反向的多头注意力，权重按 nn.Linear 的布局 (out, in) 传入。
+
+    Multi-head attention with a hand-written backward, the weights laid out as nn.Linear's (out, in)."""
 
     @staticmethod
     def forward(ctx, q, k, v, w_q, b_q, w_k, b_k, w_v, b_v, w_o, b_o, num_heads, mask=None):
-        """前向，保存反向要用的投影和注意力权重 P / the forward, saving the projections and the weights P for the backward."""
+        """前向，保存反向要用的投影和注意力权重 P。
+
+        The forward, saving the projections and the weights P for the backward."""
         Q = split_heads(F.linear(q, w_q, b_q), num_heads)  # (B, H, Tq, dh)
         K = split_heads(F.linear(k, w_k, b_k), num_heads)  # (B, H, Tk, dh)
         V = split_heads(F.linear(v, w_v, b_v), num_heads)  # (B, H, Tk, dh)
@@ -51,7 +57,9 @@ class MultiHeadAttentionFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, d_out):
-        """每个输入、权重和偏置的梯度，顺序同 forward 的参数 / the gradient of every input, weight and bias, in forward's order."""
+        """每个输入、权重和偏置的梯度，顺序同 forward 的参数。
+
+        The gradient of every input, weight and bias, in forward's order."""
         q, k, v, w_q, w_k, w_v, w_o, Q, K, V, P, O = ctx.saved_tensors
         H = ctx.num_heads
         # 输出投影 / the output projection: y = O @ w_o.T + b_o

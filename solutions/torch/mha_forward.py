@@ -11,7 +11,9 @@ from torch import nn
 
 
 class MultiHeadAttention(nn.Module):
-    """多头注意力，MultiHeadAttention(d_model, num_heads, bias=True) / multi-head attention with q_proj, k_proj, v_proj and o_proj."""
+    """多头注意力，MultiHeadAttention(d_model, num_heads, bias=True)。
+
+    Multi-head attention, MultiHeadAttention(d_model, num_heads, bias=True), with q_proj, k_proj, v_proj and o_proj."""
 
     def __init__(self, d_model: int, num_heads: int, bias: bool = True):
         super().__init__()

@@ -17,7 +17,9 @@ def rotate_half(x):
 
 
 class RoPEMultiHeadAttention(nn.Module):
-    """带 RoPE 的多头注意力，RoPEMultiHeadAttention(d_model, num_heads, base=10000.0, bias=True) / multi-head attention with RoPE on Q and K."""
+    """带 RoPE 的多头注意力，RoPEMultiHeadAttention(d_model, num_heads, base=10000.0, bias=True)。
+
+    Multi-head attention with RoPE on Q and K, RoPEMultiHeadAttention(d_model, num_heads, base=10000.0, bias=True)."""
 
     def __init__(self, d_model: int, num_heads: int, base: float = 10000.0, bias: bool = True):
         super().__init__()

@@ -29,7 +29,9 @@ def rope(x, positions, base):
 
 
 class MLA(nn.Module):
-    """多头潜在注意力（DeepSeek-V2），层的命名同 Hugging Face 的实现 / multi-head latent attention, layers named as Hugging Face's."""
+    """多头潜在注意力（DeepSeek-V2），层的命名同 Hugging Face 的实现。
+
+    Multi-head latent attention (DeepSeek-V2), its layers named as in Hugging Face's implementation."""
 
     def __init__(self, d_model, num_heads, d_head, d_rope, d_c, d_cq=None, rope_base=10000.0):
         super().__init__()
@@ -39,13 +41,14 @@ class MLA(nn.Module):
             self.q_proj = nn.Linear(d_model, num_heads * qk_dim, bias=False)
         else:
             self.q_a_proj = nn.Linear(d_model, d_cq, bias=False)  # W_DQ
-            self.q_b_proj = nn.Linear(d_cq, num_heads * qk_dim, bias=False)  # 每个头 [W_UQ ; W_QR] / [W_UQ ; W_QR] per head
+            self.q_b_proj = nn.Linear(d_cq, num_heads * qk_dim, bias=False)  # 每个头一份 [W_UQ ; W_QR]
         self.kv_a_proj_with_mqa = nn.Linear(d_model, d_c + d_rope, bias=False)  # [W_DKV, W_KR]
-        self.kv_b_proj = nn.Linear(d_c, num_heads * 2 * d_head, bias=False)  # 每个头 [W_UK ; W_UV] / [W_UK ; W_UV] per head
+        self.kv_b_proj = nn.Linear(d_c, num_heads * 2 * d_head, bias=False)  # 每个头一份 [W_UK ; W_UV]
         self.o_proj = nn.Linear(num_heads * d_head, d_model, bias=False)  # W_O
 
     def forward(self, h, positions):
-        """返回输出和要缓存的量：h (B, T, D)，positions (T,) -> (u (B, T, D), {"c_kv": (B, T, d_c), "k_rope": (B, T, d_R)})。
+        """返回输出和要缓存的量：h (B, T, D)，positions (T,) ->
+        (u (B, T, D), {"c_kv": (B, T, d_c), "k_rope": (B, T, d_R)})。
 
         The output and what is cached: h (B, T, D), positions (T,) -> (u (B, T, D), {"c_kv", "k_rope"})."""
         B, T, _ = h.shape

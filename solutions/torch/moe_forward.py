@@ -29,7 +29,9 @@ class Expert(nn.Module):
 
 
 class MoE(nn.Module):
-    """MoE(d_model, d_ff, num_experts, top_k, capacity_factor=None, alpha=0.01)：路由器 gate 加 E 个专家 / a router and its experts."""
+    """MoE(d_model, d_ff, num_experts, top_k, capacity_factor=None, alpha=0.01)：路由器 gate 加 E 个专家。
+
+    MoE(d_model, d_ff, num_experts, top_k, capacity_factor=None, alpha=0.01): the router gate and E experts."""
 
     def __init__(self, d_model, d_ff, num_experts, top_k, capacity_factor=None, alpha=0.01):
         super().__init__()
@@ -38,7 +40,8 @@ class MoE(nn.Module):
         self.experts = nn.ModuleList(Expert(d_model, d_ff) for _ in range(num_experts))
 
     def forward(self, x):
-        """路由、容量、专家和辅助损失：x (T, D) -> {"y": (T, D), "aux_loss": (), "expert_ids": (T, k), "gates": (T, k)}。
+        """路由、容量、专家和辅助损失：
+        x (T, D) -> {"y": (T, D), "aux_loss": (), "expert_ids": (T, k), "gates": (T, k)}。
 
         Routing, capacity, experts and the auxiliary loss: x (T, D) -> {"y", "aux_loss", "expert_ids", "gates"}."""
         T, D = x.shape
@@ -59,5 +62,5 @@ class MoE(nn.Module):
             if token.numel():
                 y.index_add_(0, token, gates[token, j, None] * expert(x[token]))  # (n, D) 加回各自的行 / rows back
         f = torch.bincount(flat, minlength=E).to(x.dtype) / flat.numel()  # (E,): 计数的占比 / share of assignments
-        aux_loss = self.alpha * E * (f * probs.mean(dim=0)).sum()  # Switch 的辅助损失 / Switch: alpha * E * sum f_i * P_i
+        aux_loss = self.alpha * E * (f * probs.mean(dim=0)).sum()  # Switch 的辅助损失 alpha·E·Σ f_i·P_i
         return {"y": y, "aux_loss": aux_loss, "expert_ids": expert_ids, "gates": gates}

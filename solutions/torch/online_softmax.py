@@ -14,7 +14,9 @@ def safe_max(m):
 
 
 def online_softmax(x: torch.Tensor, block_size: int):
-    """沿最后一维分块扫一遍得到 m 和 l，第二遍算出 p；返回 (p, m, l) / one pass over blocks for m and l, a second for p."""
+    """沿最后一维分块扫一遍得到 m 和 l，第二遍算出 p；返回 (p, m, l)。
+
+    One pass over the blocks of the last axis for m and l, a second for p; returns (p, m, l)."""
     N = x.shape[-1]
     m = torch.full(x.shape[:-1], float("-inf"), dtype=x.dtype)  # (...,)：还什么都没见过 / nothing seen yet
     l = torch.zeros(x.shape[:-1], dtype=x.dtype)  # (...,)

@@ -10,7 +10,9 @@ import torch
 
 
 class SwiGLUFunction(torch.autograd.Function):
-    """SwiGLUFunction.apply(x, W1, W2, W3)：手写反向的 SwiGLU FFN，W 按 (输入, 输出) 布局 / with a hand-written backward, W laid out (in, out)."""
+    """SwiGLUFunction.apply(x, W1, W2, W3)：手写反向的 SwiGLU FFN，W 按 (in, out) 布局。
+
+    SwiGLUFunction.apply(x, W1, W2, W3): the SwiGLU FFN with a hand-written backward, W laid out (in, out)."""
 
     @staticmethod
     def forward(ctx, x, W1, W2, W3):
