@@ -1,9 +1,15 @@
 """Mutation run: plant each one-line bug of mutants.py in a scratch copy, run its narrowest tests, restore.
 
-Never run in the work tree itself: make a scratch copy first (`git worktree add /tmp/mut-base HEAD`), then
-    python tests/mutation/run_mutants.py --tree /tmp/mut-base [--shard 0/2] [--only AREA] [--out results.json]
-(with the project's venv active). A mutant is caught when its tests fail (or hang past --timeout); missed
-when they pass. Not collected by pytest (no test_ prefix).
+Never run in the shared work tree: make a clean scratch copy (it refuses a tree with uncommitted changes
+outside tests/mutation and tests/test_bites_*):
+    git worktree add /tmp/mut-a HEAD            # one per shard; --shard 1/4 etc. run side by side
+    python tests/mutation/run_mutants.py --tree /tmp/mut-a --shard 0/4 --out /tmp/res/a.json
+    python tests/mutation/run_mutants.py --tree /tmp/mut-a --summary /tmp/res/*.json
+(with the project's venv active). A mutant is caught when its tests fail (or hang past --timeout), missed
+when they pass; tests already failing without any mutant are deselected first (the baseline, cached in the
+tree). tests/test_bites_<area>.py, when present, runs first. To measure without the new tests, delete
+tests/test_bites_*.py in the scratch copy; `--after BEFORE.json...` re-runs only the mutants a run missed, on
+the test_bites files alone. Not collected by pytest (no test_ prefix). RESULTS.md holds the last measurement.
 """
 
 from __future__ import annotations
