@@ -5,7 +5,7 @@ the narrowest test files that should catch it). The runner adds tests/test_bites
 """
 
 VERDICT = ["tests/test_verdict.py"]
-DIAGNOSIS = ["tests/test_verdict.py", "tests/test_diagnose_strict.py", "tests/test_grade_mistakes.py"]
+DIAGNOSIS = ["tests/test_diagnose_strict.py"]
 CHANNEL = ["tests/test_channel.py", "tests/test_verdict.py"]
 SANDBOX = ["tests/test_engine.py", "tests/test_confine.py", "tests/test_grade_hostile_kernel.py"]
 QUIZ = ["tests/test_ask.py", "tests/test_bank.py", "tests/test_stats.py"]
