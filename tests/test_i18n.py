@@ -403,8 +403,9 @@ def test_hint_torch_shows_pytorch_not_numpy(exercise_id, tmp_path):
     assert all(result.exit_code == 0 for result in shown + [numpy]), [result.output for result in shown]
     text = "".join(result.stdout for result in shown)
     assert "np." not in text and "keepdims" not in text and "axis=" not in text
-    def squash(text):  # as printed, whatever the wrapping
-        return re.sub(r"\s+", "", text)
+
+    def squash(printed):  # whatever the wrapping
+        return re.sub(r"\s+", "", printed)
 
     for hint, result in zip(exercise.meta["torch_hints"], shown):
         assert squash(hint["zh"]) in squash(result.stdout), (hint["zh"], result.stdout)
