@@ -129,6 +129,7 @@ def install(channel_fd: int, submission: str, write_roots, read_only_roots=(), d
     writable = tuple(sorted({real(root) for root in write_roots}))
     protected = tuple(sorted({real(root) for root in read_only_roots}))  # never written, even inside `writable`
     denied = tuple(sorted({real(root) for root in deny_read_roots}))
+    home = (real(os.path.dirname(submission)),)  # its own folder: the only folder it may open as a dir_fd
     own = f"/proc/{os.getpid()}"
     folder = os.path.dirname(real(submission))
     sources = []
@@ -194,8 +195,9 @@ def install(channel_fd: int, submission: str, write_roots, read_only_roots=(), d
     def hook(event, args, _watched=watched, _process=PROCESS_EVENTS, _signals=SIGNAL_EVENTS, _network=NETWORK_EVENTS,
              _introspection=INTROSPECTION_EVENTS, _internals=FUNCTION_INTERNALS, _write_events=write_events,
              _libc_symbols=LIBC_SYMBOLS, _refuse=refuse, _path_refused=path_refused, _text=_text, _resolve=_resolve,
-             _inside=_inside, _writable=writable, _readlink=os.readlink, _stat=os.stat, _isdir=stat.S_ISDIR,
-             _isinstance=isinstance, _int=int, _str=str, _bytes=bytes, _len=len, _any_flag=_WRITE_FLAGS,
+             _inside=_inside, _writable=writable, _home=home, _readlink=os.readlink, _stat=os.stat,
+             _isdir=stat.S_ISDIR, _isinstance=isinstance, _int=int, _str=str, _bytes=bytes, _len=len,
+             _any_flag=_WRITE_FLAGS,
              _split=str.split, _decode=bytes.decode, _OSError=OSError, _ValueError=ValueError, _bool=bool,
              _type=type, _function=type(_inside), _own=own, _str_value=str.__str__, _int_value=int.__index__,
              _int_text=int.__repr__, _ours=frozenset(), _ours_functions=()):
@@ -222,7 +224,7 @@ def install(channel_fd: int, submission: str, write_roots, read_only_roots=(), d
                     folder = real is not None and _isdir(_stat(real).st_mode)
                 except (_OSError, _ValueError):
                     folder = False
-                if folder and not _inside(real, _writable):
+                if folder and not _inside(real, _home):
                     _refuse(f"os.open({real}) of a folder")
             return
         if event == "object.__setattr__":
