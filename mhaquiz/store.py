@@ -267,8 +267,12 @@ class Store:
         if why is None:
             try:
                 return cls(_connect(path, timeout), path)
-            except _NotOurs:
-                moved = _move_aside(path)
+            except _NotOurs as not_ours:
+                try:
+                    moved = _move_aside(path)  # with its WAL files, before the connection closes and removes them
+                finally:
+                    if not_ours.connection is not None:
+                        not_ours.connection.close()
                 return cls(_connect(path, timeout), path, moved_aside=moved)
             except _Unwritable as error:
                 why = ("other", error.detail)
@@ -474,7 +478,12 @@ def _card(row: tuple) -> CardRecord:
 
 
 class _NotOurs(Exception):
-    """The file is corrupted or belongs to another program."""
+    """The file is corrupted or belongs to another program. `connection` is still open: SQLite removes the
+    WAL files of a connection it closes, so it is closed only once they have been moved aside with it."""
+
+    def __init__(self, connection: "sqlite3.Connection | None" = None):
+        super().__init__()
+        self.connection = connection
 
 
 class _Unwritable(Exception):
@@ -517,19 +526,22 @@ def _connect(path: Path, timeout: float = BUSY_TIMEOUT_SECONDS) -> sqlite3.Conne
     try:
         connection.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
         if connection.execute("PRAGMA quick_check").fetchone()[0] != "ok":
-            raise _NotOurs
+            raise _NotOurs(connection)
         connection.execute("PRAGMA journal_mode = WAL")
         connection.execute("PRAGMA synchronous = FULL")
         _migrate(connection)
         _probe_write(connection)
     except sqlite3.Error as error:
-        connection.close()
         code = _sqlite_code(error)
+        if code in (_SQLITE_NOTADB, _SQLITE_CORRUPT):
+            raise _NotOurs(connection) from None  # closed by the caller, after moving the files aside
+        connection.close()
         if code in (_SQLITE_BUSY, _SQLITE_LOCKED):
             raise MhaquizError("error.store_locked", path=path) from None
-        if code in (_SQLITE_NOTADB, _SQLITE_CORRUPT):
-            raise _NotOurs from None
         raise _Unwritable(str(error)) from None
+    except _NotOurs as not_ours:
+        not_ours.connection = connection  # another program's tables (_migrate): closed by the caller too
+        raise
     except BaseException:
         connection.close()
         raise
