@@ -363,10 +363,6 @@ def test_the_bilingual_checks_refuse_english_only_text():
 # --- the PyTorch track's hints speak PyTorch ---------------------------------------------------------------
 
 NUMPY_SPEAK = re.compile(r"\bnp\.|\baxis=|\bkeepdims\b")  # torch says torch.*, dim=, keepdim
-# Their NumPy hints say np. / axis= / keepdims and no torch_hints are written yet: `hint --torch` shows the NumPy
-# ones. The test below fails as soon as one of them gets its torch_hints (then take it out of this set).
-TORCH_HINTS_NOT_YET_WRITTEN = {"cross_entropy", "layer_norm", "layer_norm_backward", "online_softmax", "rms_norm",
-                               "rms_norm_backward", "rope", "swiglu_ffn", "swiglu_ffn_backward"}
 
 
 def numpy_speaking(exercise) -> bool:
@@ -380,10 +376,8 @@ def test_every_torch_exercise_whose_hints_speak_numpy_has_torch_hints_that_do_no
 
     speaking = [exercise for exercise in all_exercises() if numpy_speaking(exercise)]
     assert {"softmax", "softmax_backward", "mha_forward"} <= {exercise.id for exercise in speaking}
-    assert {exercise.id for exercise in speaking if not exercise.meta.get("torch_hints")} == TORCH_HINTS_NOT_YET_WRITTEN
+    assert [exercise.id for exercise in speaking if not exercise.meta.get("torch_hints")] == []
     for exercise in speaking:
-        if exercise.id in TORCH_HINTS_NOT_YET_WRITTEN:
-            continue
         zh, en = loop.hints(exercise, "zh", "torch"), loop.hints(exercise, "en", "torch")
         assert len(zh) == len(en) == len(exercise.meta["torch_hints"]) >= 3, exercise.id
         assert [hint for hint in zh + en if NUMPY_SPEAK.search(hint)] == [], exercise.id
