@@ -202,9 +202,18 @@ def memory_frames(plan, case, invoke, source: str, track: str):
 
 
 def judge_source(exercise_id: str, source: str, track: str = "numpy", seed: int = 0):
-    """The report of `source` run in-process as a submission of `exercise_id` in `track`."""
+    """The report of `source` run in-process as a submission of `exercise_id` in `track` (a banned call is
+    refused first, from the parsed source, as grade_file refuses it)."""
     from mhaquiz.grader import grade
     from mhaquiz.grader.exercises import get_exercise
 
+    import ast
+
+    from mhaquiz.grader.report import GradeReport
+    from mhaquiz.grader.verdict import Verdict
+
     plan = grade._plan(get_exercise(exercise_id), seed, track)
+    refused = GradeReport(file="submission.py", verdict=Verdict.PASSED, track=track)
+    if grade.refuse_banned(refused, [plan.exercise], ast.parse(source), track):  # decided unrun, as grade_file does
+        return refused
     return judge_frames([plan], inprocess_frames(plan, source, track), source)

@@ -147,11 +147,7 @@ def start_grading(path: Path, exercise_ids: Optional[List[str]] = None, seed: in
             report.verdict, report.flags = Verdict.NO_EXERCISE, [Verdict.NO_EXERCISE]
             report.detail = Message("detail.no_exercise", {"wanted": wanted})
             return Grading(report)
-    banned = _banned_call(chosen, tree, track)
-    if banned is not None:
-        report.verdict, report.flags = Verdict.BANNED_CALL, [Verdict.BANNED_CALL]
-        report.where = (banned["exercise"], "")
-        report.detail = Message("detail.banned_call", banned)
+    if refuse_banned(report, chosen, tree, track):
         return Grading(report)
     # The submission starts first: its start-up overlaps with the grader's own imports and reference runs.
     job = _job(chosen, seed, timeout, memory_mb, track)
@@ -188,6 +184,17 @@ def check_torch(chosen: Optional[List[registry.Exercise]]) -> None:
 
 
 AUTOGRAD_IN_BACKWARD = ("backward", "grad", "enable_grad", "vjp", "jacrev", "jacfwd")  # inside a Function's backward
+
+
+def refuse_banned(report: GradeReport, chosen: List[registry.Exercise], tree: ast.Module, track: str) -> bool:
+    """Give `report` the banned_call verdict when the parsed file calls a banned op; True when it did."""
+    banned = _banned_call(chosen, tree, track)
+    if banned is None:
+        return False
+    report.verdict, report.flags = Verdict.BANNED_CALL, [Verdict.BANNED_CALL]
+    report.where = (banned["exercise"], "")
+    report.detail = Message("detail.banned_call", banned)
+    return True
 
 
 def _banned_call(chosen: List[registry.Exercise], tree: ast.Module, track: str) -> Optional[dict]:
